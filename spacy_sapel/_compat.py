@@ -1,0 +1,24 @@
+"""Optional dependencies, imported once. Code branches on these flags."""
+from __future__ import annotations
+
+import importlib.util
+
+try:
+    import faiss
+except ImportError as err:  # pragma: no cover - depends on the install
+    raise ImportError(
+        "spacy_sapel needs faiss. Install exactly one build: "
+        "pip install 'spacy-sapel[cpu]' (faiss-cpu) or 'spacy-sapel[gpu]' (faiss-gpu-cu12)."
+    ) from err
+
+#: The installed faiss build has GPU support (faiss-gpu wheels). Whether a GPU is
+#: actually usable is decided at run time by :mod:`spacy_sapel.index.device`.
+FAISS_HAS_GPU_MODULE: bool = hasattr(faiss, "StandardGpuResources") and hasattr(
+    faiss, "get_num_gpus"
+)
+
+#: Ray is importable (optional extra ``spacy-sapel[ray]``).
+HAS_RAY: bool = importlib.util.find_spec("ray") is not None
+
+#: pytorch-metric-learning is importable (needed for SAP training only).
+HAS_PML: bool = importlib.util.find_spec("pytorch_metric_learning") is not None

