@@ -1,0 +1,384 @@
+"""Concepts and the knowledge base that holds them: the names to embed (the alias
+table), id look-ups for evaluation, and a compact column-oriented serialization."""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
+
+import numpy
+import srsly
+
+from ..errors import Errors, KBReadError, Warnings
+from ..util import PathLike, atomic_directory
+
+FORMAT_VERSION = 1
+CONCEPTS_FILE = "concepts.msgpack"
+META_FILE = "meta.json"
+_COUNT_DTYPE = "<u4"
+_N_EXAMPLES = 5
+
+
+def clean_name(name: str) -> str:
+    """``name`` with runs of whitespace collapsed to one space and the ends trimmed."""
+    return " ".join(name.split())
+
+
+def name_key(name: str) -> str:
+    """The key under which two spellings of a name count as the same name."""
+    return clean_name(name).casefold()
+
+
+def format_examples(items: Iterable[Any], *, limit: int = _N_EXAMPLES) -> str:
+    """A short, quoted list of the first ``limit`` items for a message."""
+    items = list(items)
+    shown = ", ".join(repr(item) for item in items[:limit])
+    return shown + (", ..." if len(items) > limit else "")
+
+
+def _unique(values: Iterable[str], *, exclude: str = "") -> List[str]:
+    """Stripped, non-empty values in first-seen order, without ``exclude``."""
+    return list(dict.fromkeys(v for v in (v.strip() for v in values) if v and v != exclude))
+
+
+@dataclass(slots=True)
+class Concept:
+    """One concept of a vocabulary: its id, names, semantic types and alternate ids."""
+
+    concept_id: str
+    canonical_name: str
+    aliases: List[str] = field(default_factory=list)
+    types: List[str] = field(default_factory=list)
+    definition: Optional[str] = None
+    alt_ids: List[str] = field(default_factory=list)
+
+    def names(self) -> List[str]:
+        """The distinct names, canonical first: whitespace is collapsed, empty names
+        are dropped and spellings that differ only in case keep the first one."""
+        seen = set()
+        names = []
+        for name in (self.canonical_name, *self.aliases):
+            name = clean_name(name)
+            key = name.casefold()
+            if name and key not in seen:
+                seen.add(key)
+                names.append(name)
+        return names
+
+
+class KnowledgeBase:
+    """Concepts in insertion order with their distinct names.
+
+    The alias table (one row per distinct name of each concept) is what an encoder
+    embeds and an index searches; ``concept_at(row)`` maps a hit back to its concept.
+    Stored concepts are normalised (names as ``Concept.names()``): change them through
+    ``add_concept`` and ``add_aliases`` only, so that the cached table stays valid.
+    """
+
+    def __init__(self, *, name: str = "kb") -> None:
+        self._concepts: List[Concept] = []
+        self._rows: Dict[str, int] = {}
+        self._alias_table: Optional[Tuple[List[str], numpy.ndarray]] = None
+        self.meta: Dict[str, Any] = {
+            "name": name,
+            "format_version": FORMAT_VERSION,
+            "sources": [],
+            "n_concepts": 0,
+            "n_aliases": 0,
+            "alias_sources": {},
+        }
+
+    @classmethod
+    def from_concepts(
+        cls, concepts: Iterable[Concept], *, source: str = "<input>", name: str = "kb"
+    ) -> "KnowledgeBase":
+        """Build a KB, merging repeated concept ids and skipping nameless concepts,
+        each reported in one warning; an empty result is an error."""
+        kb = cls(name=name)
+        merged: Dict[str, None] = {}
+        nameless: List[str] = []
+        for concept in concepts:
+            names = concept.names()
+            if not names:
+                nameless.append(concept.concept_id)
+            elif kb._add(concept, names):
+                merged[concept.concept_id.strip()] = None
+        if nameless:
+            warnings.warn(
+                Warnings.W002.format(
+                    path=source, count=len(nameless), examples=format_examples(nameless)
+                )
+            )
+        if merged:
+            warnings.warn(
+                Warnings.W001.format(
+                    path=source, count=len(merged), examples=format_examples(merged)
+                )
+            )
+        if not kb:
+            raise KBReadError(Errors.E004.format(source=source))
+        kb.meta["sources"] = [source]
+        return kb
+
+    def add_concept(self, concept: Concept) -> bool:
+        """Add a copy of ``concept``, or merge it into the concept with the same id
+        (names, types and alt ids united; the first canonical name and the first
+        non-empty definition kept). Returns True when it was merged."""
+        return self._add(concept, concept.names())
+
+    def _add(self, concept: Concept, names: List[str]) -> bool:
+        """``add_concept`` with the concept's ``names()`` already computed."""
+        concept_id = concept.concept_id.strip()
+        if not concept_id:
+            raise ValueError(
+                Errors.E010.format(concept_id=concept.concept_id, problem="its id is empty")
+            )
+        if not names:
+            raise ValueError(
+                Errors.E010.format(concept_id=concept_id, problem="it has no non-empty name")
+            )
+        definition = (concept.definition or "").strip() or None
+        row = self._rows.get(concept_id)
+        self._alias_table = None
+        if row is None:
+            self._rows[concept_id] = len(self._concepts)
+            self._concepts.append(
+                Concept(
+                    concept_id=concept_id,
+                    canonical_name=names[0],
+                    aliases=names[1:],
+                    types=_unique(concept.types),
+                    definition=definition,
+                    alt_ids=_unique(concept.alt_ids, exclude=concept_id),
+                )
+            )
+            self.meta["n_concepts"] = len(self._concepts)
+            self.meta["n_aliases"] += len(names)
+            return False
+        existing = self._concepts[row]
+        self._extend_names(existing, names)
+        existing.types = _unique([*existing.types, *concept.types])
+        existing.alt_ids = _unique([*existing.alt_ids, *concept.alt_ids], exclude=concept_id)
+        if existing.definition is None:
+            existing.definition = definition
+        return True
+
+    def add_aliases(self, concept_id: str, aliases: Iterable[str], *, source: str) -> int:
+        """Add names to a concept (e.g. mentions from a training corpus) and record
+        ``source`` in ``meta["alias_sources"]``. Returns the number of new names."""
+        concept = self[concept_id]
+        added = self._extend_names(concept, aliases)
+        sources = self.meta["alias_sources"]
+        sources[source] = sources.get(source, 0) + added
+        if added:
+            self._alias_table = None
+        return added
+
+    def _extend_names(self, concept: Concept, names: Iterable[str]) -> int:
+        """Append the names that ``concept`` does not have yet; return how many."""
+        keys = {name_key(name) for name in concept.names()}
+        added = 0
+        for name in names:
+            name = clean_name(name)
+            key = name.casefold()
+            if name and key not in keys:
+                keys.add(key)
+                concept.aliases.append(name)
+                added += 1
+        self.meta["n_aliases"] += added
+        return added
+
+    def __len__(self) -> int:
+        return len(self._concepts)
+
+    def __contains__(self, concept_id: object) -> bool:
+        return concept_id in self._rows
+
+    def __iter__(self) -> Iterator[Concept]:
+        return iter(self._concepts)
+
+    def __getitem__(self, concept_id: str) -> Concept:
+        return self._concepts[self.concept_row(concept_id)]
+
+    def __repr__(self) -> str:
+        return (
+            f"KnowledgeBase(name={self.meta['name']!r}, n_concepts={len(self)}, "
+            f"n_aliases={self.meta['n_aliases']})"
+        )
+
+    @property
+    def concept_ids(self) -> List[str]:
+        """Concept ids in insertion order (a row is a position in this list)."""
+        return list(self._rows)
+
+    def concept_row(self, concept_id: str) -> int:
+        """The row (position) of ``concept_id``."""
+        try:
+            return self._rows[concept_id]
+        except KeyError:
+            raise KeyError(
+                Errors.E008.format(
+                    concept_id=concept_id, name=self.meta["name"], count=len(self)
+                )
+            ) from None
+
+    def concept_at(self, row: int) -> Concept:
+        """The concept at ``row`` (as found in the alias table)."""
+        if not 0 <= row < len(self._concepts):
+            raise IndexError(Errors.E009.format(row=row, name=self.meta["name"], count=len(self)))
+        return self._concepts[row]
+
+    def id_set(self, concept_id: str) -> set:
+        """The primary id and the alternate ids of a concept, for evaluation."""
+        concept = self[concept_id]
+        return {concept.concept_id, *concept.alt_ids}
+
+    def alias_table(self) -> Tuple[List[str], numpy.ndarray]:
+        """All distinct names of all concepts (concepts in insertion order, names in
+        ``Concept.names()`` order) and, per name, the int32 row of its concept. Cached
+        until the KB changes; treat both as read-only."""
+        if self._alias_table is None:
+            names: List[str] = []
+            counts = numpy.empty(len(self._concepts), dtype=numpy.int64)
+            for row, concept in enumerate(self._concepts):
+                # stored concepts are normalised: their names() are exactly these
+                names.append(concept.canonical_name)
+                names.extend(concept.aliases)
+                counts[row] = 1 + len(concept.aliases)
+            rows = numpy.repeat(numpy.arange(len(counts), dtype=numpy.int32), counts)
+            rows.flags.writeable = False
+            self._alias_table = (names, rows)
+        return self._alias_table
+
+    # --- serialization ------------------------------------------------------------
+
+    def _columns(self) -> Dict[str, Any]:
+        """The concepts as flat column lists plus per-concept counts (little-endian
+        uint32 bytes): compact, and fast to load at millions of names."""
+        names, rows = self.alias_table()
+        columns: Dict[str, Any] = {
+            "format_version": FORMAT_VERSION,
+            "ids": self.concept_ids,
+            "names": names,
+            "name_counts": _counts_bytes(numpy.bincount(rows, minlength=len(self))),
+            "definitions": [concept.definition for concept in self._concepts],
+        }
+        for key in ("types", "alt_ids"):
+            lists = [getattr(concept, key) for concept in self._concepts]
+            columns[key] = [value for values in lists for value in values]
+            columns[f"{key[:-1]}_counts"] = _counts_bytes([len(v) for v in lists])
+        return columns
+
+    @classmethod
+    def _from_columns(
+        cls, columns: Any, meta: Dict[str, Any], *, path: str
+    ) -> "KnowledgeBase":
+        """Rebuild a KB from ``_columns`` output, checking that it is consistent."""
+        try:
+            _check_version(columns["format_version"], path=path)
+            ids = list(columns["ids"])
+            n = len(ids)
+            names = _split(columns["names"], columns["name_counts"], n, "names")
+            types = _split(columns["types"], columns["type_counts"], n, "types")
+            alt_ids = _split(columns["alt_ids"], columns["alt_id_counts"], n, "alt_ids")
+            definitions = list(columns["definitions"])
+            if len(definitions) != n:
+                raise ValueError(f"{len(definitions)} definitions for {n} concepts")
+            if meta.get("n_concepts", n) != n:
+                raise ValueError(f"meta says {meta['n_concepts']} concepts, the file has {n}")
+            kb = cls(name=str(meta.get("name", "kb")))
+            kb.meta.update(meta)
+            kb._rows = {concept_id: row for row, concept_id in enumerate(ids)}
+            if len(kb._rows) != n:
+                raise ValueError("repeated concept ids")
+            kb._concepts = [
+                Concept(ids[i], names[i][0], names[i][1:], types[i], definitions[i], alt_ids[i])
+                for i in range(n)
+            ]
+        except (KeyError, TypeError, ValueError, IndexError) as err:
+            if isinstance(err, KBReadError):
+                raise
+            raise KBReadError(Errors.E006.format(path=path, error=_describe(err))) from err
+        kb.meta.update(
+            format_version=FORMAT_VERSION,
+            n_concepts=n,
+            n_aliases=sum(len(concept_names) for concept_names in names),
+        )
+        return kb
+
+    def to_bytes(self) -> bytes:
+        """The KB (concept columns and meta) as one msgpack blob."""
+        return srsly.msgpack_dumps({"meta": self.meta, "concepts": self._columns()})
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "KnowledgeBase":
+        """Load a KB written by ``to_bytes``."""
+        path = "<bytes>"
+        msg = _loads(data, path=path)
+        if not isinstance(msg, dict) or not isinstance(msg.get("meta"), dict):
+            raise KBReadError(Errors.E006.format(path=path, error="no 'meta' section"))
+        return cls._from_columns(msg.get("concepts"), msg["meta"], path=path)
+
+    def to_disk(self, path: PathLike) -> None:
+        """Write ``concepts.msgpack`` and ``meta.json`` into the directory ``path``,
+        atomically: an interrupted write leaves a previous directory untouched."""
+        with atomic_directory(path) as tmp:
+            (tmp / CONCEPTS_FILE).write_bytes(srsly.msgpack_dumps(self._columns()))
+            srsly.write_json(tmp / META_FILE, self.meta)
+
+    @classmethod
+    def from_disk(cls, path: PathLike) -> "KnowledgeBase":
+        """Load a KB directory written by ``to_disk``."""
+        path = Path(path)
+        meta_path = path / META_FILE
+        concepts_path = path / CONCEPTS_FILE
+        for file in (path, meta_path, concepts_path):
+            if not file.exists():
+                raise KBReadError(Errors.E001.format(path=file))
+        try:
+            meta = srsly.read_json(meta_path)
+        except ValueError as err:
+            raise KBReadError(Errors.E006.format(path=meta_path, error=_describe(err))) from err
+        if not isinstance(meta, dict):
+            raise KBReadError(Errors.E006.format(path=meta_path, error="not a JSON object"))
+        _check_version(meta.get("format_version"), path=str(meta_path))
+        columns = _loads(concepts_path.read_bytes(), path=str(concepts_path))
+        return cls._from_columns(columns, meta, path=str(concepts_path))
+
+
+def _counts_bytes(counts: Iterable[int]) -> bytes:
+    return numpy.asarray(counts, dtype=_COUNT_DTYPE).tobytes()
+
+
+def _split(flat: Any, counts: Any, n: int, what: str) -> List[List[str]]:
+    """Cut the flat column ``flat`` into ``n`` lists of the given sizes."""
+    sizes = numpy.frombuffer(counts, dtype=_COUNT_DTYPE)
+    flat = list(flat)
+    if len(sizes) != n or int(sizes.sum()) != len(flat):
+        raise ValueError(f"the {what} column does not match its counts")
+    if what == "names" and n and int(sizes.min()) == 0:
+        raise ValueError("a concept without names")
+    ends = numpy.cumsum(sizes).tolist()
+    return [flat[end - size : end] for end, size in zip(ends, sizes.tolist())]
+
+
+def _check_version(found: Any, *, path: str) -> None:
+    if not isinstance(found, int) or isinstance(found, bool):
+        raise KBReadError(Errors.E006.format(path=path, error=f"format version {found!r}"))
+    if found > FORMAT_VERSION:
+        raise KBReadError(
+            Errors.E007.format(path=path, found=found, supported=FORMAT_VERSION)
+        )
+
+
+def _loads(data: bytes, *, path: str) -> Any:
+    """msgpack-decode ``data``; truncated or corrupt input is a KBReadError."""
+    try:
+        return srsly.msgpack_loads(data)
+    except (ValueError, TypeError) as err:
+        raise KBReadError(Errors.E006.format(path=path, error=_describe(err))) from err
+
+
+def _describe(err: BaseException) -> str:
+    return f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
