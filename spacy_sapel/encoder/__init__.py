@@ -1,0 +1,12 @@
+"""Entity-name encoders: SapEncoder (Hugging Face model + pooling) and where its
+weights come from."""
+from .default import DEFAULT_ENCODER, packaged_minilm_path, resolve_encoder_path
+from .sap_encoder import POOLING, SapEncoder
+
+__all__ = [
+    "DEFAULT_ENCODER",
+    "POOLING",
+    "SapEncoder",
+    "packaged_minilm_path",
+    "resolve_encoder_path",
+]

@@ -1,0 +1,442 @@
+"""SapEncoder: a Hugging Face encoder plus pooling that turns entity names into
+L2-normalised vectors, with a content fingerprint that ties an index to its encoder."""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import pickle
+import re
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any, ContextManager, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import srsly
+import torch
+import torch.nn.functional as F
+from safetensors import SafetensorError
+from tqdm import tqdm
+from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from ..errors import EncoderError, Errors, Warnings
+from ..util import atomic_directory
+from .default import DEFAULT_ENCODER, has_weights, resolve_encoder_path
+
+POOLING = ("cls", "mean")
+CFG_FILE = "sapel_encoder.json"
+_ST_POOLING_FILE = "1_Pooling/config.json"
+_TOKENIZER_FILES = (
+    "tokenizer.json",
+    "vocab.txt",
+    "vocab.json",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+)
+_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+# Config entries that change on save/load or across library versions without
+# changing what the model computes; left out of the fingerprint.
+_VOLATILE_CONFIG = ("architectures", "torch_dtype", "transformers_version")
+_CFG_TYPES: Dict[str, type] = {
+    "pooling": str,
+    "max_length": int,
+    "batch_size": int,
+    "name": str,
+    "fingerprint": str,
+}
+# What transformers raises for unreadable or inconsistent model directories.
+_LOAD_ERRORS = (
+    OSError,
+    ValueError,
+    KeyError,
+    RuntimeError,
+    ImportError,
+    SafetensorError,
+    pickle.UnpicklingError,
+)
+
+
+def cuda_available() -> bool:
+    """Whether torch sees a usable CUDA GPU (a function of its own so tests can stub it)."""
+    return torch.cuda.is_available()
+
+
+def select_device(device: str, fp16: Optional[bool]) -> Tuple[str, bool]:
+    """Resolve ``device`` ("auto", "cpu", "cuda", "cuda:N") and whether to run in half
+    precision: fp16 defaults to on for CUDA and is never used on the CPU."""
+    if not isinstance(device, str) or _DEVICE.match(device) is None:
+        raise ValueError(Errors.E215.format(value=device))
+    if device == "auto":
+        device = "cuda" if cuda_available() else "cpu"
+    elif device.startswith("cuda") and not cuda_available():
+        raise ValueError(Errors.E216.format(value=device))
+    on_gpu = device.startswith("cuda")
+    if fp16 is None:
+        return device, on_gpu
+    if fp16 and not on_gpu:
+        warnings.warn(Warnings.W201.format(device=device), UserWarning, stacklevel=3)
+    return device, bool(fp16) and on_gpu
+
+
+def _check_texts(texts: Sequence[str]) -> List[str]:
+    """The input as a list, refusing a bare str and non-str items by index."""
+    if isinstance(texts, str):
+        raise TypeError(Errors.E218.format(text=texts[:40]))
+    texts = list(texts)
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(Errors.E217.format(index=i, type=type(text).__name__))
+    return texts
+
+
+def _check_batch_size(batch_size: Any) -> int:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(Errors.E214.format(value=batch_size))
+    return batch_size
+
+
+class SapEncoder:
+    """Encodes entity names into L2-normalised float32 vectors (SapBERT recipe: CLS
+    pooling; mean pooling for sentence-transformers models)."""
+
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        *,
+        pooling: str = "cls",
+        max_length: int = 25,
+        batch_size: int = 128,
+        device: str = "auto",
+        fp16: Optional[bool] = None,
+        name: str = "",
+    ) -> None:
+        if pooling not in POOLING:
+            raise ValueError(Errors.E212.format(value=pooling, options=POOLING))
+        low = tokenizer.num_special_tokens_to_add(pair=False) + 1
+        high = tokenizer.model_max_length
+        positions = getattr(model.config, "max_position_embeddings", None)
+        if positions:
+            high = min(high, positions)
+        if (
+            isinstance(max_length, bool)
+            or not isinstance(max_length, int)
+            or not low <= max_length <= high
+        ):
+            raise ValueError(Errors.E213.format(value=max_length, low=low, high=high))
+        self.pooling = pooling
+        self.max_length = max_length
+        self.batch_size = _check_batch_size(batch_size)
+        self.name = name
+        self.device, self.fp16 = select_device(device, fp16)
+        self.tokenizer = tokenizer
+        self.model = model.to(self.device).eval()
+        self._fingerprint: Optional[str] = None
+
+    # --- loading ------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: Union[str, Path] = DEFAULT_ENCODER,
+        *,
+        pooling: Optional[str] = None,
+        max_length: int = 25,
+        batch_size: int = 128,
+        device: str = "auto",
+        fp16: Optional[bool] = None,
+    ) -> "SapEncoder":
+        """Load a local model directory, the packaged all-MiniLM-L6-v2 or a name in the
+        local Hugging Face cache. ``pooling=None`` reads it from the directory."""
+        source = resolve_encoder_path(name_or_path)
+        saved = _read_saved_cfg(source) if isinstance(source, Path) else None
+        if pooling is None:
+            pooling = saved["pooling"] if saved else _detect_pooling(source)
+        model, tokenizer = _load_model(source)
+        return cls(
+            model,
+            tokenizer,
+            pooling=pooling,
+            max_length=max_length,
+            batch_size=batch_size,
+            device=device,
+            fp16=fp16,
+            name=saved["name"] if saved else str(name_or_path),
+        )
+
+    # --- encoding -----------------------------------------------------------------
+    def encode(
+        self,
+        texts: Sequence[str],
+        *,
+        batch_size: Optional[int] = None,
+        show_progress: bool = False,
+    ) -> np.ndarray:
+        """Embed ``texts`` as an ``[n, dim]`` float32 array of unit rows, in input order.
+
+        Texts are sorted by token length so that each batch pads to a similar width."""
+        texts = _check_texts(texts)
+        batch_size = self.batch_size if batch_size is None else _check_batch_size(batch_size)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if not texts:
+            return out
+        ids = self._tokenize(texts)
+        order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.inference_mode(), self._autocast(), tqdm(
+                total=len(ids), unit="name", desc="Encoding", disable=not show_progress
+            ) as bar:
+                for start in range(0, len(order), batch_size):
+                    rows = order[start : start + batch_size]
+                    vectors = self._pool(self._collate([ids[i] for i in rows]))
+                    out[rows] = vectors.cpu().numpy()
+                    bar.update(len(rows))
+        finally:
+            self.model.train(was_training)
+        return out
+
+    def embed_batch(self, texts: Sequence[str]) -> torch.Tensor:
+        """Differentiable pooled, normalised embeddings of one batch, for SAP training
+        (the caller sets ``model.train()`` and any mixed precision)."""
+        texts = _check_texts(texts)
+        if not texts:
+            return torch.zeros((0, self.dim), device=self.device)
+        return self._pool(self._collate(self._tokenize(texts)))
+
+    def _tokenize(self, texts: List[str]) -> List[List[int]]:
+        return self.tokenizer(
+            texts,
+            truncation=True,
+            max_length=self.max_length,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+        )["input_ids"]
+
+    def _collate(self, ids: Sequence[List[int]]) -> Dict[str, torch.Tensor]:
+        """Right-pad one batch to its longest sequence."""
+        pad_id = self.tokenizer.pad_token_id
+        width = max(len(seq) for seq in ids)
+        input_ids = torch.full((len(ids), width), 0 if pad_id is None else pad_id)
+        mask = torch.zeros((len(ids), width), dtype=torch.long)
+        for row, seq in enumerate(ids):
+            input_ids[row, : len(seq)] = torch.tensor(seq)
+            mask[row, : len(seq)] = 1
+        return {"input_ids": input_ids.to(self.device), "attention_mask": mask.to(self.device)}
+
+    def _pool(self, batch: Dict[str, torch.Tensor]) -> torch.Tensor:
+        hidden = self.model(**batch).last_hidden_state
+        if self.pooling == "cls":
+            pooled = hidden[:, 0]
+        else:
+            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
+        # float32 before normalising; F.normalize divides by max(norm, eps): no NaN
+        return F.normalize(pooled.float(), dim=-1)
+
+    def _autocast(self) -> ContextManager:
+        """Half precision through autocast, so the weights (and with them the
+        fingerprint and saved files) stay float32."""
+        if self.fp16:
+            return torch.autocast(device_type="cuda", dtype=torch.float16)
+        return contextlib.nullcontext()
+
+    # --- identity -----------------------------------------------------------------
+    @property
+    def dim(self) -> int:
+        return int(self.model.config.hidden_size)
+
+    @property
+    def fingerprint(self) -> str:
+        """A short sha256 over pooling, max_length, the model config and the weights:
+        equal fingerprints mean equal vectors for equal names."""
+        if self._fingerprint is None:
+            self._fingerprint = self._compute_fingerprint()
+        return self._fingerprint
+
+    def reset_fingerprint(self) -> None:
+        """Forget the cached fingerprint after the weights changed (training)."""
+        self._fingerprint = None
+
+    def _compute_fingerprint(self) -> str:
+        config = {
+            key: value
+            for key, value in self.model.config.to_diff_dict().items()
+            if not key.startswith("_") and key not in _VOLATILE_CONFIG
+        }
+        head = {"pooling": self.pooling, "max_length": self.max_length, "config": config}
+        digest = hashlib.sha256(json.dumps(head, sort_keys=True, default=str).encode("utf8"))
+        for key, tensor in sorted(self.model.state_dict().items()):
+            tensor = tensor.detach().cpu()
+            if tensor.is_floating_point():
+                tensor = tensor.float()
+            digest.update(f"{key}:{tuple(tensor.shape)}:{tensor.dtype}".encode("utf8"))
+            digest.update(tensor.contiguous().numpy().tobytes())
+        return digest.hexdigest()[:16]
+
+    @property
+    def cfg(self) -> Dict[str, Any]:
+        return {
+            "pooling": self.pooling,
+            "max_length": self.max_length,
+            "batch_size": self.batch_size,
+            "name": self.name,
+            "dim": self.dim,
+            "fingerprint": self.fingerprint,
+        }
+
+    # --- serialization ------------------------------------------------------------
+    def to_disk(self, path: Union[str, Path]) -> None:
+        """Write weights (safetensors), tokenizer and ``sapel_encoder.json`` to the
+        directory ``path``, atomically."""
+        with atomic_directory(path) as tmp:
+            self.model.save_pretrained(tmp, safe_serialization=True)
+            self.tokenizer.save_pretrained(tmp)
+            (tmp / CFG_FILE).write_text(json.dumps(self.cfg, indent=2), encoding="utf8")
+
+    @classmethod
+    def from_disk(
+        cls,
+        path: Union[str, Path],
+        *,
+        device: str = "auto",
+        fp16: Optional[bool] = None,
+    ) -> "SapEncoder":
+        """Load a directory written by :meth:`to_disk`; the weights must still match
+        the saved fingerprint."""
+        path = Path(path)
+        if not path.is_dir():
+            raise EncoderError(Errors.E208.format(path=path, problem="no such directory"))
+        saved = _read_saved_cfg(path)
+        if saved is None:
+            raise EncoderError(Errors.E208.format(path=path, problem=f"{CFG_FILE} is missing"))
+        model, tokenizer = _load_model(path)
+        encoder = cls(
+            model,
+            tokenizer,
+            pooling=saved["pooling"],
+            max_length=saved["max_length"],
+            batch_size=saved["batch_size"],
+            device=device,
+            fp16=fp16,
+            name=saved["name"],
+        )
+        if encoder.fingerprint != saved["fingerprint"]:
+            raise EncoderError(
+                Errors.E210.format(
+                    path=path, saved=saved["fingerprint"], actual=encoder.fingerprint
+                )
+            )
+        return encoder
+
+    def to_bytes(self) -> bytes:
+        """The :meth:`to_disk` directory as msgpack ``{file name: content}``."""
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp) / "encoder"
+            self.to_disk(folder)
+            files = {
+                str(f.relative_to(folder)): f.read_bytes()
+                for f in sorted(folder.rglob("*"))
+                if f.is_file()
+            }
+        return srsly.msgpack_dumps(files)
+
+    @classmethod
+    def from_bytes(
+        cls,
+        data: bytes,
+        *,
+        device: str = "auto",
+        fp16: Optional[bool] = None,
+    ) -> "SapEncoder":
+        """Load what :meth:`to_bytes` wrote (through a temporary directory)."""
+        files = srsly.msgpack_loads(data)
+        if not isinstance(files, dict):
+            raise EncoderError(Errors.E221.format(problem="not a mapping of files"))
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, content in files.items():
+                rel = Path(name)
+                if rel.is_absolute() or ".." in rel.parts or not isinstance(content, bytes):
+                    raise EncoderError(Errors.E221.format(problem=f"bad entry {name!r}"))
+                target = Path(tmp) / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(content)
+            return cls.from_disk(tmp, device=device, fp16=fp16)
+
+
+def _read_saved_cfg(path: Path) -> Optional[Dict[str, Any]]:
+    """``sapel_encoder.json`` of a directory, checked; None when there is none."""
+    cfg_path = path / CFG_FILE
+    if not cfg_path.is_file():
+        return None
+    try:
+        cfg = json.loads(cfg_path.read_text(encoding="utf8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise EncoderError(Errors.E209.format(path=path, file=CFG_FILE, problem=err)) from err
+    if not isinstance(cfg, dict):
+        raise EncoderError(
+            Errors.E209.format(path=path, file=CFG_FILE, problem="not a JSON object")
+        )
+    for key, kind in _CFG_TYPES.items():
+        if not isinstance(cfg.get(key), kind) or isinstance(cfg.get(key), bool):
+            problem = f"{key!r} is {cfg.get(key)!r}, expected a {kind.__name__}"
+            raise EncoderError(Errors.E209.format(path=path, file=CFG_FILE, problem=problem))
+    return cfg
+
+
+def _detect_pooling(source: Union[Path, str]) -> str:
+    """Mean pooling when a sentence-transformers pooling config asks for it, else CLS."""
+    if isinstance(source, Path):
+        st_config: Optional[Path] = source / _ST_POOLING_FILE
+    else:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(source, _ST_POOLING_FILE)
+        st_config = Path(cached) if isinstance(cached, str) else None
+    if st_config is None or not st_config.is_file():
+        return "cls"
+    try:
+        modes = json.loads(st_config.read_text(encoding="utf8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise EncoderError(
+            Errors.E205.format(what="pooling config", path=st_config, error=err)
+        ) from err
+    if modes.get("pooling_mode_cls_token"):
+        return "cls"
+    if modes.get("pooling_mode_mean_tokens") or modes.get("pooling_mode_mean_sqrt_len_tokens"):
+        # mean / sqrt(len) is a positive multiple of the mean: same unit vector
+        return "mean"
+    active = [key for key, value in modes.items() if key.startswith("pooling_mode") and value]
+    raise EncoderError(Errors.E219.format(path=st_config, mode=active, options=POOLING))
+
+
+def _load_model(source: Union[Path, str]) -> Tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Tokenizer and float32 base model, from local files only, with errors that name
+    the directory and what it lacks."""
+    if isinstance(source, Path):
+        if not (source / "config.json").is_file():
+            raise EncoderError(Errors.E203.format(path=source))
+        if not has_weights(source):
+            raise EncoderError(Errors.E204.format(path=source))
+        if not any((source / name).is_file() for name in _TOKENIZER_FILES):
+            raise EncoderError(Errors.E220.format(path=source))
+    what = "tokenizer"
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True)
+        what = "model"
+        model, info = AutoModel.from_pretrained(
+            source,
+            local_files_only=True,
+            torch_dtype=torch.float32,
+            output_loading_info=True,
+        )
+    except _LOAD_ERRORS as err:
+        if isinstance(source, str) and isinstance(err, OSError):
+            raise EncoderError(Errors.E206.format(name=source)) from err
+        raise EncoderError(Errors.E205.format(what=what, path=source, error=err)) from err
+    # the pooler head is unused by CLS/mean pooling and absent from many checkpoints
+    missing = [key for key in info["missing_keys"] if not key.startswith("pooler.")]
+    if missing:
+        raise EncoderError(Errors.E211.format(path=source, keys=missing[:5]))
+    return model, tokenizer
