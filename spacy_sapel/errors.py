@@ -37,7 +37,7 @@ class Warnings(metaclass=ErrorsWithCodes):
 
 class Errors(metaclass=ErrorsWithCodes):
     # --- knowledge base (E0xx) ---
-    E001 = "Knowledge base file not found: {path}."
+    E001 = "Input file not found: {path}."
     E002 = ("{path}, line {line}: {problem}. Expected {expected}. The line reads: "
             "{text!r}")
     E003 = ("{path} is not valid {encoding} text (byte offset {offset}). Convert it to "
@@ -152,7 +152,6 @@ class Errors(metaclass=ErrorsWithCodes):
     E308 = ("kb_loader for '{name}' returned {type}; expected a "
             "spacy_sapel.pipeline.LinkerKB (encoder, kb and index).")
     # --- CLI (E4xx) ---
-    E400 = "Input file not found: {path}."
     E401 = "No pipeline with a sapel_linker found in {path}: it has the components {pipes}."
     E402 = "Unknown {what} {value!r}. Expected one of: {options}."
     # --- training / corpora (E5xx) ---
@@ -162,7 +161,11 @@ class Errors(metaclass=ErrorsWithCodes):
     # --- SAP training (E6xx) ---
 
 
-class KBReadError(ValueError):
+class InputFileError(ValueError):
+    """An input file is missing, unreadable, wrongly encoded or malformed."""
+
+
+class KBReadError(InputFileError):
     """A knowledge-base input file is missing, malformed or empty."""
 
 

@@ -1,13 +1,18 @@
 """Small shared helpers: atomic writes and content fingerprints."""
 from __future__ import annotations
 
+import codecs
 import contextlib
+import gzip
 import hashlib
 import os
 import shutil
 import tempfile
+import zlib
 from pathlib import Path
-from typing import Iterator, Union
+from typing import BinaryIO, Iterator, Tuple, Type, Union
+
+from .errors import Errors, InputFileError
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -77,3 +82,57 @@ def sha256_file(path: PathLike, *, chunk_size: int = 1 << 20) -> str:
         for chunk in iter(lambda: f.read(chunk_size), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def open_binary(path: Path, *, error: Type[Exception] = InputFileError) -> BinaryIO:
+    """Open ``path`` for reading bytes, decompressing gzip (detected by its magic
+    number, not the file name)."""
+    path = Path(path)
+    if not path.is_file():
+        raise error(Errors.E001.format(path=path))
+    with open(path, "rb") as f:
+        magic = f.read(2)
+    return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")
+
+
+def iter_lines(
+    path: PathLike, *, error: Type[Exception] = InputFileError
+) -> Iterator[Tuple[int, str]]:
+    """Yield (1-based line number, line without its line break), decoding each line
+    strictly as UTF-8 (a BOM is accepted) so that a wrong encoding is reported with
+    its byte offset instead of being silently replaced."""
+    path = Path(path)
+    offset = 0
+    try:
+        with open_binary(path, error=error) as f:
+            for number, raw in enumerate(f, start=1):
+                if number == 1 and raw.startswith(codecs.BOM_UTF8):
+                    raw = raw[len(codecs.BOM_UTF8) :]
+                    offset = len(codecs.BOM_UTF8)
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as err:
+                    raise error(
+                        Errors.E003.format(path=path, encoding="UTF-8", offset=offset + err.start)
+                    ) from None
+                offset += len(raw)
+                yield number, line.rstrip("\r\n")
+    except (OSError, EOFError, zlib.error) as err:
+        raise error(Errors.E005.format(path=path, error=err)) from err
+
+
+def read_text(path: PathLike, *, error: Type[Exception] = InputFileError) -> str:
+    """The whole file as text, decoded strictly (see :func:`iter_lines`)."""
+    path = Path(path)
+    try:
+        with open_binary(path, error=error) as f:
+            data = f.read()
+    except (OSError, EOFError, zlib.error) as err:
+        raise error(Errors.E005.format(path=path, error=err)) from err
+    bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+    try:
+        return data[bom:].decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise error(
+            Errors.E003.format(path=path, encoding="UTF-8", offset=bom + err.start)
+        ) from None

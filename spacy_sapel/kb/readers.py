@@ -7,23 +7,21 @@ skip concepts without any name with one warning per file.
 """
 from __future__ import annotations
 
-import codecs
-import gzip
 import io
 import json
 import os
 import re
 import warnings
-import zlib
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Dict, Iterable, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional
 from typing import Sequence, Tuple, Union
 
 from spacy.util import registry
 
 from ..errors import Errors, KBReadError, Warnings
+from ..util import iter_lines, read_text
 from .knowledge_base import Concept, KnowledgeBase, format_examples
 
 ConceptReader = Callable[[Union[str, Path]], Iterator[Concept]]
@@ -80,52 +78,12 @@ def read_kb(
 # --- shared input handling -----------------------------------------------------------
 
 
-def _open_binary(path: Path) -> BinaryIO:
-    """Open ``path`` for reading bytes, decompressing gzip (detected by its magic
-    number, not the file name)."""
-    if not path.is_file():
-        raise KBReadError(Errors.E001.format(path=path))
-    with open(path, "rb") as f:
-        magic = f.read(2)
-    return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")
-
-
 def _iter_lines(path: Path) -> Iterator[Tuple[int, str]]:
-    """Yield (1-based line number, line without its line break), decoding each line
-    strictly so that a wrong encoding is reported with its byte offset."""
-    offset = 0
-    try:
-        with _open_binary(path) as f:
-            for number, raw in enumerate(f, start=1):
-                if number == 1 and raw.startswith(codecs.BOM_UTF8):
-                    raw = raw[len(codecs.BOM_UTF8) :]
-                    offset = len(codecs.BOM_UTF8)
-                try:
-                    line = raw.decode("utf-8")
-                except UnicodeDecodeError as err:
-                    raise KBReadError(
-                        Errors.E003.format(path=path, encoding="UTF-8", offset=offset + err.start)
-                    ) from None
-                offset += len(raw)
-                yield number, line.rstrip("\r\n")
-    except (OSError, EOFError, zlib.error) as err:
-        raise KBReadError(Errors.E005.format(path=path, error=err)) from err
+    return iter_lines(path, error=KBReadError)
 
 
 def _read_text(path: Path) -> str:
-    """The whole file as text, decoded strictly (see ``_iter_lines``)."""
-    try:
-        with _open_binary(path) as f:
-            data = f.read()
-    except (OSError, EOFError, zlib.error) as err:
-        raise KBReadError(Errors.E005.format(path=path, error=err)) from err
-    bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
-    try:
-        return data[bom:].decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise KBReadError(
-            Errors.E003.format(path=path, encoding="UTF-8", offset=bom + err.start)
-        ) from None
+    return read_text(path, error=KBReadError)
 
 
 def _row_error(path: Path, line: int, problem: str, expected: str, text: str) -> KBReadError:

