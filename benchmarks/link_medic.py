@@ -56,6 +56,7 @@ def main(
     index_types: str = typer.Option("flat,hnsw,ivf", help="Comma-separated index types"),
     output_dir: Path = typer.Option(Path("benchmarks/output/link_medic"), help="Where pipelines are saved"),
 ) -> None:
+    output_dir.mkdir(parents=True, exist_ok=True)
     medic = data_dir / "medic-2012" / "medic_06Jul2012.txt"
     dev = data_dir / "ncbi-disease" / "NCBIdevelopset_corpus.txt"
     kb = read_kb(medic, "medic", name="medic-2012")
