@@ -3,7 +3,7 @@
 Every message names the input at fault (file, line, value) and what was expected.
 Codes are grouped by layer so that the layers can grow independently:
 E0xx knowledge base, E1xx index, E2xx encoder, E3xx pipeline, E4xx CLI,
-E5xx training/corpora, E6xx SAP training.
+E5xx training/corpora, E6xx SAP training, E7xx scale and distributed work.
 """
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ class Warnings(metaclass=ErrorsWithCodes):
     # --- pipeline (W3xx) ---
     # --- training / corpora (W5xx) ---
     # --- SAP training (W6xx) ---
+    # --- scale / distributed (W7xx) ---
 
 
 class Errors(metaclass=ErrorsWithCodes):
@@ -159,6 +160,7 @@ class Errors(metaclass=ErrorsWithCodes):
     E501 = ("{path}, line {line}: entity [{start}:{end}] {text!r} does not align with "
             "token boundaries of the tokenizer. Fix the offsets or the tokenizer.")
     # --- SAP training (E6xx) ---
+    # --- scale / distributed (E7xx) ---
 
 
 class InputFileError(ValueError):
