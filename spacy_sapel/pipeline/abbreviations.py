@@ -1,0 +1,118 @@
+"""Abbreviation definitions in running text ("Wilson disease (WD)"), found with the
+Schwartz & Hearst (2003) algorithm, so that the linker can link a short form through
+its long form as well as by itself."""
+from typing import Dict, List, Optional, Tuple
+
+from spacy.tokens import Doc, Span
+
+ABBREVIATIONS_ATTR = "abbreviations"
+MAX_SHORT_FORM_CHARS = 10
+MAX_PAREN_TOKENS = 10
+
+
+def install_abbreviation_extension() -> None:
+    """``doc._.abbreviations``: ``[(short_form_span, long_form_span), ...]``."""
+    if not Doc.has_extension(ABBREVIATIONS_ATTR):
+        Doc.set_extension(ABBREVIATIONS_ATTR, default=None)
+
+
+def is_short_form(text: str) -> bool:
+    """A plausible abbreviation: 2–10 characters, at most two words, starting with a
+    letter or digit and containing a letter."""
+    return (
+        2 <= len(text) <= MAX_SHORT_FORM_CHARS
+        and len(text.split()) <= 2
+        and text[0].isalnum()
+        and any(c.isalpha() for c in text)
+    )
+
+
+def best_long_form(short: str, candidate: str) -> Optional[str]:
+    """The shortest tail of ``candidate`` whose characters contain those of ``short``
+    in order, the first one starting a word (Schwartz & Hearst's ``findBestLongForm``),
+    or None when there is none."""
+    s, c = len(short) - 1, len(candidate) - 1
+    while s >= 0:
+        char = short[s].lower()
+        if not char.isalnum():
+            s -= 1
+            continue
+        while c >= 0 and (
+            candidate[c].lower() != char or (s == 0 and c > 0 and candidate[c - 1].isalnum())
+        ):
+            c -= 1
+        if c < 0:
+            return None
+        c -= 1
+        s -= 1
+    start = candidate.rfind(" ", 0, c + 1) + 1
+    return candidate[start:]
+
+
+def _long_form_window(n_short_chars: int) -> int:
+    return min(n_short_chars + 5, n_short_chars * 2)
+
+
+def _definition(doc: Doc, short: Span, before: Span) -> Optional[Tuple[Span, Span]]:
+    """Match ``short`` against the words of ``before`` (the text preceding it)."""
+    if not is_short_form(short.text):
+        return None
+    window = _long_form_window(len(short.text))
+    words = [t for t in before if not t.is_space][-window:]
+    if not words:
+        return None
+    region = doc[words[0].i : words[-1].i + 1]
+    long_text = best_long_form(short.text, region.text)
+    if long_text is None or len(long_text) <= len(short.text):
+        return None
+    start = region.end_char - len(long_text)
+    long_span = doc.char_span(start, region.end_char, alignment_mode="expand")
+    if long_span is None or short.text.lower() in {t.lower_ for t in long_span}:
+        return None
+    if len(long_span) > window:
+        return None
+    return short, long_span
+
+
+def find_abbreviations(doc: Doc) -> List[Tuple[Span, Span]]:
+    """Definitions ``long form (short form)`` and ``short form (long form)`` in the
+    doc, each as ``(short_span, long_span)``, within one sentence when sentence
+    boundaries are set."""
+    found: List[Tuple[Span, Span]] = []
+    has_sents = doc.has_annotation("SENT_START")
+    i = 0
+    while i < len(doc):
+        if doc[i].text != "(":
+            i += 1
+            continue
+        close = next(
+            (j for j in range(i + 1, min(i + 1 + MAX_PAREN_TOKENS, len(doc))) if doc[j].text == ")"),
+            None,
+        )
+        if close is None or close == i + 1:
+            i += 1
+            continue
+        sent_start = doc[i].sent.start if has_sents else 0
+        inside = doc[i + 1 : close]
+        # "(WD; see below)" -> "WD"
+        cut = next((t.i for t in inside if t.text in {";", ","}), None)
+        if cut is not None:
+            inside = doc[i + 1 : cut]
+        definition = None
+        if len(inside) and len(inside.text.split()) <= 2:
+            definition = _definition(doc, inside, doc[sent_start:i])
+        if definition is None and i > sent_start and len(inside):
+            # "WD (Wilson disease)": the short form stands before the parenthesis
+            definition = _definition(doc, doc[i - 1 : i], inside)
+        if definition is not None:
+            found.append(definition)
+        i = close + 1
+    return found
+
+
+def short_form_map(definitions: List[Tuple[Span, Span]]) -> Dict[str, str]:
+    """Short-form text -> long-form text; the first definition of a short form wins."""
+    result: Dict[str, str] = {}
+    for short, long in definitions:
+        result.setdefault(short.text, long.text)
+    return result

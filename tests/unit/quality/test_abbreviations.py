@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import pytest
+import spacy
+
+from spacy_sapel.pipeline.abbreviations import (
+    best_long_form,
+    find_abbreviations,
+    is_short_form,
+    short_form_map,
+)
+
+nlp = spacy.blank("en")
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("Wilson disease (WD) is rare; untreated WD harms.", [("WD", "Wilson disease")]),
+        ("We studied hereditary nonpolyposis colorectal cancer (HNPCC) in families.",
+         [("HNPCC", "hereditary nonpolyposis colorectal cancer")]),
+        ("glucose-6-phosphate dehydrogenase (G6PD) deficiency", [("G6PD", "glucose-6-phosphate dehydrogenase")]),
+        ("The WD (Wilson disease) cases.", [("WD", "Wilson disease")]),
+        ("Duchenne muscular dystrophy (DMD; OMIM 310200) and Becker muscular dystrophy (BMD).",
+         [("DMD", "Duchenne muscular dystrophy"), ("BMD", "Becker muscular dystrophy")]),
+    ],
+)
+def test_definitions_are_found(text, expected):
+    assert [(s.text, l.text) for s, l in find_abbreviations(nlp(text))] == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Patients (n = 5) had fever (see below).", "(WD)", "Wilson disease (WD", "a (b)", "", "fever (XYZ)"],
+)
+def test_non_definitions_are_ignored(text):
+    assert find_abbreviations(nlp(text)) == []
+
+
+def test_respects_sentence_boundaries():
+    doc = nlp("Wilson disease is rare. (WD) is not defined here.")
+    doc[5].is_sent_start = True
+    for token in doc[1:5]:
+        token.is_sent_start = False
+    assert find_abbreviations(doc) == []
+
+
+def test_best_long_form_and_short_form_rules():
+    assert best_long_form("HNPCC", "we saw hereditary nonpolyposis colorectal cancer") == (
+        "hereditary nonpolyposis colorectal cancer"
+    )
+    assert best_long_form("XYZ", "no match here") is None
+    assert is_short_form("WD") and is_short_form("X-ALD") and not is_short_form("W")
+    assert not is_short_form("12") and not is_short_form("three word thing")
+
+
+def test_short_form_map_keeps_the_first_definition():
+    doc = nlp("Wilson disease (WD) and Wegener disease (WD).")
+    assert short_form_map(find_abbreviations(doc)) == {"WD": "Wilson disease"}
