@@ -1,0 +1,36 @@
+import pytest
+
+from spacy_sapel.training.calibrate import best_threshold, nil_curve
+
+
+def test_curve_counts_like_score_links():
+    # scores, top-1 right?, gold concept in KB?
+    scores = [0.95, 0.9, 0.6, 0.5, 0.4]
+    correct = [True, True, False, False, True]
+    in_kb = [True, True, True, False, True]
+    points = {p.threshold: p for p in nil_curve(scores, correct, in_kb)}
+    low = points[-1.0]  # link everything: 3 right of 5 linked, 4 in KB
+    assert (low.precision, low.recall, low.linked) == (pytest.approx(0.6), pytest.approx(0.75), 5)
+    mid = points[0.9]  # link the two best only
+    assert (mid.precision, mid.recall, mid.nil_correct) == (1.0, 0.5, 1)
+    best = best_threshold(list(points.values()))
+    assert best.f1 == pytest.approx(max(p.f1 for p in points.values()))
+    assert best.threshold == -1.0  # ties with 0.9 (F1 2/3): the lowest threshold wins
+
+
+def test_all_nil_mentions_reward_a_high_threshold():
+    points = nil_curve([0.3, 0.2], [False, False], [False, False])
+    assert all(p.f1 == 0.0 for p in points)
+    assert max(p.nil_correct for p in points) == 2
+
+
+def test_ties_prefer_the_lowest_threshold():
+    points = nil_curve([0.9, 0.8], [True, True], [True, True])
+    assert best_threshold(points).threshold == -1.0
+
+
+def test_mismatched_lengths_are_refused():
+    with pytest.raises(ValueError, match="one score"):
+        nil_curve([0.1], [True, False], [True])
+    with pytest.raises(ValueError):
+        best_threshold([])
