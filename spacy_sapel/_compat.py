@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.util
+from typing import Any
 
 try:
     import faiss
@@ -22,3 +23,14 @@ HAS_RAY: bool = importlib.util.find_spec("ray") is not None
 
 #: pytorch-metric-learning is importable (needed for SAP training only).
 HAS_PML: bool = importlib.util.find_spec("pytorch_metric_learning") is not None
+
+
+def import_ray() -> Any:
+    """The ``ray`` module; an ImportError that says how to install it when absent."""
+    if not HAS_RAY:
+        from .errors import Errors
+
+        raise ImportError(Errors.E701)
+    import ray
+
+    return ray

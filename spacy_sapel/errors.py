@@ -32,7 +32,27 @@ class Warnings(metaclass=ErrorsWithCodes):
             "precision is used on a CUDA GPU only. Encoding in float32.")
     # --- pipeline (W3xx) ---
     # --- training / corpora (W5xx) ---
+    W501 = ("{path}: {count} overlapping mention(s) were dropped (policy: keep the "
+            "longest span, the earliest on ties), e.g. {examples}.")
+    W502 = ("{path}: {count} mention(s) do not align with the tokenizer's token "
+            "boundaries; {action}, e.g. {examples}.")
+    W503 = ("{path}: {count} mention(s) of type(s) {types} are not in the label map "
+            "{labels} and were skipped, e.g. {examples}.")
+    W504 = ("{path}: {count} document(s) have a title but no abstract line; their text "
+            "is the title alone, e.g. pmid {examples}.")
+    W505 = ("{path}: {count} tag sequence(s) start an entity with I- instead of B- "
+            "(or continue a different type); read as the start of a new entity, e.g. "
+            "{examples}. Pass invalid_tags='error' to refuse such files.")
     # --- SAP training (W6xx) ---
+    W600 = ("SAP pairs from {source}: {single} concept(s) with a single name gave no "
+            "pair and were skipped; other input skipped: {details}.")
+    W601 = ("SAP training: {count} of {total} batches had no hard pair to learn from "
+            "(all positives already closer than every negative by the miner margin, or "
+            "a single concept in the batch) and did not change the weights. Use larger "
+            "batches (--batch-size) or a larger miner margin.")
+    W602 = ("SAP training stopped after {seconds:.0f}s (max_seconds) at step {step} of "
+            "{total}; the learning-rate schedule did not finish. Resume with --resume "
+            "to continue.")
     # --- scale / distributed (W7xx) ---
 
 
@@ -88,6 +108,10 @@ class Errors(metaclass=ErrorsWithCodes):
     E116 = "The index fingerprint must be a non-empty string, got {value!r}."
     E117 = ("pca_dim={pca_dim} needs at least {pca_dim} vectors to train the PCA, got "
             "{count}. Lower pca_dim or leave it unset for a knowledge base this small.")
+    E118 = "Unknown index storage {value!r}. Expected one of: {options}."
+    E119 = ("Index type 'ivfpq' stores product-quantised codes; storage={value!r} applies "
+            "to flat, ivf and hnsw only. Leave storage='fp32' for ivfpq.")
+    E120 = "Unknown gpu_sharding {value!r}. Expected one of: {options}."
     # --- encoder (E2xx) ---
     E201 = ("Encoder path not found: {path}. Expected a local model directory (with "
             "config.json, weights and tokenizer files) or a Hugging Face model name.")
@@ -152,6 +176,14 @@ class Errors(metaclass=ErrorsWithCodes):
             "{value!r}.")
     E308 = ("kb_loader for '{name}' returned {type}; expected a "
             "spacy_sapel.pipeline.LinkerKB (encoder, kb and index).")
+    E310 = "Option sparse_weight must be between 0 and 1, got {value!r}."
+    E311 = ("sparse_weight > 0 needs a sparse (character n-gram) index over the KB's "
+            "names: build the KB with `build-kb --sparse` or LinkerKB.build(..., "
+            "sparse=True), or call linker_kb.add_sparse_index().")
+    E312 = ("Option type_filter maps entity labels to lists of KB types, got {value!r} "
+            "for label {label!r}.")
+    E309 = ("Option cache_size must be an integer >= 0 (mention strings whose candidates "
+            "are cached; 0 turns the cache off), got {value!r}.")
     # --- CLI (E4xx) ---
     E401 = "No pipeline with a sapel_linker found in {path}: it has the components {pipes}."
     E402 = "Unknown {what} {value!r}. Expected one of: {options}."
@@ -159,8 +191,48 @@ class Errors(metaclass=ErrorsWithCodes):
     E500 = "{path}, line {line}: {problem}. Expected {expected}."
     E501 = ("{path}, line {line}: entity [{start}:{end}] {text!r} does not align with "
             "token boundaries of the tokenizer. Fix the offsets or the tokenizer.")
+    E502 = ("{path} holds no {what}: it is empty or has only blank lines. Expected "
+            "{expected}.")
+    E503 = ("{path}, line {line}: tag {tag!r} {problem}. Expected IOB tags: O, B-<type> "
+            "or I-<type> continuing a B-<type> or I-<type> of the same type.")
+    E504 = ("{path}, line {line}: mention [{start}:{end}] {problem} (document {pmid}, "
+            "{length} characters). Expected offsets into the title, a space and the "
+            "abstract.")
+    E505 = ("Transformer model directory not found: {path}. Expected a local Hugging "
+            "Face model directory with config.json (nothing is downloaded); the offline "
+            "default is `python -c \"import spacy_sapel.encoder as e; "
+            "print(e.packaged_minilm_path())\"`.")
+    E506 = "Unknown {option} {value!r}. Expected one of: {options}."
+    E507 = ("Cannot guess the corpus format of {path}. Expected --format pubtator, iob, "
+            "conll or jsonl (or a file ending in .txt, .tsv, .iob, .conll or .jsonl).")
     # --- SAP training (E6xx) ---
+    E600 = ("{path}, line {line}: {problem}. Expected {expected}. The line reads: "
+            "{text!r}")
+    E601 = ("No training pairs from {source}: {single} concept(s) had a single name and "
+            "other input was skipped ({skipped}). Expected concepts with at least two "
+            "distinct names (or labelled mentions whose gold concept is in the KB).")
+    E602 = "Invalid SAP training option {name}={value!r}."
+    E603 = ("The training pairs from {source} cover {count} concept(s): the loss needs "
+            "at least two concepts to contrast (negatives).")
+    E604 = ("batch_size={value} pairs is too small to mine from: a batch needs pairs of "
+            "at least two concepts. Expected batch_size >= 2 (SapBERT uses 256).")
+    E605 = ("Cannot resume from {path}: {problem}. Resume with the same base encoder "
+            "and training data, or start afresh without --resume.")
+    E606 = ("--resume was given but {path} holds no checkpoint. Train without --resume "
+            "first (checkpoints are written every --checkpoint-every steps).")
+    E607 = ("SAP training needs pytorch-metric-learning, which is not installed. "
+            "Install it with `pip install 'spacy-sapel[sap]'`.")
+    E608 = ("No SAP training input: give vocabulary files (--kb with --reader), a NeMo "
+            "pairs TSV (--pairs) or a labelled corpus (--corpus with a KB).")
+    E609 = ("{path} is not a SAP training output directory with a finished model "
+            "({missing} missing).")
     # --- scale / distributed (E7xx) ---
+    E701 = ("This needs Ray, which is not installed. Install the optional extra: "
+            "pip install 'spacy-sapel[ray]' (or pip install 'ray[data]').")
+    E702 = "Option {name} must be a positive integer, got {value!r}."
+    E703 = ("{path}: a record cannot be read: {problem}. Expected JSONL records "
+            "{{\"text\": str, \"ents\": [{{\"start\", \"end\", \"label\"}}]}} with entity "
+            "offsets on token boundaries. The record starts: {text!r}")
 
 
 class InputFileError(ValueError):
