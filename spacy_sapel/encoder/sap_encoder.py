@@ -8,6 +8,7 @@ import json
 import pickle
 import re
 import tempfile
+import unicodedata
 import warnings
 from pathlib import Path
 from typing import Any, ContextManager, Dict, List, Optional, Sequence, Tuple, Union
@@ -25,6 +26,10 @@ from ..util import atomic_directory
 from .default import DEFAULT_ENCODER, has_weights, resolve_encoder_path
 
 POOLING = ("cls", "mean")
+# Text normalisation applied to every name and mention before tokenising (saved with
+# the encoder, so KB names and mentions always get the same treatment): "lower_punct"
+# is the BioSyn/SapBERT preprocessing, lowercase with punctuation turned into spaces.
+NORMALIZE = ("none", "lower_punct")
 CFG_FILE = "sapel_encoder.json"
 _ST_POOLING_FILE = "1_Pooling/config.json"
 _TOKENIZER_FILES = (
@@ -111,9 +116,12 @@ class SapEncoder:
         device: str = "auto",
         fp16: Optional[bool] = None,
         name: str = "",
+        normalize: str = "none",
     ) -> None:
         if pooling not in POOLING:
             raise ValueError(Errors.E212.format(value=pooling, options=POOLING))
+        if normalize not in NORMALIZE:
+            raise ValueError(Errors.E212.format(value=normalize, options=NORMALIZE))
         low = tokenizer.num_special_tokens_to_add(pair=False) + 1
         high = tokenizer.model_max_length
         positions = getattr(model.config, "max_position_embeddings", None)
@@ -126,6 +134,7 @@ class SapEncoder:
         ):
             raise ValueError(Errors.E213.format(value=max_length, low=low, high=high))
         self.pooling = pooling
+        self.normalize = normalize
         self.max_length = max_length
         self.batch_size = _check_batch_size(batch_size)
         self.name = name
@@ -141,17 +150,24 @@ class SapEncoder:
         name_or_path: Union[str, Path] = DEFAULT_ENCODER,
         *,
         pooling: Optional[str] = None,
-        max_length: int = 25,
+        max_length: Optional[int] = None,
         batch_size: int = 128,
         device: str = "auto",
         fp16: Optional[bool] = None,
+        normalize: Optional[str] = None,
     ) -> "SapEncoder":
         """Load a local model directory, the packaged all-MiniLM-L6-v2 or a name in the
-        local Hugging Face cache. ``pooling=None`` reads it from the directory."""
+        local Hugging Face cache. ``pooling``, ``max_length`` and ``normalize`` left at
+        None come from a saved SapEncoder directory, else pooling from the directory's
+        sentence-transformers config, max_length 25 and no normalisation."""
         source = resolve_encoder_path(name_or_path)
         saved = _read_saved_cfg(source) if isinstance(source, Path) else None
         if pooling is None:
             pooling = saved["pooling"] if saved else _detect_pooling(source)
+        if max_length is None:
+            max_length = saved["max_length"] if saved else 25
+        if normalize is None:
+            normalize = saved.get("normalize", "none") if saved else "none"
         model, tokenizer = _load_model(source)
         return cls(
             model,
@@ -162,6 +178,7 @@ class SapEncoder:
             device=device,
             fp16=fp16,
             name=saved["name"] if saved else str(name_or_path),
+            normalize=normalize,
         )
 
     # --- encoding -----------------------------------------------------------------
@@ -206,6 +223,8 @@ class SapEncoder:
         return self._pool(self._collate(self._tokenize(texts)))
 
     def _tokenize(self, texts: List[str]) -> List[List[int]]:
+        if self.normalize != "none":
+            texts = [normalize_text(text) for text in texts]
         return self.tokenizer(
             texts,
             truncation=True,
@@ -266,6 +285,8 @@ class SapEncoder:
             if not key.startswith("_") and key not in _VOLATILE_CONFIG
         }
         head = {"pooling": self.pooling, "max_length": self.max_length, "config": config}
+        if self.normalize != "none":  # absent when off: older fingerprints stay valid
+            head["normalize"] = self.normalize
         digest = hashlib.sha256(json.dumps(head, sort_keys=True, default=str).encode("utf8"))
         for key, tensor in sorted(self.model.state_dict().items()):
             tensor = tensor.detach().cpu()
@@ -279,6 +300,7 @@ class SapEncoder:
     def cfg(self) -> Dict[str, Any]:
         return {
             "pooling": self.pooling,
+            "normalize": self.normalize,
             "max_length": self.max_length,
             "batch_size": self.batch_size,
             "name": self.name,
@@ -321,6 +343,7 @@ class SapEncoder:
             device=device,
             fp16=fp16,
             name=saved["name"],
+            normalize=saved.get("normalize", "none"),
         )
         if encoder.fingerprint != saved["fingerprint"]:
             raise EncoderError(
@@ -365,6 +388,14 @@ class SapEncoder:
             return cls.from_disk(tmp, device=device, fp16=fp16)
 
 
+def normalize_text(text: str) -> str:
+    """``lower_punct``: casefold, punctuation (Unicode category P*) to spaces,
+    whitespace collapsed; a text of punctuation only is kept casefolded."""
+    folded = text.casefold()
+    spaced = "".join(" " if unicodedata.category(c).startswith("P") else c for c in folded)
+    return " ".join(spaced.split()) or folded
+
+
 def _read_saved_cfg(path: Path) -> Optional[Dict[str, Any]]:
     """``sapel_encoder.json`` of a directory, checked; None when there is none."""
     cfg_path = path / CFG_FILE
@@ -382,6 +413,9 @@ def _read_saved_cfg(path: Path) -> Optional[Dict[str, Any]]:
         if not isinstance(cfg.get(key), kind) or isinstance(cfg.get(key), bool):
             problem = f"{key!r} is {cfg.get(key)!r}, expected a {kind.__name__}"
             raise EncoderError(Errors.E209.format(path=path, file=CFG_FILE, problem=problem))
+    if cfg.get("normalize", "none") not in NORMALIZE:
+        problem = f"'normalize' is {cfg.get('normalize')!r}, expected one of {NORMALIZE}"
+        raise EncoderError(Errors.E209.format(path=path, file=CFG_FILE, problem=problem))
     return cfg
 
 

@@ -1,0 +1,294 @@
+"""Training pairs for self-alignment pretraining (SAP): synonym pairs of a knowledge
+base or a NeMo pairs TSV, (mention, name) pairs of a labelled PubTator corpus, a
+held-out validation slice of concepts, and training mentions as KB aliases."""
+from __future__ import annotations
+
+import hashlib
+import random
+import warnings
+from dataclasses import dataclass, field
+from itertools import combinations
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+
+from ..errors import Errors, InputFileError, Warnings
+from ..kb import KnowledgeBase
+from ..kb.knowledge_base import clean_name, format_examples, name_key
+from ..training.pubtator import gold_id_set, normalize_id, read_pubtator
+from ..util import iter_lines
+
+PathLike = Union[str, Path]
+
+
+@dataclass(frozen=True, slots=True)
+class SynonymPair:
+    """Two names of one concept; ``label`` is the concept id (the loss's class)."""
+
+    label: str
+    left: str
+    right: str
+
+
+@dataclass
+class PairSet:
+    """Pairs in training order plus what was skipped while making them."""
+
+    pairs: List[SynonymPair]
+    source: str
+    n_single_name: int = 0
+    skipped: Dict[str, int] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    @property
+    def labels(self) -> List[str]:
+        """Distinct labels in first-seen order."""
+        return list(dict.fromkeys(pair.label for pair in self.pairs))
+
+    def digest(self) -> str:
+        """A short sha256 of the pairs in order: ties a checkpoint to its data."""
+        h = hashlib.sha256()
+        for pair in self.pairs:
+            h.update(f"{pair.label}\t{pair.left}\t{pair.right}\n".encode("utf8"))
+        return h.hexdigest()[:16]
+
+
+def _capped_pairs(
+    label: str, names: Sequence[str], cap: int, rng: random.Random
+) -> List[SynonymPair]:
+    combos = list(combinations(names, 2))
+    if len(combos) > cap:
+        combos = rng.sample(combos, cap)
+    return [SynonymPair(label, a, b) for a, b in combos]
+
+
+def _check_cap(max_pairs_per_concept: int) -> None:
+    value = max_pairs_per_concept
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(
+            Errors.E602.format(name="max_pairs_per_concept", value=max_pairs_per_concept)
+        )
+
+
+def kb_pairs(
+    kb: KnowledgeBase, *, max_pairs_per_concept: int = 50, seed: int = 0
+) -> PairSet:
+    """All pairs of distinct names (case-insensitively deduplicated, as
+    ``Concept.names()``) within each concept, at most ``max_pairs_per_concept`` per
+    concept (a seeded sample), shuffled with ``seed``. Single-name concepts give no
+    pair and are counted in ``n_single_name``."""
+    _check_cap(max_pairs_per_concept)
+    rng = random.Random(seed)
+    pairs: List[SynonymPair] = []
+    single = 0
+    for concept in kb:
+        names = concept.names()
+        if len(names) < 2:
+            single += 1
+            continue
+        pairs.extend(_capped_pairs(concept.concept_id, names, max_pairs_per_concept, rng))
+    rng.shuffle(pairs)
+    result = PairSet(pairs, source=f"kb {kb.meta.get('name', 'kb')!r}", n_single_name=single)
+    _check_not_empty(result)
+    return result
+
+
+def read_pairs_tsv(
+    path: PathLike, *, max_pairs_per_concept: Optional[int] = None, seed: int = 0
+) -> PairSet:
+    """A NeMo pairs TSV ``ID<TAB>synonym1<TAB>synonym2``. Pairs whose two names are the
+    same ignoring case and whitespace, and repeated pairs, are dropped; the rest are
+    shuffled with ``seed`` (and capped per concept when ``max_pairs_per_concept``)."""
+    path = Path(path)
+    expected = "3 tab-separated fields: ID<TAB>synonym1<TAB>synonym2"
+    by_label: Dict[str, List[SynonymPair]] = {}
+    seen = set()
+    same = 0
+    for number, line in iter_lines(path):
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        if len(fields) != 3 or not all(f.strip() for f in fields):
+            problem = f"{len(fields)} field(s)" if len(fields) != 3 else "an empty field"
+            raise InputFileError(
+                Errors.E600.format(path=path, line=number, problem=problem, expected=expected, text=line[:200])
+            )
+        label, left, right = (clean_name(f) for f in fields)
+        key = (label, *sorted((name_key(left), name_key(right))))
+        if key[1] == key[2]:
+            same += 1
+            continue
+        if key in seen:
+            continue
+        seen.add(key)
+        by_label.setdefault(label, []).append(SynonymPair(label, left, right))
+    rng = random.Random(seed)
+    pairs: List[SynonymPair] = []
+    for label_pairs in by_label.values():
+        if max_pairs_per_concept is not None:
+            _check_cap(max_pairs_per_concept)
+            if len(label_pairs) > max_pairs_per_concept:
+                label_pairs = rng.sample(label_pairs, max_pairs_per_concept)
+        pairs.extend(label_pairs)
+    rng.shuffle(pairs)
+    result = PairSet(pairs, source=str(path), skipped={"same name twice": same} if same else {})
+    _check_not_empty(result)
+    return result
+
+
+def concept_index(kb: KnowledgeBase) -> Dict[str, str]:
+    """Normalised id (primary or alternate) -> concept id; primary ids win."""
+    index: Dict[str, str] = {}
+    for concept in kb:
+        index[normalize_id(concept.concept_id)] = concept.concept_id
+    for concept in kb:
+        for alt in concept.alt_ids:
+            index.setdefault(normalize_id(alt), concept.concept_id)
+    return index
+
+
+def labelled_mentions(
+    corpus: PathLike,
+    kb: KnowledgeBase,
+    *,
+    types: Optional[Sequence[str]] = None,
+) -> Tuple[List[Tuple[str, str]], Dict[str, int]]:
+    """(mention text, concept id) for the gold mentions of a PubTator corpus with
+    exactly one id that the KB knows, and counts of the mentions skipped and why."""
+    index = concept_index(kb)
+    found: List[Tuple[str, str]] = []
+    skipped = {"composite or no id": 0, "id not in the KB": 0}
+    for doc in read_pubtator(Path(corpus), types=list(types) if types else None):
+        for mention in doc.mentions:
+            ids = gold_id_set(mention)
+            if len(ids) != 1:
+                skipped["composite or no id"] += 1
+                continue
+            concept_id = index.get(next(iter(ids)))
+            if concept_id is None:
+                skipped["id not in the KB"] += 1
+                continue
+            text = clean_name(mention.text)
+            if text:
+                found.append((text, concept_id))
+    return found, {k: v for k, v in skipped.items() if v}
+
+
+def mention_pairs(
+    corpus: PathLike,
+    kb: KnowledgeBase,
+    *,
+    types: Optional[Sequence[str]] = None,
+    max_pairs_per_concept: int = 50,
+    seed: int = 0,
+) -> PairSet:
+    """SapBERT's fine-tuning pairs: (gold mention text, each name of its gold concept)
+    for every distinct (mention, concept) of the corpus, at most
+    ``max_pairs_per_concept`` names per mention (a seeded sample), shuffled."""
+    _check_cap(max_pairs_per_concept)
+    mentions, skipped = labelled_mentions(corpus, kb, types=types)
+    rng = random.Random(seed)
+    pairs: List[SynonymPair] = []
+    for text, concept_id in dict.fromkeys(mentions):
+        names = [n for n in kb[concept_id].names() if name_key(n) != name_key(text)]
+        if len(names) > max_pairs_per_concept:
+            names = rng.sample(names, max_pairs_per_concept)
+        pairs.extend(SynonymPair(concept_id, text, name) for name in names)
+    rng.shuffle(pairs)
+    result = PairSet(pairs, source=str(corpus), skipped=skipped)
+    _check_not_empty(result)
+    return result
+
+
+def merge_pair_sets(sets: Sequence[PairSet], *, seed: int = 0) -> PairSet:
+    """The union of several pair sets, shuffled together with ``seed``."""
+    pairs = [pair for s in sets for pair in s.pairs]
+    random.Random(seed).shuffle(pairs)
+    skipped: Dict[str, int] = {}
+    for s in sets:
+        for key, value in s.skipped.items():
+            skipped[key] = skipped.get(key, 0) + value
+    return PairSet(
+        pairs,
+        source=" + ".join(s.source for s in sets),
+        n_single_name=sum(s.n_single_name for s in sets),
+        skipped=skipped,
+    )
+
+
+def split_validation(
+    pair_set: PairSet, *, fraction: float, seed: int = 0
+) -> Tuple[PairSet, PairSet]:
+    """Hold out the pairs of a seeded ``fraction`` of the concepts (whole concepts, so
+    validation measures generalisation to unseen concepts)."""
+    if not 0 <= fraction < 1:
+        raise ValueError(Errors.E602.format(name="validation_fraction", value=fraction))
+    labels = sorted(pair_set.labels)
+    n_val = int(round(len(labels) * fraction))
+    held = set(random.Random(seed).sample(labels, n_val)) if n_val else set()
+    train = [p for p in pair_set.pairs if p.label not in held]
+    val = [p for p in pair_set.pairs if p.label in held]
+    return (
+        PairSet(train, pair_set.source, pair_set.n_single_name, dict(pair_set.skipped)),
+        PairSet(val, f"{pair_set.source} (validation)"),
+    )
+
+
+def add_mention_aliases(
+    kb: KnowledgeBase,
+    corpus: PathLike,
+    *,
+    types: Optional[Sequence[str]] = None,
+    source: Optional[str] = None,
+) -> int:
+    """BioSyn's "train dictionary": add the gold mention strings of a labelled corpus
+    as aliases of their gold concepts. Only unambiguous mentions count: a single id
+    that the KB knows, and a string that the corpus never links to another concept.
+    Recorded in ``kb.meta["alias_sources"]`` under ``source``; returns the new names."""
+    mentions, _ = labelled_mentions(corpus, kb, types=types)
+    by_key: Dict[str, set] = {}
+    for text, concept_id in mentions:
+        by_key.setdefault(name_key(text), set()).add(concept_id)
+    per_concept: Dict[str, List[str]] = {}
+    for text, concept_id in mentions:
+        if len(by_key[name_key(text)]) == 1:
+            per_concept.setdefault(concept_id, []).append(text)
+    source = source or f"train_mentions:{corpus}"
+    added = 0
+    for concept_id, texts in per_concept.items():
+        added += kb.add_aliases(concept_id, texts, source=source)
+    kb.meta["alias_sources"].setdefault(source, 0)
+    return added
+
+
+def _check_not_empty(pair_set: PairSet) -> None:
+    if not pair_set.pairs:
+        raise ValueError(
+            Errors.E601.format(
+                source=pair_set.source,
+                single=pair_set.n_single_name,
+                skipped=format_examples(f"{k}: {v}" for k, v in pair_set.skipped.items()) or "none",
+            )
+        )
+    if len(pair_set.labels) < 2:
+        raise ValueError(Errors.E603.format(source=pair_set.source, count=len(pair_set.labels)))
+
+
+def warn_skipped(pair_set: PairSet) -> None:
+    """One warning for single-name concepts and other skipped input, if any."""
+    if pair_set.n_single_name or pair_set.skipped:
+        details = ", ".join(f"{k}: {v}" for k, v in pair_set.skipped.items()) or "none"
+        warnings.warn(
+            Warnings.W600.format(
+                source=pair_set.source, single=pair_set.n_single_name, details=details
+            ),
+            UserWarning,
+            stacklevel=2,
+        )
+
+
+def texts_of(pairs: Iterable[SynonymPair]) -> List[str]:
+    """Left then right names of ``pairs`` (the batch layout the loss sees)."""
+    pairs = list(pairs)
+    return [p.left for p in pairs] + [p.right for p in pairs]

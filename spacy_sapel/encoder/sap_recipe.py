@@ -1,0 +1,147 @@
+"""The SAP recipe as one registered function, ``sapel.pretrain_sap.v1``: where the
+pairs come from (a KB read with any reader, a NeMo pairs TSV, a labelled corpus) plus
+the training settings, so that the CLI, ``project.yml`` and Python share one path."""
+from __future__ import annotations
+
+from dataclasses import fields
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+
+from spacy.util import registry
+from wasabi import msg
+
+from ..errors import Errors
+from ..kb import KnowledgeBase
+from ..kb.readers import read_kb
+from .default import DEFAULT_ENCODER
+from .pairs import (
+    PairSet,
+    add_mention_aliases,
+    kb_pairs,
+    mention_pairs,
+    merge_pair_sets,
+    read_pairs_tsv,
+    split_validation,
+    warn_skipped,
+)
+from .sap_encoder import SapEncoder
+from .sap_training import SapConfig, SapResult, SapTrainer
+
+PathLike = Union[str, Path]
+SapRun = Callable[..., SapResult]
+
+
+def load_pairs(
+    *,
+    kb: Optional[KnowledgeBase] = None,
+    pairs_path: Optional[PathLike] = None,
+    corpus: Optional[PathLike] = None,
+    corpus_types: Optional[Sequence[str]] = None,
+    kb_synonyms: bool = False,
+    corpus_aliases: bool = False,
+    max_pairs_per_concept: int = 50,
+    seed: int = 0,
+) -> PairSet:
+    """The training pairs of a recipe: KB synonym pairs (unless a corpus is given and
+    ``kb_synonyms`` is off), NeMo TSV pairs, and (mention, name) pairs of a corpus.
+    ``corpus_aliases`` first adds the corpus's unambiguous mentions to the KB."""
+    sets: List[PairSet] = []
+    if corpus is not None:
+        if kb is None:
+            raise ValueError(Errors.E608)
+        if corpus_aliases:
+            add_mention_aliases(kb, corpus, types=corpus_types)
+        sets.append(
+            mention_pairs(
+                corpus, kb, types=corpus_types,
+                max_pairs_per_concept=max_pairs_per_concept, seed=seed,
+            )
+        )
+    if kb is not None and (corpus is None or kb_synonyms):
+        sets.append(kb_pairs(kb, max_pairs_per_concept=max_pairs_per_concept, seed=seed))
+    if pairs_path is not None:
+        sets.append(read_pairs_tsv(pairs_path, seed=seed))
+    if not sets:
+        raise ValueError(Errors.E608)
+    pair_set = sets[0] if len(sets) == 1 else merge_pair_sets(sets, seed=seed)
+    warn_skipped(pair_set)
+    return pair_set
+
+
+@registry.misc("sapel.pretrain_sap.v1")
+def create_sap_pretrainer(
+    base_encoder: str = DEFAULT_ENCODER,
+    kb_paths: Sequence[str] = (),
+    reader: str = "nemo_index",
+    reader_options: Optional[Dict[str, Any]] = None,
+    pairs_path: Optional[str] = None,
+    corpus: Optional[str] = None,
+    corpus_types: Optional[List[str]] = None,
+    kb_synonyms: bool = False,
+    corpus_aliases: bool = False,
+    pooling: Optional[str] = None,
+    max_length: Optional[int] = None,
+    normalize: Optional[str] = None,
+    max_pairs_per_concept: int = 50,
+    validation_fraction: float = 0.0,
+    device: str = "auto",
+    training: Optional[Dict[str, Any]] = None,
+) -> SapRun:
+    """Return ``run(output_dir, *, resume=False, show_progress=True) -> SapResult``,
+    which trains ``base_encoder`` (a model directory, a saved SapEncoder such as an
+    earlier run's ``model-last`` to fine-tune, or the default MiniLM) and writes
+    ``output_dir/model-last``. ``training`` holds :class:`SapConfig` fields."""
+    training = dict(training or {})
+    known = {f.name for f in fields(SapConfig)}
+    for key in training:
+        if key not in known:
+            raise ValueError(Errors.E602.format(name=key, value=training[key]))
+    config = SapConfig(**training)
+    config.check()
+    recipe = {
+        "base_encoder": str(base_encoder),
+        "kb_paths": [str(p) for p in kb_paths],
+        "reader": reader,
+        "reader_options": dict(reader_options or {}),
+        "pairs_path": pairs_path,
+        "corpus": corpus,
+        "corpus_types": corpus_types,
+        "kb_synonyms": kb_synonyms,
+        "corpus_aliases": corpus_aliases,
+        "pooling": pooling,
+        "max_length": max_length,
+        "normalize": normalize,
+        "max_pairs_per_concept": max_pairs_per_concept,
+        "validation_fraction": validation_fraction,
+    }
+
+    def run(output_dir: PathLike, *, resume: bool = False, show_progress: bool = True) -> SapResult:
+        kb = None
+        if kb_paths:
+            kb = read_kb(list(kb_paths), reader, **(reader_options or {}))
+        pair_set = load_pairs(
+            kb=kb,
+            pairs_path=pairs_path,
+            corpus=corpus,
+            corpus_types=corpus_types,
+            kb_synonyms=kb_synonyms,
+            corpus_aliases=corpus_aliases,
+            max_pairs_per_concept=max_pairs_per_concept,
+            seed=config.seed,
+        )
+        train, val = split_validation(pair_set, fraction=validation_fraction, seed=config.seed)
+        msg.info(
+            f"{len(train)} training pairs of {len(train.labels)} concepts"
+            + (f", {len(val)} validation pairs of {len(val.labels)} held-out concepts" if len(val) else "")
+        )
+        encoder = SapEncoder.from_pretrained(
+            base_encoder, pooling=pooling, max_length=max_length, normalize=normalize,
+            device=device,
+        )
+        trainer = SapTrainer(
+            encoder, train, output_dir, config=config, validation=val if len(val) else None,
+            recipe=recipe,
+        )
+        return trainer.train(resume=resume, show_progress=show_progress)
+
+    return run

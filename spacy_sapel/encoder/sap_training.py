@@ -1,0 +1,396 @@
+"""The SAP training loop (SapBERT): multi-similarity loss with online hard-triplet
+mining inside each batch of synonym pairs, AdamW with linear warm-up and decay,
+gradient accumulation, mixed precision on a GPU, atomic checkpoints and exact resume.
+
+Output directory layout (like ``spacy train``'s ``model-last``)::
+
+    output/model-last/    the trained encoder (SapEncoder.from_disk / from_pretrained)
+    output/checkpoint/    encoder/ + state.pt (optimizer, scheduler, RNG, position)
+    output/training.json  the settings, data digest and a log of losses and validation
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import random
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple, Union
+
+import numpy as np
+import srsly
+import torch
+from tqdm import tqdm
+from wasabi import msg
+
+from .._compat import HAS_PML
+from ..errors import Errors, Warnings
+from ..util import atomic_directory
+from .pairs import PairSet, SynonymPair, texts_of
+from .sap_encoder import SapEncoder
+
+MODEL_DIR = "model-last"
+CHECKPOINT_DIR = "checkpoint"
+LOG_FILE = "training.json"
+_STATE_FILE = "state.pt"
+_STATE_JSON = "state.json"
+# settings that may differ between an interrupted run and its resumption
+_RESUME_FREE = ("checkpoint_every", "max_seconds", "max_validation_pairs")
+
+
+@dataclass
+class SapConfig:
+    """Hyperparameters of SAP training; the defaults are SapBERT's where it states
+    them (lr 2e-5, weight decay 0.01, MS loss alpha 1 / beta 60 / base 0.5, triplet
+    miner margin 0.2 on all triplets). ``batch_size`` counts pairs (2 names each)."""
+
+    lr: float = 2e-5
+    weight_decay: float = 0.01
+    batch_size: int = 64
+    grad_accum: int = 1
+    epochs: int = 1
+    max_steps: int = 0
+    warmup_ratio: float = 0.0
+    alpha: float = 1.0
+    beta: float = 60.0
+    base: float = 0.5
+    miner_margin: float = 0.2
+    type_of_triplets: str = "all"
+    freeze_embeddings: bool = False
+    seed: int = 42
+    checkpoint_every: int = 500
+    max_seconds: float = 0.0
+    max_validation_pairs: int = 2000
+
+    def check(self) -> None:
+        positive = {
+            "lr": self.lr,
+            "epochs": self.epochs,
+            "grad_accum": self.grad_accum,
+            "checkpoint_every": self.checkpoint_every,
+            "beta": self.beta,
+            "alpha": self.alpha,
+        }
+        for name, value in positive.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise ValueError(Errors.E602.format(name=name, value=value))
+        for name in ("weight_decay", "max_steps", "max_seconds", "miner_margin", "max_validation_pairs"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ValueError(Errors.E602.format(name=name, value=value))
+        if not 0 <= self.warmup_ratio < 1:
+            raise ValueError(Errors.E602.format(name="warmup_ratio", value=self.warmup_ratio))
+        if self.type_of_triplets not in ("all", "hard", "semihard", "easy"):
+            raise ValueError(
+                Errors.E602.format(name="type_of_triplets", value=self.type_of_triplets)
+            )
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 2:
+            raise ValueError(Errors.E604.format(value=self.batch_size))
+
+
+@dataclass
+class SapResult:
+    """What a training run did, as written to ``training.json``."""
+
+    model_dir: Path
+    steps: int
+    total_steps: int
+    seconds: float
+    pairs_per_second: float
+    final_loss: float
+    validation: Dict[str, float] = field(default_factory=dict)
+    batches_without_hard_pairs: int = 0
+
+
+def _require_pml() -> Tuple[Any, Any]:
+    if not HAS_PML:
+        raise ImportError(Errors.E607)
+    from pytorch_metric_learning import losses, miners
+
+    return losses, miners
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+
+
+def _rng_state() -> Dict[str, Any]:
+    state = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: Dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _param_groups(model: torch.nn.Module, weight_decay: float, freeze_embeddings: bool) -> List[Dict[str, Any]]:
+    """AdamW groups: no weight decay on biases and LayerNorm weights (as BERT)."""
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        if freeze_embeddings and name.startswith("embeddings."):
+            param.requires_grad_(False)
+            continue
+        if not param.requires_grad:
+            continue
+        (no_decay if name.endswith("bias") or "LayerNorm" in name else decay).append(param)
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+
+
+def validation_accuracy(encoder: SapEncoder, pairs: List[SynonymPair]) -> float:
+    """acc@1 of finding, for each left name, a right name of the same concept among
+    all right names of ``pairs`` (held-out concepts): synonym retrieval."""
+    if not pairs:
+        return float("nan")
+    left = encoder.encode([p.left for p in pairs])
+    right = encoder.encode([p.right for p in pairs])
+    labels = np.array([p.label for p in pairs])
+    best = (left @ right.T).argmax(axis=1)
+    return float((labels[best] == labels).mean())
+
+
+class SapTrainer:
+    """Trains ``encoder`` in place on ``pairs`` and writes checkpoints and the final
+    model under ``output_dir``."""
+
+    def __init__(
+        self,
+        encoder: SapEncoder,
+        pairs: PairSet,
+        output_dir: Union[str, Path],
+        *,
+        config: Optional[SapConfig] = None,
+        validation: Optional[PairSet] = None,
+        recipe: Optional[Dict[str, Any]] = None,
+    ) -> None:
+        self.config = config or SapConfig()
+        self.config.check()
+        losses, miners = _require_pml()
+        self.encoder = encoder
+        self.pairs = pairs
+        self.output_dir = Path(output_dir)
+        self.recipe = recipe or {}
+        self.validation = list(validation.pairs) if validation is not None else []
+        if self.config.max_validation_pairs and len(self.validation) > self.config.max_validation_pairs:
+            rng = random.Random(self.config.seed)
+            self.validation = rng.sample(self.validation, self.config.max_validation_pairs)
+        cfg = self.config
+        self.miner = miners.TripletMarginMiner(margin=cfg.miner_margin, type_of_triplets=cfg.type_of_triplets)
+        self.loss_fn = losses.MultiSimilarityLoss(alpha=cfg.alpha, beta=cfg.beta, base=cfg.base)
+        self.labels = {label: i for i, label in enumerate(pairs.labels)}
+        self.n_batches = math.ceil(len(pairs) / cfg.batch_size)
+        self.steps_per_epoch = math.ceil(self.n_batches / cfg.grad_accum)
+        self.total_steps = cfg.max_steps or cfg.epochs * self.steps_per_epoch
+        self.base_fingerprint = encoder.fingerprint
+        self.base_name = encoder.name
+        self.data_digest = pairs.digest()
+
+    # --- the loop -----------------------------------------------------------------
+    def train(self, *, resume: bool = False, show_progress: bool = True) -> SapResult:
+        from transformers import get_linear_schedule_with_warmup
+
+        cfg = self.config
+        model = self.encoder.model
+        _seed_everything(cfg.seed)
+        optimizer = torch.optim.AdamW(
+            _param_groups(model, cfg.weight_decay, cfg.freeze_embeddings), lr=cfg.lr
+        )
+        scheduler = get_linear_schedule_with_warmup(
+            optimizer, int(cfg.warmup_ratio * self.total_steps), self.total_steps
+        )
+        use_amp = bool(self.encoder.fp16)
+        scaler = torch.amp.GradScaler("cuda") if use_amp else None
+        step, history = 0, []
+        n_empty = n_batches_seen = 0
+        if resume:
+            step, history, n_empty, n_batches_seen = self._load_checkpoint(optimizer, scheduler, scaler)
+            msg.info(f"Resumed from {self.output_dir / CHECKPOINT_DIR} at step {step}")
+        elif self.validation:
+            history.append({"step": 0, "val_acc@1": validation_accuracy(self.encoder, self.validation)})
+        model.train()
+        start = time.perf_counter()
+        pairs_done = 0
+        loss_avg = float("nan")
+        stopped_early = False
+        bar = tqdm(total=self.total_steps, initial=step, desc="SAP", unit="step", disable=not show_progress)
+        try:
+            while step < self.total_steps:
+                epoch, group = divmod(step, self.steps_per_epoch)
+                order = np.random.default_rng(cfg.seed + epoch).permutation(len(self.pairs))
+                first = group * cfg.grad_accum
+                batches = range(first, min(first + cfg.grad_accum, self.n_batches))
+                optimizer.zero_grad(set_to_none=True)
+                step_loss = 0.0
+                learned = False
+                for b in batches:
+                    rows = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
+                    batch = [self.pairs.pairs[i] for i in rows]
+                    loss, mined = self._batch_loss(batch, use_amp)
+                    n_batches_seen += 1
+                    if not mined:
+                        n_empty += 1
+                        continue
+                    loss = loss / len(batches)
+                    (scaler.scale(loss) if scaler else loss).backward()
+                    step_loss += float(loss.detach())
+                    pairs_done += len(batch)
+                    learned = True
+                if learned and scaler:
+                    scaler.step(optimizer)
+                    scaler.update()
+                elif learned:
+                    optimizer.step()
+                scheduler.step()
+                step += 1
+                loss_avg = step_loss if math.isnan(loss_avg) else 0.9 * loss_avg + 0.1 * step_loss
+                history.append({"step": step, "loss": step_loss})
+                elapsed = time.perf_counter() - start
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss_avg:.4f}", pairs_s=f"{pairs_done / max(elapsed, 1e-9):.1f}")
+                if cfg.max_seconds and elapsed >= cfg.max_seconds and step < self.total_steps:
+                    stopped_early = True
+                    break
+                if step % cfg.checkpoint_every == 0 and step < self.total_steps:
+                    self._validate(history, step)
+                    self._save_checkpoint(step, optimizer, scheduler, scaler, history, n_empty, n_batches_seen)
+        finally:
+            bar.close()
+        seconds = time.perf_counter() - start
+        self._validate(history, step)
+        self._save_checkpoint(step, optimizer, scheduler, scaler, history, n_empty, n_batches_seen)
+        model.eval()
+        self.encoder.reset_fingerprint()
+        self.encoder.to_disk(self.output_dir / MODEL_DIR)
+        if stopped_early:
+            warnings.warn(Warnings.W602.format(seconds=seconds, step=step, total=self.total_steps))
+        if n_empty:
+            warnings.warn(Warnings.W601.format(count=n_empty, total=n_batches_seen))
+        vals = [h["val_acc@1"] for h in history if "val_acc@1" in h]
+        result = SapResult(
+            model_dir=self.output_dir / MODEL_DIR,
+            steps=step,
+            total_steps=self.total_steps,
+            seconds=seconds,
+            pairs_per_second=pairs_done / max(seconds, 1e-9),
+            final_loss=loss_avg,
+            validation={"before": vals[0], "after": vals[-1]} if len(vals) > 1 else {},
+            batches_without_hard_pairs=n_empty,
+        )
+        self._write_log(result, history)
+        return result
+
+    def _batch_loss(self, batch: List[SynonymPair], use_amp: bool) -> Tuple[torch.Tensor, bool]:
+        """Multi-similarity loss over the 2B names of B pairs on the pairs the miner
+        selects; False when the batch offers no hard triplet."""
+        labels = torch.tensor([self.labels[p.label] for p in batch] * 2, device=self.encoder.device)
+        if len(set(labels.tolist())) < 2:
+            return torch.zeros(()), False
+        context = torch.autocast(device_type="cuda", dtype=torch.float16) if use_amp else contextlib.nullcontext()
+        with context:
+            embeddings = self.encoder.embed_batch(texts_of(batch))
+        hard = self.miner(embeddings, labels)
+        if len(hard[0]) == 0:
+            return torch.zeros(()), False
+        return self.loss_fn(embeddings, labels, hard), True
+
+    def _validate(self, history: List[Dict[str, Any]], step: int) -> None:
+        if self.validation:
+            acc = validation_accuracy(self.encoder, self.validation)
+            history.append({"step": step, "val_acc@1": acc})
+            msg.text(f"step {step}: validation synonym acc@1 {acc:.3f}")
+
+    # --- checkpoints --------------------------------------------------------------
+    def _identity(self) -> Dict[str, Any]:
+        settings = {k: v for k, v in asdict(self.config).items() if k not in _RESUME_FREE}
+        return {
+            "base_fingerprint": self.base_fingerprint,
+            "base_name": self.base_name,
+            "data_digest": self.data_digest,
+            "n_pairs": len(self.pairs),
+            "settings": settings,
+        }
+
+    def _save_checkpoint(self, step, optimizer, scheduler, scaler, history, n_empty, n_seen) -> None:
+        self.encoder.reset_fingerprint()
+        with atomic_directory(self.output_dir / CHECKPOINT_DIR) as tmp:
+            self.encoder.to_disk(tmp / "encoder")
+            state = {
+                "step": step,
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "scaler": scaler.state_dict() if scaler else None,
+                "rng": _rng_state(),
+                "history": history,
+                "n_empty": n_empty,
+                "n_seen": n_seen,
+            }
+            torch.save(state, tmp / _STATE_FILE)
+            srsly.write_json(tmp / _STATE_JSON, {"step": step, **self._identity()})
+
+    def _load_checkpoint(self, optimizer, scheduler, scaler) -> Tuple[int, list, int, int]:
+        path = self.output_dir / CHECKPOINT_DIR
+        if not (path / _STATE_JSON).is_file() or not (path / _STATE_FILE).is_file():
+            raise ValueError(Errors.E606.format(path=path))
+        saved = srsly.read_json(path / _STATE_JSON)
+        mine = self._identity()
+        if saved.get("base_fingerprint") != mine["base_fingerprint"]:
+            problem = (
+                f"it was trained from base encoder {saved.get('base_name')!r} (fingerprint "
+                f"{saved.get('base_fingerprint')}), not {mine['base_name']!r} "
+                f"({mine['base_fingerprint']})"
+            )
+            raise ValueError(Errors.E605.format(path=path, problem=problem))
+        if saved.get("data_digest") != mine["data_digest"]:
+            problem = (
+                f"it was trained on other pairs ({saved.get('n_pairs')} pairs, digest "
+                f"{saved.get('data_digest')}; now {mine['n_pairs']}, {mine['data_digest']})"
+            )
+            raise ValueError(Errors.E605.format(path=path, problem=problem))
+        changed = {
+            key: (saved["settings"].get(key), value)
+            for key, value in mine["settings"].items()
+            if saved.get("settings", {}).get(key) != value
+        }
+        if changed:
+            problem = "the settings changed: " + ", ".join(
+                f"{k} {old!r} -> {new!r}" for k, (old, new) in changed.items()
+            )
+            raise ValueError(Errors.E605.format(path=path, problem=problem))
+        trained = SapEncoder.from_disk(path / "encoder", device=self.encoder.device)
+        self.encoder.model.load_state_dict(trained.model.state_dict())
+        self.encoder.reset_fingerprint()
+        state = torch.load(path / _STATE_FILE, map_location=self.encoder.device, weights_only=False)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        if scaler is not None and state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
+        _set_rng_state(state["rng"])
+        return state["step"], state["history"], state["n_empty"], state["n_seen"]
+
+    def _write_log(self, result: SapResult, history: List[Dict[str, Any]]) -> None:
+        log = {
+            **self._identity(),
+            "recipe": self.recipe,
+            "config": asdict(self.config),
+            "result": {**asdict(result), "model_dir": str(result.model_dir)},
+            "history": history,
+        }
+        srsly.write_json(self.output_dir / LOG_FILE, log)
