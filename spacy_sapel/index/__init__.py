@@ -1,7 +1,23 @@
 """Dense vector indexes: build, search, save and load faiss indexes over L2-normalised
 vectors, and choose the device searches run on. Knows nothing of spaCy, KBs or
 encoders."""
-from .dense_index import INDEX_TYPES, DenseIndex, auto_nlist
+from .dense_index import (
+    GPU_SHARDING,
+    INDEX_TYPES,
+    STORAGES,
+    DenseIndex,
+    auto_nlist,
+    resolve_index_type,
+)
 from .device import DEVICES, choose_search_backend
 
-__all__ = ["DEVICES", "INDEX_TYPES", "DenseIndex", "auto_nlist", "choose_search_backend"]
+__all__ = [
+    "DEVICES",
+    "GPU_SHARDING",
+    "INDEX_TYPES",
+    "STORAGES",
+    "DenseIndex",
+    "auto_nlist",
+    "choose_search_backend",
+    "resolve_index_type",
+]

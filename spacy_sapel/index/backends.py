@@ -35,11 +35,20 @@ class FaissSearcher:
         return scores, rows
 
 
-def to_gpus(index: faiss.Index, *, nprobe: Optional[int] = None) -> faiss.Index:
-    """Copy a CPU index to every visible GPU, sharded across them when there are
-    several (each GPU holds a slice, so the KB may exceed one GPU's memory)."""
+def to_gpus(
+    index: faiss.Index,
+    *,
+    nprobe: Optional[int] = None,
+    shard: bool = True,
+    float16: bool = False,
+) -> faiss.Index:
+    """Copy a CPU index to every visible GPU with faiss's multi-GPU cloner: sharded
+    (each GPU holds a slice, so the KB may exceed one GPU's memory) or replicated
+    (each GPU holds all of it; queries are split, for throughput). ``float16`` stores
+    flat and IVF-flat vectors in half precision on the GPUs."""
     options = faiss.GpuMultipleClonerOptions()
-    options.shard = True
+    options.shard = shard
+    options.useFloat16 = float16
     gpu_index = faiss.index_cpu_to_all_gpus(index, co=options)
     if nprobe is not None:
         faiss.GpuParameterSpace().set_index_parameter(gpu_index, "nprobe", nprobe)

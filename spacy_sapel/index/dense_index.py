@@ -8,9 +8,13 @@ Index types:
 - ``ivf``: k-means inverted lists (``IndexIVFFlat``); ``nprobe`` lists are scanned.
 - ``hnsw``: a graph index (``IndexHNSWFlat``), fast and memory-hungry.
 - ``ivfpq``: inverted lists of product-quantised codes, for KBs too big for memory.
+- ``auto``: ``flat`` up to :data:`AUTO_EXACT_MAX` vectors, ``ivf`` above (see
+  :func:`resolve_index_type`); the resolved type is what the meta records.
 
 With ``pca_dim`` every type first reduces the vectors with a PCA and re-normalises
-them, so scores stay cosine similarities (in the reduced space).
+them, so scores stay cosine similarities (in the reduced space). ``storage`` keeps the
+vectors of ``flat``, ``ivf`` and ``hnsw`` as float32, float16 (half the bytes, the same
+ranking in practice) or 8-bit scalar-quantised codes (a quarter).
 """
 from __future__ import annotations
 
@@ -30,7 +34,18 @@ from .device import check_device, choose_search_backend, torch_cuda_available
 
 logger = logging.getLogger("spacy_sapel")
 
-INDEX_TYPES = ("flat", "ivf", "hnsw", "ivfpq")
+INDEX_TYPES = ("flat", "ivf", "hnsw", "ivfpq", "auto")
+#: Vector storage of flat / ivf / hnsw indexes (ivfpq stores PQ codes).
+STORAGES = ("fp32", "fp16", "sq8")
+#: How faiss spreads an index over several GPUs.
+GPU_SHARDING = ("shard", "replicate")
+#: ``auto`` searches exactly (flat) up to this many vectors, with an IVF index above.
+AUTO_EXACT_MAX = 100_000
+#: The least ``nprobe`` an ``auto`` IVF index scans.
+AUTO_MIN_NPROBE = 32
+#: k-means training points per inverted list of an ``auto`` IVF index (faiss warns
+#: below 39): enough for the centroids, and builds a 1M-vector index in about a minute.
+AUTO_POINTS_PER_LIST = 64
 FORMAT_VERSION = 1
 INDEX_FILE = "index.faiss"
 META_FILE = "meta.json"
@@ -50,6 +65,17 @@ _MMAP_FLAGS = (
     else 0
 )
 _BYTES_SOURCE = "<bytes>"
+
+
+def resolve_index_type(index_type: str, count: int) -> str:
+    """The index type built for ``count`` vectors: ``auto`` is ``flat`` (exact) up
+    to ``AUTO_EXACT_MAX`` vectors, where exact search is still fast enough on a CPU
+    (about a millisecond per query at 100k x 384), and ``ivf`` above, which scans
+    ``nprobe >= 32`` of about 2 * sqrt(n) lists trained on 64 points per list
+    (recall@10 >= 0.95 on sentence embeddings of names; see ``benchmarks/scale.py``)."""
+    if index_type != "auto":
+        return index_type
+    return "flat" if count <= AUTO_EXACT_MAX else "ivf"
 
 
 def auto_nlist(count: int) -> int:
@@ -76,13 +102,16 @@ class DenseIndex:
         ef_search: int = 128,
         pq_m: int = 16,
         pq_nbits: int = 8,
+        storage: str = "fp32",
+        gpu_sharding: str = "shard",
         device: str = "auto",
         seed: int = 0,
     ) -> None:
         """Check the options; no I/O and no faiss work happens here. ``device`` is
         one of "auto", "cpu", "gpu", "faiss-gpu", "torch-gpu" (see
         :func:`~spacy_sapel.index.device.choose_search_backend`); ``seed`` fixes the
-        training sample and the k-means initialisation."""
+        training sample and the k-means initialisation. ``gpu_sharding`` ("shard" or
+        "replicate") says how faiss spreads the index over several GPUs."""
         if index_type not in INDEX_TYPES:
             raise ValueError(
                 Errors.E101.format(value=index_type, options=", ".join(INDEX_TYPES))
@@ -98,6 +127,16 @@ class DenseIndex:
         _check_int("seed", seed, minimum=0)
         if index_type == "ivfpq" and pca_dim is not None and pca_dim % pq_m:
             raise ValueError(Errors.E107.format(pq_m=pq_m, dim=pca_dim))
+        if storage not in STORAGES:
+            raise ValueError(
+                Errors.E118.format(value=storage, options=", ".join(STORAGES))
+            )
+        if index_type == "ivfpq" and storage != "fp32":
+            raise ValueError(Errors.E119.format(value=storage))
+        if gpu_sharding not in GPU_SHARDING:
+            raise ValueError(
+                Errors.E120.format(value=gpu_sharding, options=", ".join(GPU_SHARDING))
+            )
         self.device = check_device(device)
         # plain ints (not numpy ones), so that the meta serializes as JSON
         self._params: Dict[str, Any] = {
@@ -110,6 +149,8 @@ class DenseIndex:
             "ef_search": int(ef_search),
             "pq_m": int(pq_m),
             "pq_nbits": int(pq_nbits),
+            "storage": storage,
+            "gpu_sharding": gpu_sharding,
             "seed": int(seed),
         }
         self._index: Optional[faiss.Index] = None
@@ -119,6 +160,9 @@ class DenseIndex:
 
     @property
     def index_type(self) -> str:
+        """The index type; once built, ``auto`` is resolved to the type built."""
+        if self._meta is not None:
+            return self._meta["index_type"]
         return self._params["index_type"]
 
     @property
@@ -158,17 +202,24 @@ class DenseIndex:
         x = _as_vectors(vectors)
         count, dim = x.shape
         params = dict(self._params)
+        requested = params["index_type"]
+        index_type = params["index_type"] = resolve_index_type(requested, count)
+        points_per_list = _POINTS_PER_CENTROID
+        if requested == "auto" and index_type == "ivf":
+            params["nprobe"] = max(params["nprobe"], AUTO_MIN_NPROBE)
+            params["nlist"] = params["nlist"] or max(1, round(2 * math.sqrt(count)))
+            points_per_list = AUTO_POINTS_PER_LIST
         pca_dim = params["pca_dim"]
         if pca_dim is not None:
             if pca_dim >= dim:
                 raise ValueError(Errors.E106.format(pca_dim=pca_dim, dim=dim))
             if count < pca_dim:
                 raise ValueError(Errors.E117.format(pca_dim=pca_dim, count=count))
-        if self.index_type in _IVF_TYPES:
+        if index_type in _IVF_TYPES:
             params["nlist"] = params["nlist"] or auto_nlist(count)
             if params["nlist"] > count:
                 raise ValueError(Errors.E109.format(nlist=params["nlist"], count=count))
-        if self.index_type == "ivfpq":
+        if index_type == "ivfpq":
             if (pca_dim or dim) % params["pq_m"]:
                 raise ValueError(Errors.E107.format(pq_m=params["pq_m"], dim=pca_dim or dim))
             needed = 2 ** params["pq_nbits"]
@@ -178,7 +229,14 @@ class DenseIndex:
                 )
         index = _new_faiss_index(dim, params)
         if not index.is_trained:
-            index.train(_training_sample(x, nlist=params["nlist"], seed=params["seed"]))
+            index.train(
+                _training_sample(
+                    x,
+                    nlist=params["nlist"],
+                    seed=params["seed"],
+                    points_per_list=points_per_list,
+                )
+            )
         index.add(x)
         _apply_search_params(index, params)
         self._index = index
@@ -187,7 +245,8 @@ class DenseIndex:
             "dim": dim,
             "metric": "ip",
             "count": count,
-            "index_type": self.index_type,
+            "index_type": index_type,
+            "requested_index_type": requested,
             "params": params,
             "pca_dim": pca_dim,
             "fingerprint": fingerprint,
@@ -345,14 +404,21 @@ class DenseIndex:
         """The searcher for ``backend``, stepping down when faiss cannot put this index
         on the GPU (faiss has no GPU HNSW; some IVF-PQ shapes are CPU-only)."""
         index = self._require_index("searching")
-        if backend == "faiss-gpu" and self.index_type == "hnsw":
-            reason = "faiss has no GPU version of the hnsw index"
+        params = self._require_meta("searching")["params"]
+        storage = params.get("storage", "fp32")
+        reason = _gpu_unsupported(self.index_type, storage)
+        if backend == "faiss-gpu" and reason is not None:
             backend = self._gpu_fallback(reason)
             logger.info("Index search backend: %s (%s)", backend, reason)
         if backend == "faiss-gpu":
             try:
                 searcher: Searcher = FaissSearcher(
-                    to_gpus(index, nprobe=_search_nprobe(index, self._params))
+                    to_gpus(
+                        index,
+                        nprobe=_search_nprobe(index, params),
+                        shard=params.get("gpu_sharding", "shard") == "shard",
+                        float16=storage == "fp16",
+                    )
                 )
             except RuntimeError as err:
                 backend = self._gpu_fallback(f"faiss could not copy the index: {err}")
@@ -363,7 +429,8 @@ class DenseIndex:
                 self._backend = backend
                 return searcher
         if backend == "torch-gpu":
-            searcher = TorchSearcher.from_faiss(index, device="cuda")
+            # quantised storage was chosen to save memory: keep it in half precision
+            searcher = TorchSearcher.from_faiss(index, device="cuda", half=storage != "fp32")
         else:
             searcher = FaissSearcher(index)
         self._backend = backend
@@ -389,6 +456,15 @@ class DenseIndex:
         if self._meta is None:
             raise ValueError(Errors.E110.format(action=action))
         return self._meta
+
+
+def _gpu_unsupported(index_type: str, storage: str) -> Optional[str]:
+    """Why faiss cannot copy this kind of index to a GPU, or None if it can."""
+    if index_type == "hnsw":
+        return "faiss has no GPU version of the hnsw index"
+    if index_type == "flat" and storage != "fp32":
+        return "faiss has no GPU version of the flat scalar-quantizer index"
+    return None
 
 
 def _check_int(
@@ -452,16 +528,26 @@ def _new_faiss_index(dim: int, params: Dict[str, Any]) -> faiss.Index:
     index_type = params["index_type"]
     pca_dim = params["pca_dim"]
     work_dim = pca_dim or dim
+    ip = faiss.METRIC_INNER_PRODUCT
+    qtype = _SQ_TYPES.get(params.get("storage", "fp32"))
     if index_type == "flat":
-        index = faiss.IndexFlatIP(work_dim)
+        if qtype is None:
+            index = faiss.IndexFlatIP(work_dim)
+        else:
+            index = faiss.IndexScalarQuantizer(work_dim, qtype, ip)
     elif index_type == "hnsw":
-        index = faiss.IndexHNSWFlat(work_dim, params["hnsw_m"], faiss.METRIC_INNER_PRODUCT)
+        if qtype is None:
+            index = faiss.IndexHNSWFlat(work_dim, params["hnsw_m"], ip)
+        else:
+            index = faiss.IndexHNSWSQ(work_dim, qtype, params["hnsw_m"], ip)
         index.hnsw.efConstruction = params["ef_construction"]
     else:
         quantizer = faiss.IndexFlatIP(work_dim)
-        if index_type == "ivf":
-            index = faiss.IndexIVFFlat(
-                quantizer, work_dim, params["nlist"], faiss.METRIC_INNER_PRODUCT
+        if index_type == "ivf" and qtype is None:
+            index = faiss.IndexIVFFlat(quantizer, work_dim, params["nlist"], ip)
+        elif index_type == "ivf":
+            index = faiss.IndexIVFScalarQuantizer(
+                quantizer, work_dim, params["nlist"], qtype, ip
             )
         else:
             index = faiss.IndexIVFPQ(
@@ -483,10 +569,23 @@ def _new_faiss_index(dim: int, params: Dict[str, Any]) -> faiss.Index:
     return chained
 
 
-def _training_sample(x: np.ndarray, *, nlist: Optional[int], seed: int) -> np.ndarray:
+#: faiss scalar-quantizer types of the ``storage`` values (fp32 stores floats as is).
+_SQ_TYPES = {
+    "fp16": faiss.ScalarQuantizer.QT_fp16,
+    "sq8": faiss.ScalarQuantizer.QT_8bit,
+}
+
+
+def _training_sample(
+    x: np.ndarray,
+    *,
+    nlist: Optional[int],
+    seed: int,
+    points_per_list: int = _POINTS_PER_CENTROID,
+) -> np.ndarray:
     """A seeded random subset of ``x`` big enough for the PCA and for k-means (faiss
     would subsample to 256 points per list itself, with its own generator)."""
-    limit = max(_PCA_TRAIN_POINTS, _POINTS_PER_CENTROID * (nlist or 0))
+    limit = max(_PCA_TRAIN_POINTS, points_per_list * (nlist or 0))
     if len(x) <= limit:
         return x
     rows = np.random.default_rng(seed).choice(len(x), limit, replace=False)

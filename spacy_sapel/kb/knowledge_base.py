@@ -1,5 +1,8 @@
 """Concepts and the knowledge base that holds them: the names to embed (the alias
-table), id look-ups for evaluation, and a compact column-oriented serialization."""
+table), id look-ups for evaluation, and a compact column-oriented serialization.
+
+Format version 2 (written now) stores the columns as memory-mapped numpy arrays (see
+:mod:`.columns`); version 1 (``concepts.msgpack``, column lists) is still read."""
 from __future__ import annotations
 
 import warnings
@@ -12,8 +15,10 @@ import srsly
 
 from ..errors import Errors, KBReadError, Warnings
 from ..util import PathLike, atomic_directory
+from .columns import ColumnStore
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: The single column file of format version 1 (read, no longer written).
 CONCEPTS_FILE = "concepts.msgpack"
 META_FILE = "meta.json"
 _COUNT_DTYPE = "<u4"
@@ -74,11 +79,17 @@ class KnowledgeBase:
     embeds and an index searches; ``concept_at(row)`` maps a hit back to its concept.
     Stored concepts are normalised (names as ``Concept.names()``): change them through
     ``add_concept`` and ``add_aliases`` only, so that the cached table stays valid.
+
+    A KB loaded from disk or bytes is backed by a read-only :class:`ColumnStore`
+    (memory-mapped from disk): look-ups decode only what they return, and
+    ``concept_at`` / ``__getitem__`` build a fresh :class:`Concept` per call. The first
+    change (``add_concept``, ``add_aliases``) turns it into Python objects.
     """
 
     def __init__(self, *, name: str = "kb") -> None:
         self._concepts: List[Concept] = []
         self._rows: Dict[str, int] = {}
+        self._store: Optional[ColumnStore] = None
         self._alias_table: Optional[Tuple[List[str], numpy.ndarray]] = None
         self.meta: Dict[str, Any] = {
             "name": name,
@@ -129,6 +140,7 @@ class KnowledgeBase:
 
     def _add(self, concept: Concept, names: List[str]) -> bool:
         """``add_concept`` with the concept's ``names()`` already computed."""
+        self._materialize()
         concept_id = concept.concept_id.strip()
         if not concept_id:
             raise ValueError(
@@ -167,6 +179,7 @@ class KnowledgeBase:
     def add_aliases(self, concept_id: str, aliases: Iterable[str], *, source: str) -> int:
         """Add names to a concept (e.g. mentions from a training corpus) and record
         ``source`` in ``meta["alias_sources"]``. Returns the number of new names."""
+        self._materialize()
         concept = self[concept_id]
         added = self._extend_names(concept, aliases)
         sources = self.meta["alias_sources"]
@@ -189,17 +202,31 @@ class KnowledgeBase:
         self.meta["n_aliases"] += added
         return added
 
+    def _materialize(self) -> None:
+        """Turn a store-backed KB into Python objects, before a change."""
+        store = self._store
+        if store is None:
+            return
+        self._concepts = [self.concept_at(row) for row in range(store.n)]
+        self._rows = {concept.concept_id: row for row, concept in enumerate(self._concepts)}
+        self._store = None
+        self._alias_table = None
+
     def __len__(self) -> int:
-        return len(self._concepts)
+        return self._store.n if self._store is not None else len(self._concepts)
 
     def __contains__(self, concept_id: object) -> bool:
+        if self._store is not None:
+            return isinstance(concept_id, str) and self._store.find(concept_id) is not None
         return concept_id in self._rows
 
     def __iter__(self) -> Iterator[Concept]:
+        if self._store is not None:
+            return (self.concept_at(row) for row in range(self._store.n))
         return iter(self._concepts)
 
     def __getitem__(self, concept_id: str) -> Concept:
-        return self._concepts[self.concept_row(concept_id)]
+        return self.concept_at(self.concept_row(concept_id))
 
     def __repr__(self) -> str:
         return (
@@ -210,24 +237,46 @@ class KnowledgeBase:
     @property
     def concept_ids(self) -> List[str]:
         """Concept ids in insertion order (a row is a position in this list)."""
+        if self._store is not None:
+            return self._store.concept_ids()
         return list(self._rows)
 
     def concept_row(self, concept_id: str) -> int:
         """The row (position) of ``concept_id``."""
-        try:
-            return self._rows[concept_id]
-        except KeyError:
+        if self._store is not None:
+            row = self._store.find(concept_id) if isinstance(concept_id, str) else None
+        else:
+            row = self._rows.get(concept_id)
+        if row is None:
             raise KeyError(
                 Errors.E008.format(
                     concept_id=concept_id, name=self.meta["name"], count=len(self)
                 )
-            ) from None
+            )
+        return row
 
     def concept_at(self, row: int) -> Concept:
         """The concept at ``row`` (as found in the alias table)."""
-        if not 0 <= row < len(self._concepts):
+        if not 0 <= row < len(self):
             raise IndexError(Errors.E009.format(row=row, name=self.meta["name"], count=len(self)))
-        return self._concepts[row]
+        store = self._store
+        if store is None:
+            return self._concepts[row]
+        names = store.names(row)
+        return Concept(
+            store.concept_id(row),
+            names[0],
+            names[1:],
+            store.types(row),
+            store.definition(row),
+            store.alt_ids(row),
+        )
+
+    def concept_id_at(self, row: int) -> str:
+        """The id of the concept at ``row``, without building the whole concept."""
+        if self._store is not None and 0 <= row < self._store.n:
+            return self._store.concept_id(row)
+        return self.concept_at(row).concept_id
 
     def id_set(self, concept_id: str) -> set:
         """The primary id and the alternate ids of a concept, for evaluation."""
@@ -238,6 +287,8 @@ class KnowledgeBase:
         """All distinct names of all concepts (concepts in insertion order, names in
         ``Concept.names()`` order) and, per name, the int32 row of its concept. Cached
         until the KB changes; treat both as read-only."""
+        if self._alias_table is None and self._store is not None:
+            self._alias_table = (self._store.all_names(), self.alias_concepts())
         if self._alias_table is None:
             names: List[str] = []
             counts = numpy.empty(len(self._concepts), dtype=numpy.int64)
@@ -251,30 +302,60 @@ class KnowledgeBase:
             self._alias_table = (names, rows)
         return self._alias_table
 
+    def alias_concepts(self) -> numpy.ndarray:
+        """The int32 concept row of each alias row (``alias_table()[1]``) without
+        decoding the names: what a search needs, memory-mapped for a loaded KB."""
+        if self._store is not None:
+            return self._store.arrays["alias_concepts"]
+        return self.alias_table()[1]
+
+    @property
+    def n_names(self) -> int:
+        """The number of alias rows (distinct names of all concepts)."""
+        return self._store.n_names if self._store is not None else len(self.alias_table()[0])
+
     # --- serialization ------------------------------------------------------------
 
-    def _columns(self) -> Dict[str, Any]:
-        """The concepts as flat column lists plus per-concept counts (little-endian
-        uint32 bytes): compact, and fast to load at millions of names."""
-        names, rows = self.alias_table()
-        columns: Dict[str, Any] = {
-            "format_version": FORMAT_VERSION,
-            "ids": self.concept_ids,
-            "names": names,
-            "name_counts": _counts_bytes(numpy.bincount(rows, minlength=len(self))),
-            "definitions": [concept.definition for concept in self._concepts],
-        }
-        for key in ("types", "alt_ids"):
-            lists = [getattr(concept, key) for concept in self._concepts]
-            columns[key] = [value for values in lists for value in values]
-            columns[f"{key[:-1]}_counts"] = _counts_bytes([len(v) for v in lists])
-        return columns
+    def _arrays(self) -> Dict[str, numpy.ndarray]:
+        """The KB as column-store arrays (format version 2)."""
+        if self._store is not None:
+            return self._store.arrays
+        concepts = self._concepts
+        return ColumnStore.build(
+            self.concept_ids,
+            [[c.canonical_name, *c.aliases] for c in concepts],
+            [c.definition for c in concepts],
+            [c.types for c in concepts],
+            [c.alt_ids for c in concepts],
+        )
+
+    @classmethod
+    def _from_arrays(
+        cls, arrays: Dict[str, numpy.ndarray], meta: Dict[str, Any], *, path: str
+    ) -> "KnowledgeBase":
+        """A store-backed KB over ``arrays``, checking them against each other."""
+        try:
+            store = ColumnStore(arrays)
+            if meta.get("n_concepts", store.n) != store.n:
+                raise ValueError(
+                    f"meta says {meta['n_concepts']} concepts, the columns hold {store.n}"
+                )
+        except (KeyError, TypeError, ValueError, IndexError) as err:
+            raise KBReadError(Errors.E006.format(path=path, error=_describe(err))) from err
+        kb = cls(name=str(meta.get("name", "kb")))
+        kb.meta.update(meta)
+        kb.meta.update(
+            format_version=FORMAT_VERSION, n_concepts=store.n, n_aliases=store.n_names
+        )
+        kb._store = store
+        return kb
 
     @classmethod
     def _from_columns(
         cls, columns: Any, meta: Dict[str, Any], *, path: str
     ) -> "KnowledgeBase":
-        """Rebuild a KB from ``_columns`` output, checking that it is consistent."""
+        """Rebuild a KB from format-version-1 columns (flat lists plus uint32 counts),
+        checking that they are consistent."""
         try:
             _check_version(columns["format_version"], path=path)
             ids = list(columns["ids"])
@@ -308,32 +389,46 @@ class KnowledgeBase:
         return kb
 
     def to_bytes(self) -> bytes:
-        """The KB (concept columns and meta) as one msgpack blob."""
-        return srsly.msgpack_dumps({"meta": self.meta, "concepts": self._columns()})
+        """The KB (column arrays as bytes, and meta) as one msgpack blob."""
+        columns: Dict[str, Any] = ColumnStore.to_bytes_columns(self._arrays())
+        columns["format_version"] = FORMAT_VERSION
+        return srsly.msgpack_dumps({"meta": self.meta, "concepts": columns})
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "KnowledgeBase":
-        """Load a KB written by ``to_bytes``."""
+        """Load a KB written by ``to_bytes`` (format version 1 or 2)."""
         path = "<bytes>"
         msg = _loads(data, path=path)
         if not isinstance(msg, dict) or not isinstance(msg.get("meta"), dict):
             raise KBReadError(Errors.E006.format(path=path, error="no 'meta' section"))
-        return cls._from_columns(msg.get("concepts"), msg["meta"], path=path)
+        columns = msg.get("concepts")
+        if not isinstance(columns, dict):
+            raise KBReadError(Errors.E006.format(path=path, error="no 'concepts' section"))
+        _check_version(columns.get("format_version"), path=path)
+        if columns["format_version"] == 1:
+            return cls._from_columns(columns, msg["meta"], path=path)
+        try:
+            arrays = ColumnStore.from_bytes_columns(columns)
+        except (KeyError, ValueError) as err:
+            raise KBReadError(Errors.E006.format(path=path, error=_describe(err))) from err
+        return cls._from_arrays(arrays, msg["meta"], path=path)
 
     def to_disk(self, path: PathLike) -> None:
-        """Write ``concepts.msgpack`` and ``meta.json`` into the directory ``path``,
-        atomically: an interrupted write leaves a previous directory untouched."""
+        """Write the column arrays (``*.npy``) and ``meta.json`` into the directory
+        ``path``, atomically: an interrupted write leaves a previous directory
+        untouched."""
+        arrays = self._arrays()
         with atomic_directory(path) as tmp:
-            (tmp / CONCEPTS_FILE).write_bytes(srsly.msgpack_dumps(self._columns()))
+            ColumnStore.save(arrays, tmp)
             srsly.write_json(tmp / META_FILE, self.meta)
 
     @classmethod
-    def from_disk(cls, path: PathLike) -> "KnowledgeBase":
-        """Load a KB directory written by ``to_disk``."""
+    def from_disk(cls, path: PathLike, *, mmap: bool = True) -> "KnowledgeBase":
+        """Load a KB directory written by ``to_disk`` (format version 2, the arrays
+        memory-mapped unless ``mmap=False``) or by an older version (1)."""
         path = Path(path)
         meta_path = path / META_FILE
-        concepts_path = path / CONCEPTS_FILE
-        for file in (path, meta_path, concepts_path):
+        for file in (path, meta_path):
             if not file.exists():
                 raise KBReadError(Errors.E001.format(path=file))
         try:
@@ -343,8 +438,20 @@ class KnowledgeBase:
         if not isinstance(meta, dict):
             raise KBReadError(Errors.E006.format(path=meta_path, error="not a JSON object"))
         _check_version(meta.get("format_version"), path=str(meta_path))
-        columns = _loads(concepts_path.read_bytes(), path=str(concepts_path))
-        return cls._from_columns(columns, meta, path=str(concepts_path))
+        if meta["format_version"] == 1:
+            concepts_path = path / CONCEPTS_FILE
+            if not concepts_path.exists():
+                raise KBReadError(Errors.E001.format(path=concepts_path))
+            columns = _loads(concepts_path.read_bytes(), path=str(concepts_path))
+            return cls._from_columns(columns, meta, path=str(concepts_path))
+        for file in ColumnStore.files(path):
+            if not file.exists():
+                raise KBReadError(Errors.E001.format(path=file))
+        try:
+            arrays = ColumnStore.load(path, mmap=mmap)
+        except (OSError, ValueError, EOFError) as err:
+            raise KBReadError(Errors.E006.format(path=path, error=_describe(err))) from err
+        return cls._from_arrays(arrays, meta, path=str(path))
 
 
 def _counts_bytes(counts: Iterable[int]) -> bytes:
@@ -364,7 +471,7 @@ def _split(flat: Any, counts: Any, n: int, what: str) -> List[List[str]]:
 
 
 def _check_version(found: Any, *, path: str) -> None:
-    if not isinstance(found, int) or isinstance(found, bool):
+    if not isinstance(found, int) or isinstance(found, bool) or found < 1:
         raise KBReadError(Errors.E006.format(path=path, error=f"format version {found!r}"))
     if found > FORMAT_VERSION:
         raise KBReadError(

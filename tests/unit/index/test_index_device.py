@@ -108,8 +108,8 @@ def cpu_torch_searcher(monkeypatch):
     """Make the torch-gpu backend run on CPU tensors."""
     from_faiss = backends.TorchSearcher.from_faiss.__func__
 
-    def on_cpu(cls, index, *, device):
-        return from_faiss(cls, index, device="cpu")
+    def on_cpu(cls, index, *, device, half=False):
+        return from_faiss(cls, index, device="cpu", half=half)
 
     monkeypatch.setattr(backends.TorchSearcher, "from_faiss", classmethod(on_cpu))
 
@@ -151,8 +151,9 @@ def test_faiss_gpu_backend_wiring(monkeypatch, small):
     CPU) with its nprobe."""
     seen = {}
 
-    def fake_to_gpus(index, *, nprobe=None):
+    def fake_to_gpus(index, *, nprobe=None, **options):
         seen["nprobe"] = nprobe
+        seen.update(options)
         return index
 
     stub_probes(monkeypatch, gpus=2, smoke=True, cuda=True)
@@ -160,11 +161,53 @@ def test_faiss_gpu_backend_wiring(monkeypatch, small):
     index = built(small, index_type="ivf", nlist=4, nprobe=2)
     index.search(small[:3], 2)
     assert index.backend == "faiss-gpu" and seen["nprobe"] == 2
+    assert seen["shard"] is True and seen["float16"] is False
+
+
+@pytest.mark.parametrize("sharding,storage", [("replicate", "fp16"), ("shard", "sq8")])
+def test_faiss_gpu_sharding_and_half_storage(monkeypatch, small, sharding, storage):
+    seen = {}
+
+    def fake_to_gpus(index, *, nprobe=None, **options):
+        seen.update(options)
+        return index
+
+    stub_probes(monkeypatch, gpus=2, smoke=True, cuda=True)
+    monkeypatch.setattr(dense_index_module, "to_gpus", fake_to_gpus)
+    index = built(small, index_type="ivf", nlist=4, gpu_sharding=sharding, storage=storage)
+    index.search(small[:3], 2)
+    assert seen == {"shard": sharding == "shard", "float16": storage == "fp16"}
+
+
+def test_flat_fp16_goes_to_torch_in_half_precision(monkeypatch, small):
+    """faiss has no GPU flat scalar-quantizer index: torch searches it, in fp16."""
+    seen = {}
+    from_faiss = backends.TorchSearcher.from_faiss.__func__
+
+    def on_cpu(cls, index, *, device, half=False):
+        seen["half"] = half
+        return from_faiss(cls, index, device="cpu", half=False)
+
+    def no_flat_sq_on_gpu(index, **options):
+        raise AssertionError("flat fp16 sent to faiss GPU")
+
+    stub_probes(monkeypatch, gpus=1, smoke=True, cuda=True)
+    monkeypatch.setattr(backends.TorchSearcher, "from_faiss", classmethod(on_cpu))
+    monkeypatch.setattr(dense_index_module, "to_gpus", no_flat_sq_on_gpu)
+    index = built(small, index_type="flat", storage="fp16")
+    _, rows = index.search(small[:5], 3)
+    assert index.backend == "torch-gpu" and seen["half"] is True
+    np.testing.assert_array_equal(rows[:, 0], np.arange(5))
+
+
+def test_bad_gpu_sharding():
+    with pytest.raises(ValueError, match="E120.*'both'"):
+        DenseIndex(gpu_sharding="both")
 
 
 @pytest.mark.parametrize("cuda,expected", [(True, "torch-gpu"), (False, "cpu")])
 def test_failed_gpu_copy_falls_back(monkeypatch, caplog, small, cuda, expected):
-    def failing_to_gpus(index, *, nprobe=None):
+    def failing_to_gpus(index, *, nprobe=None, **options):
         raise RuntimeError("no kernel image is available")
 
     stub_probes(monkeypatch, gpus=1, smoke=True, cuda=cuda)
@@ -178,7 +221,7 @@ def test_failed_gpu_copy_falls_back(monkeypatch, caplog, small, cuda, expected):
 
 
 def test_failed_gpu_copy_with_explicit_faiss_gpu(monkeypatch, small):
-    def failing_to_gpus(index, *, nprobe=None):
+    def failing_to_gpus(index, *, nprobe=None, **options):
         raise RuntimeError("no kernel image is available")
 
     stub_probes(monkeypatch, gpus=1, smoke=True, cuda=True)
@@ -193,7 +236,7 @@ def test_failed_gpu_copy_with_explicit_faiss_gpu(monkeypatch, small):
     [("auto", True, "torch-gpu"), ("auto", False, "cpu"), ("gpu", True, "torch-gpu")],
 )
 def test_hnsw_never_goes_to_faiss_gpu(monkeypatch, small, preference, cuda, expected):
-    def no_hnsw_on_gpu(index, *, nprobe=None):
+    def no_hnsw_on_gpu(index, *, nprobe=None, **options):
         raise AssertionError("hnsw sent to faiss GPU")
 
     stub_probes(monkeypatch, gpus=1, smoke=True, cuda=cuda)

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from spacy_sapel.errors import KBReadError
 from spacy_sapel.kb import Concept, KnowledgeBase
+from spacy_sapel.kb.columns import ARRAYS
 
 
 def _concepts() -> list[Concept]:
@@ -75,7 +76,7 @@ def test_meta(kb):
     assert kb.meta["sources"] == ["test"]
     assert kb.meta["n_concepts"] == 3
     assert kb.meta["n_aliases"] == len(kb.alias_table()[0]) == 6
-    assert kb.meta["format_version"] == 1
+    assert kb.meta["format_version"] == 2
 
 
 def test_stored_concepts_are_normalised_copies():
@@ -173,7 +174,9 @@ def _assert_same(a: KnowledgeBase, b: KnowledgeBase) -> None:
 def test_to_disk_from_disk_round_trip(kb, tmp_path):
     kb.add_aliases("D003", ["bronchial asthma"], source="corpus")
     kb.to_disk(tmp_path / "kb")
-    assert sorted(p.name for p in (tmp_path / "kb").iterdir()) == ["concepts.msgpack", "meta.json"]
+    assert sorted(p.name for p in (tmp_path / "kb").iterdir()) == sorted(
+        [f"{name}.npy" for name in ARRAYS] + ["meta.json"]
+    )
     loaded = KnowledgeBase.from_disk(str(tmp_path / "kb"))
     _assert_same(kb, loaded)
     loaded.add_concept(Concept("D004", "Fever"))
@@ -186,9 +189,72 @@ def test_to_bytes_from_bytes_round_trip(kb):
 
 def test_disk_format_is_column_oriented(kb, tmp_path):
     kb.to_disk(tmp_path / "kb")
-    columns = srsly.msgpack_loads((tmp_path / "kb" / "concepts.msgpack").read_bytes())
-    assert columns["ids"] == ["D001", "D002", "D003"]
-    assert columns["names"] == kb.alias_table()[0]
+    folder = tmp_path / "kb"
+    blob = numpy.load(folder / "strings.npy").tobytes()
+    offsets = numpy.load(folder / "offsets.npy")
+    strings = [blob[a:b].decode("utf8") for a, b in zip(offsets[:-1], offsets[1:])]
+    assert strings[:3] == ["D001", "D002", "D003"]
+    assert strings[3 : 3 + 6] == kb.alias_table()[0]
+    assert numpy.load(folder / "alias_concepts.npy").tolist() == kb.alias_table()[1].tolist()
+
+
+def test_loaded_kb_is_memory_mapped_and_lazy(kb, tmp_path):
+    kb.to_disk(tmp_path / "kb")
+    loaded = KnowledgeBase.from_disk(tmp_path / "kb")
+    assert isinstance(loaded.alias_concepts(), numpy.memmap)
+    assert loaded._alias_table is None  # no names decoded until asked for
+    assert loaded.n_names == 6 and len(loaded) == 3
+    assert loaded["D001"] == kb["D001"] and loaded.concept_at(2) == kb.concept_at(2)
+    assert "D002" in loaded and "D999" not in loaded and 5 not in loaded
+    assert loaded.id_set("D001") == {"D001", "OMIM:1"}
+    with pytest.raises(KeyError, match="E008.*D999"):
+        loaded.concept_row("D999")
+    with pytest.raises(IndexError, match="E009"):
+        loaded.concept_at(3)
+    eager = KnowledgeBase.from_disk(tmp_path / "kb", mmap=False)
+    assert not isinstance(eager.alias_concepts(), numpy.memmap)
+    _assert_same(kb, eager)
+    # the first change turns the columns into objects; the result is a normal KB
+    assert loaded.add_aliases("D002", ["hemicrania"], source="corpus") == 1
+    assert loaded["D002"].aliases == ["migraine headache", "hemicrania"]
+    assert loaded.alias_table()[1].tolist() == [0, 0, 0, 1, 1, 1, 2]
+
+
+def _write_v1(kb: KnowledgeBase, folder) -> None:
+    """A KB directory in format version 1 (msgpack column lists), as written before."""
+    names, rows = kb.alias_table()
+
+    def counts(values):
+        return numpy.asarray(values, dtype="<u4").tobytes()
+
+    concepts = list(kb)
+    columns = {
+        "format_version": 1,
+        "ids": kb.concept_ids,
+        "names": names,
+        "name_counts": counts(numpy.bincount(rows, minlength=len(kb))),
+        "definitions": [c.definition for c in concepts],
+        "types": [t for c in concepts for t in c.types],
+        "type_counts": counts([len(c.types) for c in concepts]),
+        "alt_ids": [a for c in concepts for a in c.alt_ids],
+        "alt_id_counts": counts([len(c.alt_ids) for c in concepts]),
+    }
+    folder.mkdir()
+    (folder / "concepts.msgpack").write_bytes(srsly.msgpack_dumps(columns))
+    srsly.write_json(folder / "meta.json", {**kb.meta, "format_version": 1})
+    return columns
+
+
+def test_reads_format_version_1(kb, tmp_path):
+    columns = _write_v1(kb, tmp_path / "v1")
+    loaded = KnowledgeBase.from_disk(tmp_path / "v1")
+    _assert_same(kb, loaded)
+    assert loaded.meta["format_version"] == 2
+    data = srsly.msgpack_dumps({"meta": {**kb.meta, "format_version": 1}, "concepts": columns})
+    _assert_same(kb, KnowledgeBase.from_bytes(data))
+    # and it is written back as version 2
+    loaded.to_disk(tmp_path / "v2")
+    _assert_same(kb, KnowledgeBase.from_disk(tmp_path / "v2"))
 
 
 def test_to_disk_is_atomic(kb, tmp_path, monkeypatch):
@@ -211,8 +277,8 @@ def test_from_disk_missing(tmp_path, kb):
     with pytest.raises(KBReadError, match="E001.*nowhere"):
         KnowledgeBase.from_disk(tmp_path / "nowhere")
     kb.to_disk(tmp_path / "kb")
-    (tmp_path / "kb" / "concepts.msgpack").unlink()
-    with pytest.raises(KBReadError, match="E001.*concepts.msgpack"):
+    (tmp_path / "kb" / "offsets.npy").unlink()
+    with pytest.raises(KBReadError, match="E001.*offsets.npy"):
         KnowledgeBase.from_disk(tmp_path / "kb")
 
 
@@ -221,11 +287,22 @@ def test_from_disk_missing(tmp_path, kb):
     [lambda data: data[: len(data) // 2], lambda data: b"\xc1garbage" + data, lambda data: b""],
     ids=["truncated", "garbage", "empty"],
 )
-def test_from_disk_corrupt_concepts(kb, tmp_path, damage):
+@pytest.mark.parametrize("column", ["strings", "offsets", "alias_concepts"])
+def test_from_disk_corrupt_concepts(kb, tmp_path, damage, column):
     kb.to_disk(tmp_path / "kb")
-    file = tmp_path / "kb" / "concepts.msgpack"
+    file = tmp_path / "kb" / f"{column}.npy"
     file.write_bytes(damage(file.read_bytes()))
-    with pytest.raises(KBReadError, match="E006.*concepts.msgpack"):
+    with pytest.raises(KBReadError, match="E006.*kb"):
+        KnowledgeBase.from_disk(tmp_path / "kb")
+
+
+def test_from_disk_inconsistent_columns(kb, tmp_path):
+    kb.to_disk(tmp_path / "kb")
+    numpy.save(tmp_path / "kb" / "alias_concepts.npy", numpy.zeros(6, dtype=numpy.int32))
+    with pytest.raises(KBReadError, match="E006.*alias -> concept"):
+        KnowledgeBase.from_disk(tmp_path / "kb")
+    numpy.save(tmp_path / "kb" / "alias_concepts.npy", numpy.zeros(6, dtype=numpy.int64))
+    with pytest.raises(KBReadError, match="E006.*int32"):
         KnowledgeBase.from_disk(tmp_path / "kb")
 
 
@@ -283,3 +360,17 @@ def test_alias_table_and_round_trip_properties(concepts):
         assert [n for n, r in zip(names, rows) if r == row] == concept.names()
         assert concept.concept_id not in concept.alt_ids
     _assert_same(kb, KnowledgeBase.from_bytes(kb.to_bytes()))
+
+
+def test_non_ascii_and_empty_kb_round_trip(tmp_path):
+    kb = KnowledgeBase.from_concepts(
+        [Concept("Ä1", "Sjögren syndrome", ["シェーグレン症候群", "β-thalassemia"], definition="é")]
+    )
+    kb.to_disk(tmp_path / "kb")
+    loaded = KnowledgeBase.from_disk(tmp_path / "kb")
+    _assert_same(kb, loaded)
+    assert loaded["Ä1"].definition == "é" and loaded.concept_id_at(0) == "Ä1"
+    empty = KnowledgeBase()
+    empty.to_disk(tmp_path / "empty")
+    loaded = KnowledgeBase.from_disk(tmp_path / "empty")
+    assert len(loaded) == 0 and loaded.alias_table()[0] == [] and "x" not in loaded
