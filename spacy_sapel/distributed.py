@@ -1,0 +1,322 @@
+"""Work beyond one process with Ray (optional extra: ``pip install 'spacy-sapel[ray]'``).
+
+- :func:`encode_names_ray` / :func:`build_linker_kb_ray`: embed the names of a KB over a
+  Ray Data dataset in a pool of encoder actors (one encoder per actor, a GPU each when
+  the cluster has GPUs), then build the index on the driver.
+- :func:`annotate_ray`: run a saved pipeline over a large JSONL or text corpus in a
+  pool of pipeline actors and write JSONL or DocBin shards, in input order.
+
+Both give the results of the single-process code (``LinkerKB.build``, the ``link``
+command). Ray is initialised by the caller (``ray.init``); when it is not, a local
+instance is started.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+import srsly
+from wasabi import msg
+
+from ._compat import import_ray
+from .encoder import SapEncoder
+from .errors import Errors
+from .index import DenseIndex
+from .kb import KnowledgeBase
+from .pipeline.linker_kb import LinkerKB
+from .util import PathLike, atomic_directory
+
+OUTPUT_FORMATS = ("jsonl", "docbin")
+
+
+def _ray() -> Any:
+    """The ray module, initialised (a local instance if nothing is running)."""
+    ray = import_ray()
+    if not ray.is_initialized():
+        ray.init(include_dashboard=False, log_to_driver=False)
+    return ray
+
+
+def _no_cpu(read: Any) -> Dict[str, Any]:
+    """Keyword arguments that make a Ray Data read reserve no CPU (``num_cpus`` in
+    newer Ray, ``ray_remote_args`` before)."""
+    import inspect
+
+    if "num_cpus" in inspect.signature(read).parameters:
+        return {"num_cpus": 0}
+    return {"ray_remote_args": {"num_cpus": 0}}
+
+
+def _gpus_per_actor(ray: Any, requested: Optional[float]) -> float:
+    """GPUs to reserve per actor: as requested, else one when the cluster has GPUs."""
+    if requested is not None:
+        return float(requested)
+    return 1.0 if ray.cluster_resources().get("GPU", 0) >= 1 else 0.0
+
+
+class _EncodeActor:
+    """One encoder per actor: a batch of ``{"row", "name"}`` to ``{"row", "vector"}``."""
+
+    def __init__(self, encoder_dir: str, device: str, batch_size: int) -> None:
+        self.encoder = SapEncoder.from_disk(encoder_dir, device=device)
+        self.batch_size = batch_size
+
+    def __call__(self, batch: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+        names = [str(name) for name in batch["name"]]
+        vectors = self.encoder.encode(names, batch_size=self.batch_size)
+        return {"row": batch["row"], "vector": vectors}
+
+
+def encode_names_ray(
+    names: Sequence[str],
+    encoder_dir: PathLike,
+    *,
+    num_actors: int = 2,
+    batch_size: int = 128,
+    rows_per_task: int = 4096,
+    num_gpus: Optional[float] = None,
+    device: str = "auto",
+) -> np.ndarray:
+    """Embed ``names`` with the encoder saved in ``encoder_dir`` (``SapEncoder.to_disk``)
+    in ``num_actors`` actors; rows come back in input order."""
+    for name, value in (("num_actors", num_actors), ("batch_size", batch_size),
+                        ("rows_per_task", rows_per_task)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(Errors.E702.format(name=name, value=value))
+    ray = _ray()
+    import pyarrow
+
+    out: Optional[np.ndarray] = None
+    if len(names) == 0:
+        return np.zeros((0, SapEncoder.from_disk(encoder_dir, device="cpu").dim), np.float32)
+    table = pyarrow.table({"row": np.arange(len(names), dtype=np.int64), "name": list(names)})
+    # blocks cut on the driver (a repartition would need CPUs that the actors hold)
+    n_blocks = max(1, min(num_actors * 4, -(-len(names) // rows_per_task)))
+    size = -(-len(names) // n_blocks)
+    blocks = [table.slice(start, size) for start in range(0, len(names), size)]
+    dataset = ray.data.from_arrow(blocks).map_batches(
+        _EncodeActor,
+        fn_constructor_kwargs={
+            "encoder_dir": str(encoder_dir),
+            "device": device,
+            "batch_size": batch_size,
+        },
+        batch_size=rows_per_task,
+        batch_format="numpy",
+        concurrency=num_actors,
+        num_gpus=_gpus_per_actor(ray, num_gpus),
+    )
+    for batch in dataset.iter_batches(batch_size=rows_per_task, batch_format="numpy"):
+        vectors = np.asarray(batch["vector"], dtype=np.float32)
+        if out is None:
+            out = np.zeros((len(names), vectors.shape[1]), dtype=np.float32)
+        out[batch["row"]] = vectors
+    assert out is not None
+    return out
+
+
+def build_linker_kb_ray(
+    kb: KnowledgeBase,
+    encoder: SapEncoder,
+    *,
+    index_type: str = "auto",
+    index_options: Optional[Dict[str, Any]] = None,
+    num_actors: int = 2,
+    batch_size: Optional[int] = None,
+    rows_per_task: int = 4096,
+    num_gpus: Optional[float] = None,
+    work_dir: Optional[PathLike] = None,
+) -> LinkerKB:
+    """``LinkerKB.build`` with the names embedded by a pool of Ray actors. The encoder
+    is saved once under ``work_dir`` (default: a temporary folder) for the actors to
+    load; on a multi-machine cluster that folder must be on a shared filesystem."""
+    import tempfile
+
+    if len(kb) == 0:
+        raise ValueError(Errors.E004.format(source=kb.meta.get("name", "kb")))
+    names, _ = kb.alias_table()
+    with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
+        encoder_dir = Path(tmp) / "encoder"
+        encoder.to_disk(encoder_dir)
+        vectors = encode_names_ray(
+            names,
+            encoder_dir,
+            num_actors=num_actors,
+            batch_size=batch_size or encoder.batch_size,
+            rows_per_task=rows_per_task,
+            num_gpus=num_gpus,
+        )
+    index = DenseIndex(index_type=index_type, **(index_options or {}))
+    index.build(vectors, fingerprint=encoder.fingerprint)
+    return LinkerKB(encoder=encoder, kb=kb, index=index)
+
+
+class _AnnotateActor:
+    """One pipeline per actor: a batch of input lines to output records."""
+
+    def __init__(self, pipeline: str, input_format: str, output_format: str,
+                 batch_size: int, source: str, use_gpu: bool) -> None:
+        import spacy
+
+        if use_gpu:
+            spacy.prefer_gpu()
+        self.nlp = spacy.load(pipeline)
+        self.input_format = input_format
+        self.output_format = output_format
+        self.batch_size = batch_size
+        self.source = source
+
+    def __call__(self, batch: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+        from spacy.tokens import DocBin
+
+        from .cli.link import annotate
+        from .pipeline.describe import describe_entities
+
+        lines = [str(line) for line in batch["text"] if str(line).strip()]
+        stream = [self._doc(line) for line in lines]
+        docs = list(annotate(self.nlp, stream, batch_size=self.batch_size))
+        if self.output_format == "jsonl":
+            records = [
+                srsly.json_dumps({"text": doc.text, "ents": describe_entities(self.nlp, doc)})
+                for doc in docs
+            ]
+            return {"out": np.array(records, dtype=object)}
+        data = DocBin(store_user_data=True, docs=docs).to_bytes()
+        return {"out": np.array([data], dtype=object)}
+
+    def _doc(self, line: str) -> Tuple[Any, bool]:
+        if self.input_format == "text":
+            return self.nlp.make_doc(line), False
+        return doc_from_record(self.nlp, line, source=self.source)
+
+
+def doc_from_record(nlp: Any, line: str, *, source: str) -> Tuple[Any, bool]:
+    """``(doc, has_ents)`` from one JSONL record, as ``read_jsonl_docs`` reads it."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise ValueError(Errors.E703.format(path=source, problem=f"invalid JSON ({err.msg})",
+                                            text=line[:80])) from None
+    if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+        raise ValueError(Errors.E703.format(path=source, problem="no string field 'text'",
+                                            text=line[:80]))
+    doc = nlp.make_doc(record["text"])
+    ents = record.get("ents")
+    if ents is None:
+        return doc, False
+    spans = []
+    for ent in ents:
+        span = None
+        if isinstance(ent, dict) and {"start", "end", "label"} <= set(ent):
+            span = doc.char_span(
+                ent["start"], ent["end"], label=ent["label"], kb_id=ent.get("kb_id") or ""
+            )
+        if span is None:
+            problem = f"entity {ent!r} lacks start/end/label or is not on token bounds"
+            raise ValueError(Errors.E703.format(path=source, problem=problem, text=line[:80]))
+        spans.append(span)
+    doc.ents = spans
+    return doc, True
+
+
+def annotate_ray(
+    pipeline: PathLike,
+    input_path: PathLike,
+    output_dir: PathLike,
+    *,
+    output_format: str = "jsonl",
+    num_actors: int = 2,
+    batch_size: int = 64,
+    docs_per_task: int = 256,
+    shard_size: int = 10_000,
+    num_gpus: Optional[float] = None,
+) -> Dict[str, int]:
+    """Annotate ``input_path`` (``.jsonl`` records ``{"text", "ents"?}`` or text, one
+    document per line) with the pipeline at ``pipeline`` in ``num_actors`` actors and
+    write ``part-NNNNN.jsonl`` (``shard_size`` documents each, records as the ``link``
+    command writes them) or ``part-NNNNN.spacy`` (a DocBin per task) into
+    ``output_dir``, in input order. Returns the numbers of documents and shards."""
+    if output_format not in OUTPUT_FORMATS:
+        raise ValueError(
+            Errors.E402.format(what="output format", value=output_format,
+                               options=", ".join(OUTPUT_FORMATS))
+        )
+    for name, value in (("num_actors", num_actors), ("batch_size", batch_size),
+                        ("docs_per_task", docs_per_task), ("shard_size", shard_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(Errors.E702.format(name=name, value=value))
+    input_path = Path(input_path)
+    if not input_path.is_file():
+        raise FileNotFoundError(Errors.E001.format(path=input_path))
+    ray = _ray()
+    ray.data.DataContext.get_current().execution_options.preserve_order = True
+    input_format = "jsonl" if input_path.suffix == ".jsonl" else "text"
+    # reading lines is light: the read tasks reserve no CPU, else actors holding every
+    # CPU of a small cluster would starve them
+    dataset = ray.data.read_text(str(input_path), **_no_cpu(ray.data.read_text)).map_batches(
+        _AnnotateActor,
+        fn_constructor_kwargs={
+            "pipeline": str(Path(pipeline).resolve()),
+            "input_format": input_format,
+            "output_format": output_format,
+            "batch_size": batch_size,
+            "source": str(input_path),
+            "use_gpu": bool(num_gpus),
+        },
+        batch_size=docs_per_task,
+        batch_format="numpy",
+        concurrency=num_actors,
+        num_gpus=float(num_gpus or 0),
+    )
+    outputs = (
+        out
+        for batch in dataset.iter_batches(batch_size=None, batch_format="numpy")
+        for out in batch["out"]
+    )
+    with atomic_directory(output_dir) as tmp:
+        if output_format == "jsonl":
+            counts = _write_jsonl_shards(outputs, Path(tmp), shard_size)
+        else:
+            counts = _write_docbin_shards(outputs, Path(tmp))
+    msg.good(f"Annotated {counts['docs']} documents -> {output_dir} ({counts['shards']} shards)")
+    return counts
+
+
+def _write_jsonl_shards(lines: Iterator[str], folder: Path, shard_size: int) -> Dict[str, int]:
+    n_docs = n_shards = 0
+    f = None
+    try:
+        for line in lines:
+            if n_docs % shard_size == 0:
+                if f is not None:
+                    f.close()
+                f = (folder / f"part-{n_shards:05d}.jsonl").open("w", encoding="utf8")
+                n_shards += 1
+            f.write(str(line) + "\n")
+            n_docs += 1
+    finally:
+        if f is not None:
+            f.close()
+    return {"docs": n_docs, "shards": n_shards}
+
+
+def _write_docbin_shards(blobs: Iterator[bytes], folder: Path) -> Dict[str, int]:
+    from spacy.tokens import DocBin
+
+    n_docs = n_shards = 0
+    for data in blobs:
+        n_docs += len(DocBin().from_bytes(bytes(data)))
+        (folder / f"part-{n_shards:05d}.spacy").write_bytes(bytes(data))
+        n_shards += 1
+    return {"docs": n_docs, "shards": n_shards}
+
+
+def read_jsonl_shards(output_dir: PathLike) -> List[dict]:
+    """The records of ``part-*.jsonl`` shards, in order (for checks and tests)."""
+    return [
+        record
+        for shard in sorted(Path(output_dir).glob("part-*.jsonl"))
+        for record in srsly.read_jsonl(shard)
+    ]

@@ -1,0 +1,173 @@
+"""Ray: KB encoding in an actor pool and corpus annotation in an actor pool give the
+single-process results. Runs on a local Ray (2 CPUs); skipped when Ray is absent."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import spacy
+import srsly
+from spacy.tokens import DocBin
+from typer.testing import CliRunner
+
+from spacy_sapel import _compat
+from spacy_sapel.cli import app
+from spacy_sapel.cli.link import annotate
+from spacy_sapel.encoder import SapEncoder
+from spacy_sapel.kb import Concept, KnowledgeBase
+from spacy_sapel.pipeline import LinkerKB
+from spacy_sapel.pipeline.describe import describe_entities
+from spacy_sapel.training import read_jsonl_docs
+
+runner = CliRunner()
+needs_ray = pytest.mark.skipif(not _compat.HAS_RAY, reason="ray is not installed")
+
+CONCEPTS = [
+    Concept("C1", "headache", ["head ache", "head pain"]),
+    Concept("C2", "myocardial infarction", ["heart attack", "MI"]),
+    Concept("C3", "chronic kidney disease", ["CKD", "chronic kidney failure"]),
+    Concept("C4", "influenza", ["flu"]),
+    Concept("C5", "asthma"),
+]
+MENTIONS = ["headache", "heart attack", "CKD", "flu", "asthma", "head pain", "MI", "fever"]
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    if not _compat.HAS_RAY:
+        pytest.skip("ray is not installed")
+    ray = _compat.import_ray()
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             ignore_reinit_error=True)
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def encoder(tiny_bert_dir):
+    return SapEncoder.from_pretrained(tiny_bert_dir, pooling="cls", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def pipeline_dir(tmp_path_factory, encoder):
+    linker_kb = LinkerKB.build(KnowledgeBase.from_concepts(CONCEPTS), encoder)
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sapel_linker", config={"top_k": 3})
+    nlp.get_pipe("sapel_linker").set_kb(lambda: linker_kb)
+    path = tmp_path_factory.mktemp("pipeline") / "nlp"
+    nlp.to_disk(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    path = tmp_path_factory.mktemp("corpus") / "docs.jsonl"
+    records = []
+    for i in range(23):
+        a, b = MENTIONS[i % len(MENTIONS)], MENTIONS[(3 * i + 1) % len(MENTIONS)]
+        text = f"Doc {i}: {a} and {b}."
+        start_a = text.index(a)
+        start_b = text.index(b, start_a + len(a))
+        records.append({"text": text, "ents": [
+            {"start": start_a, "end": start_a + len(a), "label": "DISEASE"},
+            {"start": start_b, "end": start_b + len(b), "label": "DISEASE"},
+        ]})
+    srsly.write_jsonl(path, records)
+    return path
+
+
+def single_process(pipeline_dir, corpus):
+    """What the `link` command writes for ``corpus``."""
+    nlp = spacy.load(pipeline_dir)
+    return [
+        {"text": doc.text, "ents": describe_entities(nlp, doc)}
+        for doc in annotate(nlp, read_jsonl_docs(nlp, corpus))
+    ]
+
+
+def assert_same_records(got, expected):
+    assert len(got) == len(expected)
+    for g, e in zip(got, expected):
+        assert g["text"] == e["text"]
+        assert [(x["kb_id"], [c["id"] for c in x["candidates"]]) for x in g["ents"]] == [
+            (x["kb_id"], [c["id"] for c in x["candidates"]]) for x in e["ents"]
+        ]
+        for x, y in zip(g["ents"], e["ents"]):
+            assert x["score"] == pytest.approx(y["score"], abs=1e-5)
+
+
+@needs_ray
+def test_build_kb_ray_equals_build(ray_local, encoder):
+    from spacy_sapel.distributed import build_linker_kb_ray
+
+    kb = KnowledgeBase.from_concepts(CONCEPTS)
+    reference = LinkerKB.build(kb, encoder)
+    built = build_linker_kb_ray(kb, encoder, index_type="auto", num_actors=2, rows_per_task=4)
+    assert built.index.index_type == "flat" and built.index.ntotal == kb.n_names
+    n = kb.n_names
+    np.testing.assert_allclose(
+        built.index.faiss_index.reconstruct_n(0, n),
+        reference.index.faiss_index.reconstruct_n(0, n),
+        atol=1e-5,
+    )
+    got = built.search(MENTIONS, top_k=3)
+    expected = reference.search(MENTIONS, top_k=3)
+    assert [[c for c, _ in r] for r in got] == [[c for c, _ in r] for r in expected]
+
+
+@needs_ray
+def test_annotate_ray_docbin_shards(ray_local, pipeline_dir, corpus, tmp_path):
+    from spacy_sapel.distributed import annotate_ray
+
+    counts = annotate_ray(pipeline_dir, corpus, tmp_path / "out", output_format="docbin",
+                          num_actors=1, docs_per_task=8)
+    # one DocBin per task; Ray may cut tasks smaller at block boundaries
+    assert counts["docs"] == 23 and counts["shards"] >= 3
+    nlp = spacy.load(pipeline_dir)
+    docs = [doc for shard in sorted((tmp_path / "out").glob("part-*.spacy"))
+            for doc in DocBin().from_disk(shard).get_docs(nlp.vocab)]
+    expected = single_process(pipeline_dir, corpus)
+    assert [[e.kb_id_ for e in doc.ents] for doc in docs] == [
+        [x["kb_id"] for x in record["ents"]] for record in expected
+    ]
+    assert docs[0].ents[0]._.kb_candidates[0][0] == expected[0]["ents"][0]["kb_id"]
+
+
+@needs_ray
+def test_annotate_ray_cli(ray_local, pipeline_dir, corpus, tmp_path):
+    from spacy_sapel.distributed import read_jsonl_shards
+
+    result = runner.invoke(app, ["annotate-ray", str(pipeline_dir), str(corpus), "-o",
+                                 str(tmp_path / "out"), "--num-actors", "2",
+                                 "--docs-per-task", "4", "--shard-size", "10"])
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in sorted((tmp_path / "out").iterdir())] == [
+        "part-00000.jsonl", "part-00001.jsonl", "part-00002.jsonl"
+    ]
+    assert_same_records(read_jsonl_shards(tmp_path / "out"), single_process(pipeline_dir, corpus))
+
+
+@needs_ray
+def test_annotate_ray_bad_record(ray_local, pipeline_dir, tmp_path):
+    from spacy_sapel.distributed import annotate_ray
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"text": "flu", "ents": [{"start": 0, "end": 2, "label": "D"}]}) + "\n")
+    with pytest.raises(Exception, match="E703"):
+        annotate_ray(pipeline_dir, bad, tmp_path / "out", num_actors=1)
+    with pytest.raises(ValueError, match="E402.*output format"):
+        annotate_ray(pipeline_dir, bad, tmp_path / "out", output_format="csv")
+
+
+@pytest.mark.parametrize("command", ["build-kb-ray", "annotate-ray"])
+def test_commands_without_ray_say_how_to_install_it(monkeypatch, command, tmp_path, corpus):
+    monkeypatch.setattr(_compat, "HAS_RAY", False)
+    args = {"build-kb-ray": [str(corpus), "-o", str(tmp_path / "kb")],
+            "annotate-ray": [str(tmp_path), str(corpus), "-o", str(tmp_path / "out")]}[command]
+    result = runner.invoke(app, [command, *args])
+    assert result.exit_code == 1
+    assert "E701" in result.output and "spacy-sapel[ray]" in result.output
+    with pytest.raises(ImportError, match="E701"):
+        _compat.import_ray()
