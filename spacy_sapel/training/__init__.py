@@ -1,14 +1,27 @@
+from .conll import read_iob_docs
 from .evaluate import accuracy_at_k
 from .jsonl import read_jsonl_docs, read_text_docs
+from .ner_eval import evaluate_pipeline, gold_ids, score_gold_linking, score_joint, score_ner
 from .pubtator import PubTatorDoc, PubTatorMention, gold_id_set, read_pubtator, split_ids
+from .pubtator_docs import pubtator_to_docs
+from .report import CorpusReport
+from . import readers, transformer  # noqa: F401  (registrations)
 
 __all__ = [
+    "CorpusReport",
     "PubTatorDoc",
     "PubTatorMention",
     "accuracy_at_k",
+    "evaluate_pipeline",
     "gold_id_set",
+    "gold_ids",
+    "pubtator_to_docs",
+    "read_iob_docs",
     "read_jsonl_docs",
     "read_pubtator",
     "read_text_docs",
+    "score_gold_linking",
+    "score_joint",
+    "score_ner",
     "split_ids",
 ]

@@ -1,0 +1,162 @@
+"""Scores for a pipeline that finds and links entities, on gold docs whose entities
+carry kb ids (from :func:`~spacy_sapel.training.pubtator_to_docs` or JSONL):
+
+- **ner**: span precision/recall/F1 overall and per type (spaCy's ``ents_per_type``);
+- **linking**: acc@k of each linker on the *gold* mentions (gold spans, no NER errors);
+- **joint**: a predicted entity is correct when its span and label match a gold
+  mention and its kb id is in that mention's gold id set (gold mentions without an
+  id are left out, and predictions on their spans are not counted);
+- **speed**: words per second of the whole pipeline and without the linkers.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Collection, Dict, FrozenSet, List, Optional, Sequence, Tuple
+
+from spacy.language import Language
+from spacy.scorer import Scorer
+from spacy.tokens import Doc
+from spacy.training import Example
+
+from ..pipeline.linker import CANDIDATES_ATTR, SapelLinker
+from .evaluate import accuracy_at_k
+from .pubtator import normalize_id, split_ids
+
+Key = Tuple[int, int, str]
+
+
+def gold_ids(kb_id: str) -> FrozenSet[str]:
+    """The normalised id set of a gold ``kb_id_`` (``|``/``+`` composites, ``-1`` = none)."""
+    return frozenset(normalize_id(i) for i in split_ids(kb_id))
+
+
+def _linkers(nlp: Language) -> List[Tuple[str, SapelLinker]]:
+    return [(name, pipe) for name, pipe in nlp.pipeline if isinstance(pipe, SapelLinker)]
+
+
+def words_per_second(nlp: Language, texts: Sequence[str], *, disable: Sequence[str] = ()) -> Tuple[List[Doc], float]:
+    """Run the pipeline over ``texts`` (after one warm-up call, so that lazy set-up
+    is not timed) and return the docs and the words per second."""
+    with nlp.select_pipes(disable=list(disable)):
+        if texts:
+            nlp(texts[0])
+        start = time.perf_counter()
+        docs = list(nlp.pipe(texts))
+        elapsed = time.perf_counter() - start
+    return docs, sum(len(d) for d in docs) / max(elapsed, 1e-9)
+
+
+def evaluate_pipeline(
+    nlp: Language, gold_docs: Sequence[Doc], *, ks: Sequence[int] = (1, 5), speed: bool = True
+) -> Dict[str, Any]:
+    texts = [doc.text for doc in gold_docs]
+    linkers = _linkers(nlp)
+    results: Dict[str, Any] = {"docs": len(gold_docs), "gold_ents": sum(len(d.ents) for d in gold_docs)}
+    has_ner = "ner" in nlp.pipe_names or any(
+        "ents" in nlp.get_pipe_meta(name).assigns or "doc.ents" in nlp.get_pipe_meta(name).assigns
+        for name in nlp.pipe_names
+    )
+    if has_ner:
+        preds, wps_all = words_per_second(nlp, texts)
+        results["ner"] = score_ner(preds, gold_docs)
+        if linkers:
+            linked = None if any(not pipe.labels for _, pipe in linkers) else {
+                label for _, pipe in linkers for label in pipe.labels}
+            results["joint"] = score_joint(preds, gold_docs, labels=linked)
+        if speed:
+            results["speed"] = {"words_per_second": wps_all}
+            if linkers:
+                _, wps_ner = words_per_second(nlp, texts, disable=[n for n, _ in linkers])
+                results["speed"]["words_per_second_without_linker"] = wps_ner
+    if linkers:
+        results["linking"] = score_gold_linking(nlp, gold_docs, ks=ks)
+    return results
+
+
+def score_ner(preds: Sequence[Doc], gold_docs: Sequence[Doc]) -> Dict[str, Any]:
+    examples = [Example(pred, gold) for pred, gold in zip(preds, gold_docs)]
+    scores = Scorer.score_spans(examples, "ents")
+    return {
+        "p": scores["ents_p"], "r": scores["ents_r"], "f": scores["ents_f"],
+        "per_type": scores["ents_per_type"],
+    }
+
+
+def score_joint(
+    preds: Sequence[Doc], gold_docs: Sequence[Doc], *, labels: Optional[Collection[str]] = None
+) -> Dict[str, Any]:
+    """Joint NER + linking P/R/F, restricted to ``labels`` (the labels some linker
+    links; ``None``: all) so that unlinked types do not count as linking errors."""
+    counts: Dict[str, List[int]] = {}  # label -> [tp, n_pred, n_gold]
+
+    def row(label: str) -> List[int]:
+        return counts.setdefault(label, [0, 0, 0])
+
+    for pred, gold in zip(preds, gold_docs):
+        gold_map: Dict[Key, FrozenSet[str]] = {
+            (e.start_char, e.end_char, e.label_): gold_ids(e.kb_id_) for e in gold.ents
+        }
+        for key, ids in gold_map.items():
+            if ids and (labels is None or key[2] in labels):
+                row(key[2])[2] += 1
+        for ent in pred.ents:
+            key = (ent.start_char, ent.end_char, ent.label_)
+            if labels is not None and ent.label_ not in labels:
+                continue
+            ids = gold_map.get(key)
+            if ids is not None and not ids:
+                continue  # a gold mention without an id: not scored
+            row(ent.label_)[1] += 1
+            if ids and normalize_id(ent.kb_id_) in ids:
+                row(ent.label_)[0] += 1
+    per_type = {label: _prf(*c) for label, c in sorted(counts.items())}
+    total = [sum(c[i] for c in counts.values()) for i in range(3)]
+    return {**_prf(*total), "per_type": per_type}
+
+
+def _prf(tp: int, n_pred: int, n_gold: int) -> Dict[str, float]:
+    p = tp / n_pred if n_pred else 0.0
+    r = tp / n_gold if n_gold else 0.0
+    f = 2 * p * r / (p + r) if p + r else 0.0
+    return {"p": p, "r": r, "f": f}
+
+
+def score_gold_linking(
+    nlp: Language, gold_docs: Sequence[Doc], *, ks: Sequence[int] = (1, 5)
+) -> Dict[str, Any]:
+    """acc@k of each linker on the gold mentions of the labels it links (mentions
+    without a gold id are skipped, as in the published evaluations)."""
+    out: Dict[str, Any] = {}
+    for name, linker in _linkers(nlp):
+        docs: List[Doc] = []
+        gold_sets: List[FrozenSet[str]] = []
+        for gold in gold_docs:
+            doc = nlp.make_doc(gold.text)
+            pairs = []
+            for ent in gold.ents:
+                ids = gold_ids(ent.kb_id_)
+                if not ids or (linker.labels and ent.label_ not in linker.labels):
+                    continue
+                span = doc.char_span(ent.start_char, ent.end_char, label=ent.label_, alignment_mode="expand")
+                if span is not None:
+                    pairs.append((span, ids))
+            pairs = _non_overlapping(pairs)
+            doc.ents = [span for span, _ in pairs]
+            gold_sets.extend(ids for _, ids in pairs)
+            docs.append(doc)
+        candidates = [
+            ent._.get(CANDIDATES_ATTR) or [] for doc in linker.pipe(docs) for ent in doc.ents
+        ]
+        acc = accuracy_at_k(candidates, gold_sets, linker.kb, ks=ks)
+        out[name] = {"mentions": len(gold_sets), **{f"acc@{k}": acc[k] for k in ks}}
+    return out
+
+
+def _non_overlapping(pairs: List[Tuple[Any, FrozenSet[str]]]) -> List[Tuple[Any, FrozenSet[str]]]:
+    """Gold spans widened to tokens may collide; keep the first of each overlap."""
+    kept, last_end = [], -1
+    for span, ids in sorted(pairs, key=lambda p: p[0].start):
+        if span.start >= last_end:
+            kept.append((span, ids))
+            last_end = span.end
+    return kept

@@ -1,0 +1,52 @@
+"""NER per type, joint NER + linking, and gold-mention linking scores."""
+from __future__ import annotations
+
+import pytest
+import spacy
+
+from spacy_sapel.training import gold_ids, score_joint, score_ner
+
+
+@pytest.fixture
+def nlp():
+    return spacy.blank("en")
+
+
+def make(nlp, text, ents):
+    doc = nlp.make_doc(text)
+    doc.ents = [doc.char_span(s, e, label=l, kb_id=k) for s, e, l, k in ents]
+    return doc
+
+
+TEXT = "Aspirin caused acute renal failure and headache."
+
+
+def test_gold_ids_split_and_normalise():
+    assert gold_ids("MESH:D1|OMIM:2+D3") == {"D1", "OMIM:2", "D3"}
+    assert gold_ids("-1") == frozenset() and gold_ids("") == frozenset()
+
+
+def test_score_ner_per_type(nlp):
+    gold = make(nlp, TEXT, [(0, 7, "Chemical", "D1"), (15, 34, "Disease", "D2"), (39, 47, "Disease", "D3")])
+    pred = make(nlp, TEXT, [(0, 7, "Chemical", ""), (21, 34, "Disease", ""), (39, 47, "Disease", "")])
+    scores = score_ner([pred], [gold])
+    assert scores["p"] == pytest.approx(2 / 3) and scores["r"] == pytest.approx(2 / 3)
+    assert scores["per_type"]["Chemical"]["f"] == 1.0
+    assert scores["per_type"]["Disease"]["p"] == 0.5
+
+
+def test_score_joint_needs_span_label_and_id(nlp):
+    gold = make(nlp, TEXT, [(0, 7, "Chemical", "D1"), (15, 34, "Disease", "MESH:D2|D9"), (39, 47, "Disease", "")])
+    pred = make(nlp, TEXT, [(0, 7, "Chemical", "D7"), (15, 34, "Disease", "D9"), (39, 47, "Disease", "D3")])
+    scores = score_joint([pred], [gold])
+    # 'headache' has no gold id: neither a gold nor a predicted item
+    assert scores["p"] == 0.5 and scores["r"] == 0.5
+    assert scores["per_type"]["Disease"] == {"p": 1.0, "r": 1.0, "f": 1.0}
+    assert scores["per_type"]["Chemical"]["f"] == 0.0
+
+
+def test_score_joint_only_counts_linked_labels(nlp):
+    gold = make(nlp, TEXT, [(0, 7, "Chemical", "D1"), (15, 34, "Disease", "D2")])
+    pred = make(nlp, TEXT, [(0, 7, "Chemical", ""), (15, 34, "Disease", "D2")])
+    assert score_joint([pred], [gold], labels={"Disease"})["f"] == 1.0
+    assert score_joint([pred], [gold])["f"] == 0.5
