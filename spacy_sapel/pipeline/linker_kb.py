@@ -2,9 +2,9 @@
 and the dense index over those embeddings, built, searched and saved together."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 import numpy as np
 import srsly
@@ -12,13 +12,17 @@ import srsly
 from ..encoder import SapEncoder
 from ..errors import Errors, IndexLoadError
 from ..index import DenseIndex
+from ..index.sparse import SparseIndex
 from ..kb import KnowledgeBase
 from ..util import PathLike, atomic_directory
 
 FORMAT_VERSION = 1
 PARTS = ("encoder", "kb", "index")
+SPARSE_PART = "sparse"
 
 Candidates = List[Tuple[str, float]]
+#: allowed KB types of a mention (None: any concept)
+TypeSet = Optional[FrozenSet[str]]
 
 
 @dataclass
@@ -28,6 +32,11 @@ class LinkerKB:
     encoder: SapEncoder
     kb: KnowledgeBase
     index: DenseIndex
+    #: optional character n-gram index over the same names, for hybrid search
+    sparse: Optional[SparseIndex] = None
+    _type_masks: Dict[FrozenSet[str], np.ndarray] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         self.check()
@@ -40,20 +49,31 @@ class LinkerKB:
         *,
         index_type: str = "flat",
         index_options: Optional[Dict[str, Any]] = None,
+        sparse: bool = False,
         show_progress: bool = False,
     ) -> "LinkerKB":
-        """Embed every distinct name of every concept and index the embeddings."""
+        """Embed every distinct name of every concept and index the embeddings; with
+        ``sparse``, also index their character n-grams for hybrid search."""
         if len(kb) == 0:
             raise ValueError(Errors.E004.format(source=kb.meta.get("name", "kb")))
         names, _ = kb.alias_table()
         vectors = encoder.encode(names, show_progress=show_progress)
         index = DenseIndex(index_type=index_type, **(index_options or {}))
         index.build(vectors, fingerprint=encoder.fingerprint)
-        return cls(encoder=encoder, kb=kb, index=index)
+        linker_kb = cls(encoder=encoder, kb=kb, index=index)
+        if sparse:
+            linker_kb.add_sparse_index()
+        return linker_kb
+
+    def add_sparse_index(self, *, ngram_range: Tuple[int, int] = (2, 3)) -> None:
+        """Index the KB's names by character n-grams (TF-IDF), for ``sparse_weight``."""
+        sparse = SparseIndex(ngram_range=ngram_range)
+        sparse.build(self.kb.alias_table()[0])
+        self.sparse = sparse
 
     def check(self) -> None:
         """Refuse an index that was not built from this KB with this encoder."""
-        n_aliases = len(self.kb.alias_table()[0])
+        n_aliases = self.kb.n_names
         if self.index.ntotal != n_aliases:
             raise IndexLoadError(
                 Errors.E301.format(ntotal=self.index.ntotal, n_aliases=n_aliases)
@@ -63,6 +83,10 @@ class LinkerKB:
                 Errors.E302.format(
                     what="dimension", index=self.index.dim, encoder=self.encoder.dim
                 )
+            )
+        if self.sparse is not None and self.sparse.ntotal != n_aliases:
+            raise IndexLoadError(
+                Errors.E301.format(ntotal=self.sparse.ntotal, n_aliases=n_aliases)
             )
         if self.index.meta.get("fingerprint") != self.encoder.fingerprint:
             raise IndexLoadError(
@@ -80,45 +104,108 @@ class LinkerKB:
         top_k: int,
         alias_k: Optional[int] = None,
         batch_size: Optional[int] = None,
+        sparse_weight: float = 0.0,
+        types: Optional[Sequence[TypeSet]] = None,
     ) -> List[Candidates]:
-        """Rank concepts for each mention string: the score of a concept is the best
-        cosine similarity between the mention and any of its names. Identical mention
-        strings are encoded once."""
+        """Rank concepts for each mention string. A concept's dense score is the best
+        cosine similarity between the mention and any of its names; with
+        ``sparse_weight`` w > 0 the score is ``(1 - w) * dense + w * sparse`` (the
+        character n-gram cosine; a concept found by one retriever only gets the other's
+        lowest returned score for that mention). ``types`` gives, per mention, the KB
+        types its concepts must have (None: any); the filter applies before the top-k
+        is taken. Identical mention strings are encoded and searched once."""
         if top_k < 1:
             raise ValueError(Errors.E303.format(name="top_k", value=top_k))
-        unique = list(dict.fromkeys(mentions))
+        if not 0.0 <= sparse_weight <= 1.0:
+            raise ValueError(Errors.E310.format(value=sparse_weight))
+        if sparse_weight > 0 and self.sparse is None:
+            raise ValueError(Errors.E311)
+        queries = list(zip(mentions, types if types is not None else [None] * len(mentions)))
+        unique = list(dict.fromkeys(queries))
         if not unique:
             return []
-        vectors = self.encoder.encode(unique, batch_size=batch_size)
+        texts = list(dict.fromkeys(text for text, _ in unique))
+        position = {text: i for i, text in enumerate(texts)}
+        vectors = self.encoder.encode(texts, batch_size=batch_size)
         # Several names of one concept can fill the neighbour list, so search more
-        # alias rows than concepts wanted, then keep the best score per concept.
+        # alias rows than concepts wanted; a type filter may need more still.
         k = min(alias_k or max(8 * top_k, 32), self.index.ntotal)
-        scores, rows = self.index.search(vectors, k)
-        _, alias_concepts = self.kb.alias_table()
-        ranked = [
-            self._rank(alias_concepts, score_row, row_row, top_k)
-            for score_row, row_row in zip(scores, rows)
-        ]
-        by_mention = dict(zip(unique, ranked))
-        return [by_mention[m] for m in mentions]
+        ranked: Dict[Tuple[str, TypeSet], Candidates] = {}
+        pending = unique
+        while pending:
+            wanted = list(dict.fromkeys(text for text, _ in pending))
+            rows_of = {text: i for i, text in enumerate(wanted)}
+            dense = self._best_per_concept(
+                *self.index.search(vectors[[position[t] for t in wanted]], k)
+            )
+            lexical = (
+                self._best_per_concept(*self.sparse.search(wanted, k))
+                if sparse_weight > 0 and self.sparse is not None
+                else None
+            )
+            retry = []
+            for text, type_set in pending:
+                i = rows_of[text]
+                found = self._fuse(
+                    dense[i], lexical[i] if lexical is not None else None,
+                    sparse_weight, type_set,
+                )
+                if len(found) < top_k and type_set is not None and k < self.index.ntotal:
+                    retry.append((text, type_set))
+                    continue
+                ranked[(text, type_set)] = [
+                    (self.kb.concept_id_at(row), float(score)) for row, score in found[:top_k]
+                ]
+            pending, k = retry, min(4 * k, self.index.ntotal)
+        return [ranked[query] for query in queries]
 
-    def _rank(
+    def _best_per_concept(self, scores: np.ndarray, rows: np.ndarray) -> List[Dict[int, float]]:
+        alias_concepts = self.kb.alias_concepts()
+        result = []
+        for score_row, alias_row in zip(scores.tolist(), rows.tolist()):
+            best: Dict[int, float] = {}
+            for score, row in zip(score_row, alias_row):
+                if row < 0:
+                    continue
+                concept = int(alias_concepts[row])
+                if score > best.get(concept, -np.inf):
+                    best[concept] = score
+            result.append(best)
+        return result
+
+    def _fuse(
         self,
-        alias_concepts: np.ndarray,
-        scores: np.ndarray,
-        rows: np.ndarray,
-        top_k: int,
-    ) -> Candidates:
-        best: Dict[int, float] = {}
-        for score, row in zip(scores.tolist(), rows.tolist()):
-            if row < 0:
-                continue
-            concept = int(alias_concepts[row])
-            if score > best.get(concept, -np.inf):
-                best[concept] = score
-        # sort by score, then by KB order, so ties are broken the same way every run
-        order = sorted(best.items(), key=lambda item: (-item[1], item[0]))[:top_k]
-        return [(self.kb.concept_at(row).concept_id, float(s)) for row, s in order]
+        dense: Dict[int, float],
+        lexical: Optional[Dict[int, float]],
+        weight: float,
+        type_set: TypeSet,
+    ) -> List[Tuple[int, float]]:
+        """Concept rows by fused score, best first; ties broken by KB order."""
+        if lexical is None or weight == 0:
+            combined = dense
+        else:
+            dense_floor = min(dense.values(), default=0.0)
+            lexical_floor = min(lexical.values(), default=0.0)
+            combined = {
+                c: (1 - weight) * dense.get(c, dense_floor) + weight * lexical.get(c, lexical_floor)
+                for c in dense.keys() | lexical.keys()
+            }
+        if type_set is not None:
+            mask = self._type_mask(type_set)
+            combined = {c: s for c, s in combined.items() if mask[c]}
+        return sorted(combined.items(), key=lambda item: (-item[1], item[0]))
+
+    def _type_mask(self, type_set: FrozenSet[str]) -> np.ndarray:
+        """Which concepts have one of ``type_set``'s types (computed once per set)."""
+        mask = self._type_masks.get(type_set)
+        if mask is None:
+            mask = np.fromiter(
+                (not type_set.isdisjoint(concept.types) for concept in self.kb),
+                dtype=bool,
+                count=len(self.kb),
+            )
+            self._type_masks[type_set] = mask
+        return mask
 
     def to_disk(self, path: PathLike) -> None:
         """Write ``encoder/``, ``kb/``, ``index/`` and ``meta.json`` atomically."""
@@ -126,6 +213,8 @@ class LinkerKB:
             self.encoder.to_disk(tmp / "encoder")
             self.kb.to_disk(tmp / "kb")
             self.index.to_disk(tmp / "index")
+            if self.sparse is not None:
+                self.sparse.to_disk(tmp / SPARSE_PART)
             srsly.write_json(tmp / "meta.json", self.meta)
 
     @classmethod
@@ -144,7 +233,10 @@ class LinkerKB:
             expected_fingerprint=encoder.fingerprint,
             device=device,
         )
-        return cls(encoder=encoder, kb=kb, index=index)
+        sparse = (
+            SparseIndex.from_disk(path / SPARSE_PART) if (path / SPARSE_PART).exists() else None
+        )
+        return cls(encoder=encoder, kb=kb, index=index, sparse=sparse)
 
     @property
     def meta(self) -> Dict[str, Any]:
@@ -153,4 +245,5 @@ class LinkerKB:
             "kb": self.kb.meta,
             "index": self.index.meta,
             "encoder": self.encoder.cfg,
+            "sparse": self.sparse.meta if self.sparse is not None else None,
         }

@@ -1,0 +1,96 @@
+"""Ablation of the linker's quality features on gold mentions, through the pipeline
+(so abbreviation definitions are read from each document's own text):
+
+- NCBI-disease development set against CTD MEDIC 2012;
+- BC5CDR development set, Disease mentions, against CTD MEDIC 2017.
+
+Rows: dense only, + abbreviations, + sparse fusion, + both; columns acc@1 / acc@5.
+
+    python benchmarks/quality.py --data-dir ../shared/data [--encoder DIR] [--sparse-weight 0.5]
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+import spacy
+import typer
+from wasabi import msg
+
+from spacy_sapel.encoder import DEFAULT_ENCODER, SapEncoder
+from spacy_sapel.kb.readers import read_kb
+from spacy_sapel.pipeline import LinkerKB
+from spacy_sapel.training import accuracy_at_k, gold_id_set, read_pubtator
+
+SETS = {
+    "NCBI-disease dev / MEDIC 2012": (
+        "ncbi-disease/NCBIdevelopset_corpus.txt", None, "medic-2012/medic_06Jul2012.txt", "medic"),
+    "BC5CDR dev Disease / CTD 2017": (
+        "bc5cdr/CDR_DevelopmentSet.PubTator.txt", ["Disease"], "ctd-medic-2017/CTD_diseases.tsv.gz", "ctd"),
+}
+
+
+def gold_docs(nlp, path: Path, types):
+    """Docs whose entities are the gold mentions with ids, and their gold id sets in
+    entity order (mentions overlapping an earlier one are left out and counted)."""
+    docs, gold, skipped = [], [], 0
+    for pdoc in read_pubtator(path, types=types):
+        doc = nlp.make_doc(pdoc.text)
+        spans, sets = [], []
+        for m in pdoc.mentions:
+            ids = gold_id_set(m)
+            span = doc.char_span(m.start, m.end, label="Disease", alignment_mode="expand")
+            if not ids or span is None or any(span.start < s.end and s.start < span.end for s in spans):
+                skipped += bool(ids)
+                continue
+            spans.append(span)
+            sets.append(ids)
+        order = sorted(range(len(spans)), key=lambda i: spans[i].start)
+        doc.ents = [spans[i] for i in order]
+        docs.append(doc)
+        gold.extend(sets[i] for i in order)
+    return docs, gold, skipped
+
+
+def evaluate(linker_kb: LinkerKB, docs, gold, config: Dict) -> Tuple[Dict[int, float], float]:
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sapel_linker", config={"top_k": 5, **config})
+    nlp.get_pipe("sapel_linker").set_kb(lambda: linker_kb)
+    copies = [spacy.tokens.Doc(d.vocab).from_bytes(d.to_bytes()) for d in docs]
+    t = time.perf_counter()
+    out = list(nlp.pipe(copies, batch_size=64))
+    seconds = time.perf_counter() - t
+    candidates = [ent._.kb_candidates or [] for doc in out for ent in doc.ents]
+    return accuracy_at_k(candidates, gold, linker_kb.kb, ks=(1, 5)), seconds
+
+
+def main(
+    data_dir: Path = typer.Option(Path("../shared/data"), help="Folder with the corpora and vocabularies"),
+    encoder: str = typer.Option(DEFAULT_ENCODER, help="Encoder directory or name (e.g. the SAP-trained one)"),
+    sparse_weight: float = typer.Option(0.5, help="Weight of the sparse score in the fusion"),
+) -> None:
+    enc = SapEncoder.from_pretrained(encoder)
+    ablation = [
+        ("dense only", {"abbreviations": False, "sparse_weight": 0.0}),
+        ("+ abbreviations", {"abbreviations": True, "sparse_weight": 0.0}),
+        ("+ sparse fusion", {"abbreviations": False, "sparse_weight": sparse_weight}),
+        ("+ both", {"abbreviations": True, "sparse_weight": sparse_weight}),
+    ]
+    rows: List[tuple] = []
+    for set_name, (corpus, types, vocab, reader) in SETS.items():
+        kb = read_kb(data_dir / vocab, reader)
+        t = time.perf_counter()
+        linker_kb = LinkerKB.build(kb, enc, sparse=True, show_progress=True)
+        msg.info(f"{set_name}: KB of {len(kb)} concepts built in {time.perf_counter() - t:.0f}s")
+        docs, gold, skipped = gold_docs(spacy.blank("en"), data_dir / corpus, types)
+        msg.info(f"{len(gold)} gold mentions with ids ({skipped} overlapping ones left out)")
+        for name, config in ablation:
+            acc, seconds = evaluate(linker_kb, docs, gold, config)
+            rows.append((set_name, name, f"{acc[1]:.3f}", f"{acc[5]:.3f}", f"{len(gold) / seconds:.0f}"))
+    msg.table(rows, header=("set", "linker", "acc@1", "acc@5", "mentions/s"), divider=True)
+    msg.info(f"encoder {encoder}; sparse weight {sparse_weight}")
+
+
+if __name__ == "__main__":
+    typer.run(main)
