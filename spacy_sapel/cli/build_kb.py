@@ -5,6 +5,7 @@ import typer
 from wasabi import msg
 
 from ..encoder import DEFAULT_ENCODER, SapEncoder
+from ..encoder.pairs import add_mention_aliases
 from ..index import INDEX_TYPES
 from ..kb.readers import READERS, read_kb
 from ..pipeline.linker_kb import LinkerKB
@@ -26,12 +27,17 @@ def build_kb_cli(
     index_option: List[str] = typer.Option([], "--index-option", help="Index option as key=value, e.g. nprobe=32, pca_dim=256; repeatable"),
     name: str = typer.Option("kb", "--name", help="KB name stored in its metadata"),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda"),
+    train_mentions: List[Path] = typer.Option([], "--train-mentions", help="PubTator training corpus whose unambiguous gold mentions (one id, in the KB) become aliases of their concepts; repeatable", exists=True, dir_okay=False),
+    train_mention_types: List[str] = typer.Option([], "--train-mention-type", help="Mention types to take from --train-mentions (e.g. Disease); repeatable"),
 ) -> None:
     """Read a vocabulary, embed every concept name with the encoder, index the
     embeddings and write a KB directory that the linker's `sapel.load_kb_dir.v1`
     loader reads."""
     check_choice("index type", index_type, INDEX_TYPES)
     kb = read_kb(inputs, reader, name=name, **parse_options(reader_option))
+    for corpus in train_mentions:
+        added = add_mention_aliases(kb, corpus, types=train_mention_types or None)
+        msg.info(f"Added {added} mentions of {corpus} as aliases")
     n_names = len(kb.alias_table()[0])
     msg.info(f"Read {len(kb)} concepts with {n_names} distinct names")
     enc = SapEncoder.from_pretrained(

@@ -1,0 +1,126 @@
+"""``evaluate-linking``: acc@1 / acc@5 of one or more encoders side by side on gold
+mentions, as the NeMo entity-linking tutorial compares the base and SAP encoders."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
+
+import srsly
+import typer
+from wasabi import msg
+
+from ..encoder import DEFAULT_ENCODER, SapEncoder
+from ..encoder.pairs import add_mention_aliases
+from ..errors import Errors, InputFileError
+from ..kb import KnowledgeBase
+from ..kb.readers import READERS, read_kb
+from ..pipeline.linker_kb import LinkerKB
+from ..training import accuracy_at_k, gold_id_set, read_pubtator
+from ..training.pubtator import normalize_id, split_ids
+from ..util import iter_lines
+from ._app import app
+from ._util import parse_options
+
+Query = Tuple[str, FrozenSet[str]]
+
+
+def read_queries(path: Path, *, types: Optional[Sequence[str]] = None) -> List[Query]:
+    """Gold mentions with their gold id sets: a PubTator corpus (detected by its
+    ``pmid|t|`` lines) or a NeMo queries TSV ``ID<TAB>mention``. Mentions without an
+    id (``-1``) are left out, as in the published evaluations."""
+    path = Path(path)
+    is_pubtator = False
+    for _, line in iter_lines(path):
+        if line.strip():
+            is_pubtator = "|t|" in line.split("\t")[0]
+            break
+    queries: List[Query] = []
+    if is_pubtator:
+        for doc in read_pubtator(path, types=list(types) if types else None):
+            for mention in doc.mentions:
+                gold = gold_id_set(mention)
+                if gold:
+                    queries.append((mention.text, gold))
+        return queries
+    for number, line in iter_lines(path):
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        if len(fields) != 2 or not fields[1].strip():
+            raise InputFileError(
+                Errors.E600.format(
+                    path=path, line=number, problem=f"{len(fields)} field(s)",
+                    expected="2 tab-separated fields: ID<TAB>mention (or a PubTator corpus)",
+                    text=line[:200],
+                )
+            )
+        gold = frozenset(normalize_id(i) for i in split_ids(fields[0]))
+        if gold:
+            queries.append((fields[1].strip(), gold))
+    return queries
+
+
+def evaluate_encoder(
+    kb: KnowledgeBase,
+    encoder: SapEncoder,
+    queries: Sequence[Query],
+    *,
+    ks: Sequence[int] = (1, 5),
+) -> Dict[int, float]:
+    """Embed the KB's names with ``encoder``, search the query mentions (exact flat
+    index) and score with :func:`accuracy_at_k`."""
+    linker_kb = LinkerKB.build(kb, encoder, index_type="flat")
+    candidates = linker_kb.search([text for text, _ in queries], top_k=max(ks))
+    return accuracy_at_k(candidates, [gold for _, gold in queries], kb, ks=ks)
+
+
+def _parse_encoder(spec: str) -> Tuple[str, str]:
+    label, sep, path = spec.partition("=")
+    return (label, path) if sep and label and path else (spec, spec)
+
+
+@app.command("evaluate-linking")
+def evaluate_linking_cli(
+    queries: Path = typer.Argument(..., help="Gold mentions: a PubTator corpus or an ID<TAB>mention TSV", exists=True, dir_okay=False),
+    encoder: List[str] = typer.Option([DEFAULT_ENCODER], "--encoder", "-e", help="Encoder to compare, as LABEL=PATH or PATH; repeatable (a pretrain-sap output's model-last, a model directory, or the default MiniLM)"),
+    kb_inputs: List[Path] = typer.Option([], "--kb", help="Vocabulary file(s) to link against; repeatable"),
+    reader: str = typer.Option("nemo_index", "--reader", "-r", help=f"KB reader for --kb: {', '.join(READERS)}"),
+    reader_option: List[str] = typer.Option([], "--reader-option", help="Reader option as key=value; repeatable"),
+    kb_dir: Optional[Path] = typer.Option(None, "--kb-dir", help="A build-kb directory whose KB (not its index) to use instead of --kb"),
+    train_mentions: List[Path] = typer.Option([], "--train-mentions", help="PubTator training corpus whose unambiguous gold mentions are added to the KB as aliases; repeatable"),
+    types: List[str] = typer.Option([], "--type", help="PubTator mention types to keep (e.g. Disease); repeatable"),
+    pooling: Optional[str] = typer.Option(None, "--pooling", help="Override the encoders' pooling (cls or mean)"),
+    max_length: Optional[int] = typer.Option(None, "--max-length", help="Override the encoders' maximum tokens per name (default: saved value, else 25)"),
+    normalize: Optional[str] = typer.Option(None, "--normalize", help="Override the encoders' text normalisation: none or lower_punct"),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Also write the table as JSON"),
+) -> None:
+    """Print acc@1 and acc@5 of each encoder on the gold mentions: a mention is
+    correct at k when any id of one of the top-k distinct concepts is in its gold id
+    set (composite ids split on | and +)."""
+    if kb_dir is not None:
+        kb = KnowledgeBase.from_disk(kb_dir / "kb")
+    elif kb_inputs:
+        kb = read_kb(kb_inputs, reader, **parse_options(reader_option))
+    else:
+        raise ValueError(Errors.E402.format(what="knowledge base", value=None, options="--kb FILE... or --kb-dir DIR"))
+    for corpus in train_mentions:
+        added = add_mention_aliases(kb, corpus, types=types or None)
+        msg.info(f"Added {added} training mentions of {corpus} as aliases")
+    gold = read_queries(queries, types=types or None)
+    msg.info(f"{len(gold)} queries from {queries}; KB {len(kb)} concepts, {len(kb.alias_table()[0])} names")
+    rows, report = [], []
+    for spec in encoder:
+        label, path = _parse_encoder(spec)
+        enc = SapEncoder.from_pretrained(
+            path, pooling=pooling, max_length=max_length, normalize=normalize, device=device
+        )
+        start = time.perf_counter()
+        acc = evaluate_encoder(kb, enc, gold)
+        seconds = time.perf_counter() - start
+        rows.append((label, f"{acc[1]:.3f}", f"{acc[5]:.3f}", enc.pooling, f"{seconds:.0f}"))
+        report.append({"encoder": label, "path": path, "acc@1": acc[1], "acc@5": acc[5], "pooling": enc.pooling})
+    msg.table(rows, header=("encoder", "acc@1", "acc@5", "pooling", "seconds"), divider=True)
+    if output is not None:
+        srsly.write_json(output, {"queries": str(queries), "n_queries": len(gold), "results": report})

@@ -1,0 +1,94 @@
+"""The project's demo workflow through spaCy's project API (weasel), on a copy of the
+project with a tiny local BERT as the KB encoder; then the packaged pipeline installs
+from its wheel into a fresh virtualenv (offline) and loads by name."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import venv
+from pathlib import Path
+
+import pytest
+import srsly
+from weasel.cli.run import project_run
+
+ROOT = Path(__file__).parents[2]
+FAST_CORE = ["demo-corpus", "demo-kb", "demo-train", "demo-assemble", "demo-evaluate", "demo-visualize"]
+OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PIP_NO_INDEX": "1"}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, tiny_bert_dir):
+    """A copy of the project in which the demo workflow's fast core has run."""
+    path = tmp_path_factory.mktemp("project")
+    shutil.copy(ROOT / "project.yml", path)
+    shutil.copytree(ROOT / "configs", path / "configs")
+    (path / "scripts").mkdir()
+    shutil.copy(ROOT / "scripts" / "make_demo_corpus.py", path / "scripts")
+    shutil.copytree(ROOT / "spacy_sapel" / "example", path / "spacy_sapel" / "example")
+    overrides = {"vars.encoder": str(tiny_bert_dir), "vars.demo_steps": 150, "vars.package_name": "sapel_test"}
+    old_env = dict(os.environ)
+    os.environ.update({k: v for k, v in OFFLINE.items() if k != "PIP_NO_INDEX"})
+    try:
+        for command in FAST_CORE:
+            project_run(path, command, overrides=overrides, capture=True)
+    finally:
+        os.environ.clear()
+        os.environ.update(old_env)
+    return path, overrides
+
+
+def test_project_declares_the_workflows_and_commands():
+    config = srsly.read_yaml(ROOT / "project.yml")
+    commands = {c["name"]: c for c in config["commands"]}
+    assert set(FAST_CORE) <= set(config["workflows"]["demo"])
+    assert config["workflows"]["all"][:4] == ["convert", "pretrain-sap", "build-kb", "train-ner"]
+    for name in config["workflows"]["demo"] + config["workflows"]["all"]:
+        assert {"help", "script", "deps", "outputs"} <= set(commands[name]), name
+        assert not any(o.startswith("scripts/") for o in commands[name]["outputs"])
+    for asset in config["assets"]:
+        assert asset.get("checksum") and asset.get("description"), asset["dest"]
+
+
+def test_demo_workflow_trains_links_scores_and_draws(project):
+    path, _ = project
+    metrics = json.loads((path / "metrics" / "demo.json").read_text())
+    assert metrics["docs"] == 8 and metrics["gold_ents"] == 22
+    assert set(metrics["ner"]) == {"p", "r", "f", "per_type"}
+    assert "DISEASE" in metrics["ner"]["per_type"]
+    assert metrics["linking"]["sapel_linker"]["mentions"] > 0
+    assert {"p", "r", "f"} <= set(metrics["joint"])
+    assert metrics["speed"]["words_per_second"] > 0
+    html = (path / "visualize" / "demo.html").read_text()
+    assert "<mark" in html and "DISEASE" in html
+    lock = srsly.read_yaml(path / "project.lock")
+    assert set(FAST_CORE) <= set(lock)
+
+
+def test_demo_package_installs_from_its_wheel_offline_and_loads_by_name(project, tmp_path):
+    path, overrides = project
+    project_run(path, "demo-package", overrides=overrides, capture=True)
+    wheels = list((path / "packages" / "wheels").glob("en_sapel_test-*.whl"))
+    assert len(wheels) == 1
+    env_dir = tmp_path / "venv"
+    venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)
+    python = str(env_dir / "bin" / "python")
+    env = {**os.environ, **OFFLINE}
+    subprocess.run(
+        [python, "-m", "pip", "install", "--quiet", "--no-index", "--no-deps", str(wheels[0])],
+        check=True, env=env, capture_output=True,
+    )
+    code = (
+        "import spacy, json; nlp = spacy.load('en_sapel_test'); "
+        "doc = nlp('An acute heart attack and type 2 diabetes.'); "
+        "print(json.dumps({'file': spacy.util.get_package_path('en_sapel_test').as_posix(), "
+        "'pipes': nlp.pipe_names, 'ents': [[e.text, e.kb_id_] for e in doc.ents]}))"
+    )
+    out = subprocess.run([python, "-c", code], check=True, env=env, capture_output=True, text=True, cwd=tmp_path)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["file"].startswith(env_dir.as_posix())
+    assert result["pipes"] == ["embed", "ner", "sapel_linker"]
+    meta = json.loads(next((path / "packages").glob("en_sapel_test-*/meta.json")).read_text())
+    assert any(req.startswith("spacy-sapel") for req in meta["requirements"])
