@@ -25,6 +25,7 @@ def build_kb_cli(
     batch_size: int = typer.Option(128, "--batch-size", help="Names per encoder batch"),
     index_type: str = typer.Option("flat", "--index-type", "-t", help=f"Index type: {', '.join(INDEX_TYPES)}"),
     index_option: List[str] = typer.Option([], "--index-option", help="Index option as key=value, e.g. nprobe=32, pca_dim=256; repeatable"),
+    sparse: bool = typer.Option(False, "--sparse", help="Also index the names' character n-grams, for the linker's sparse_weight (hybrid search)"),
     name: str = typer.Option("kb", "--name", help="KB name stored in its metadata"),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda"),
     train_mentions: List[Path] = typer.Option([], "--train-mentions", help="PubTator training corpus whose unambiguous gold mentions (one id, in the KB) become aliases of their concepts; repeatable", exists=True, dir_okay=False),
@@ -48,6 +49,7 @@ def build_kb_cli(
         enc,
         index_type=index_type,
         index_options=parse_options(index_option),
+        sparse=sparse,
         show_progress=True,
     )
     linker_kb.to_disk(output)

@@ -147,3 +147,14 @@ def test_unknown_index_type_is_refused(tmp_path, vocab, tiny_bert_dir):
                         "--encoder", str(tiny_bert_dir))
     assert result.returncode == 1
     assert "fast" in result.stdout and "flat" in result.stdout
+
+
+def test_build_kb_with_a_sparse_index(tmp_path, vocab, tiny_bert_dir):
+    out = tmp_path / "kb_sparse"
+    result = runner.invoke(
+        app, ["build-kb", str(vocab), "-o", str(out), "--encoder", str(tiny_bert_dir), "--sparse"]
+    )
+    assert result.exit_code == 0, result.output
+    linker_kb = LinkerKB.from_disk(out)
+    assert linker_kb.sparse is not None and linker_kb.sparse.ntotal == 5
+    assert linker_kb.search(["influenzas"], top_k=1, sparse_weight=1.0)[0][0][0] == "2"
