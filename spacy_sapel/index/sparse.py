@@ -52,25 +52,31 @@ class SparseIndex:
 
     def build(self, names: Sequence[str]) -> None:
         vocab: Dict[str, int] = {}
-        indptr, indices, counts = [0], [], []
-        for name in names:
-            row: Dict[int, int] = {}
-            for gram in char_ngrams(name, self.ngram_range):
-                col = vocab.setdefault(gram, len(vocab))
-                row[col] = row.get(col, 0) + 1
-            indices.extend(row.keys())
-            counts.extend(row.values())
-            indptr.append(len(indices))
-        tf = sparse.csr_matrix(
-            (np.asarray(counts, dtype=np.float32), np.asarray(indices, dtype=np.int32), indptr),
-            shape=(len(names), len(vocab)),
-        )
+        tf = self._counts(names, vocab, grow=True)
         df = np.bincount(tf.indices, minlength=len(vocab)).astype(np.float32)
         n = len(names)
         self.idf = (np.log((1.0 + n) / (1.0 + df)) + 1.0).astype(np.float32)
         self.vocab = vocab
         self.matrix = self._weigh(tf)
         self._names_t = None
+
+    def _counts(self, texts: Iterable[str], vocab: Dict[str, int], *, grow: bool) -> sparse.csr_matrix:
+        """n-gram counts per text; unknown n-grams join ``vocab`` when ``grow``, else
+        they are ignored."""
+        indptr, indices, counts = [0], [], []
+        for text in texts:
+            row: Dict[int, int] = {}
+            for gram in char_ngrams(text, self.ngram_range):
+                col = vocab.setdefault(gram, len(vocab)) if grow else vocab.get(gram)
+                if col is not None:
+                    row[col] = row.get(col, 0) + 1
+            indices.extend(row.keys())
+            counts.extend(row.values())
+            indptr.append(len(indices))
+        return sparse.csr_matrix(
+            (np.asarray(counts, dtype=np.float32), np.asarray(indices, dtype=np.int32), indptr),
+            shape=(len(indptr) - 1, len(vocab)),
+        )
 
     def _weigh(self, tf: sparse.csr_matrix) -> sparse.csr_matrix:
         """Sublinear tf times idf, rows L2-normalised (all-zero rows stay zero)."""
@@ -81,21 +87,7 @@ class SparseIndex:
         return sparse.csr_matrix(sparse.diags(1.0 / norms) @ weighted, dtype=np.float32)
 
     def vectorize(self, texts: Iterable[str]) -> sparse.csr_matrix:
-        indptr, indices, counts = [0], [], []
-        for text in texts:
-            row: Dict[int, int] = {}
-            for gram in char_ngrams(text, self.ngram_range):
-                col = self.vocab.get(gram)
-                if col is not None:
-                    row[col] = row.get(col, 0) + 1
-            indices.extend(row.keys())
-            counts.extend(row.values())
-            indptr.append(len(indices))
-        tf = sparse.csr_matrix(
-            (np.asarray(counts, dtype=np.float32), np.asarray(indices, dtype=np.int32), indptr),
-            shape=(len(indptr) - 1, len(self.vocab)),
-        )
-        return self._weigh(tf)
+        return self._weigh(self._counts(texts, self.vocab, grow=False))
 
     def search(self, queries: Sequence[str], k: int) -> Tuple[np.ndarray, np.ndarray]:
         """``(scores [m, k] float32, rows [m, k] int64)``; rows -1 and scores -inf where
