@@ -59,7 +59,7 @@ def test_short_forms_link_through_their_long_form(linker_kb):
 
 def test_without_the_option_short_forms_are_linked_as_they_are(linker_kb):
     with_abbr = make_nlp(linker_kb, abbreviations=True)(ents(spacy.blank("en"), TEXT, MENTIONS))
-    plain = make_nlp(linker_kb)(ents(spacy.blank("en"), TEXT, MENTIONS))
+    plain = make_nlp(linker_kb, abbreviations=False)(ents(spacy.blank("en"), TEXT, MENTIONS))
     assert plain._.abbreviations is None
     # the short form alone is never an exact name, so its best score is below 1
     assert plain.ents[1]._.kb_candidates[0][1] < with_abbr.ents[1]._.kb_candidates[0][1]
