@@ -24,6 +24,7 @@ from spacy_sapel.index import DenseIndex
 from spacy_sapel.kb.readers import read_kb
 from spacy_sapel.pipeline import LinkerKB
 from spacy_sapel.training import accuracy_at_k, gold_id_set, read_pubtator
+from spacy_sapel.training.pubtator_docs import pubtator_to_docs
 
 LOAD_PROBE = """
 import resource, sys, time
@@ -32,21 +33,6 @@ import spacy
 nlp = spacy.load(sys.argv[1])
 print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 """
-
-
-def docs_with_gold_ents(nlp, pubtator_docs):
-    """spaCy docs whose entities are the gold mentions (expanded to token bounds)."""
-    docs = []
-    for pdoc in pubtator_docs:
-        doc = nlp.make_doc(pdoc.text)
-        spans = []
-        for m in pdoc.mentions:
-            span = doc.char_span(m.start, m.end, label="Disease", alignment_mode="expand")
-            if span is not None and all(span.start >= s.end or span.end <= s.start for s in spans):
-                spans.append(span)
-        doc.ents = spans
-        docs.append(doc)
-    return docs
 
 
 def main(
@@ -84,7 +70,7 @@ def main(
         nlp = spacy.blank("en")
         nlp.add_pipe("sapel_linker", config={"top_k": 5})
         nlp.get_pipe("sapel_linker").set_kb(lambda: linker_kb)
-        docs = docs_with_gold_ents(nlp, pubtator_docs)
+        docs = list(pubtator_to_docs(nlp, dev))
         n_ents = sum(len(d.ents) for d in docs)
         t = time.perf_counter()
         for _ in nlp.pipe(docs, batch_size=64):

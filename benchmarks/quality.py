@@ -21,7 +21,8 @@ from wasabi import msg
 from spacy_sapel.encoder import DEFAULT_ENCODER, SapEncoder
 from spacy_sapel.kb.readers import read_kb
 from spacy_sapel.pipeline import LinkerKB
-from spacy_sapel.training import accuracy_at_k, gold_id_set, read_pubtator
+from spacy_sapel.training import accuracy_at_k, kb_id_set
+from spacy_sapel.training.pubtator_docs import pubtator_to_docs
 
 SETS = {
     "NCBI-disease dev / MEDIC 2012": (
@@ -32,25 +33,12 @@ SETS = {
 
 
 def gold_docs(nlp, path: Path, types):
-    """Docs whose entities are the gold mentions with ids, and their gold id sets in
-    entity order (mentions overlapping an earlier one are left out and counted)."""
-    docs, gold, skipped = [], [], 0
-    for pdoc in read_pubtator(path, types=types):
-        doc = nlp.make_doc(pdoc.text)
-        spans, sets = [], []
-        for m in pdoc.mentions:
-            ids = gold_id_set(m)
-            span = doc.char_span(m.start, m.end, label="Disease", alignment_mode="expand")
-            if not ids or span is None or any(span.start < s.end and s.start < span.end for s in spans):
-                skipped += bool(ids)
-                continue
-            spans.append(span)
-            sets.append(ids)
-        order = sorted(range(len(spans)), key=lambda i: spans[i].start)
-        doc.ents = [spans[i] for i in order]
-        docs.append(doc)
-        gold.extend(sets[i] for i in order)
-    return docs, gold, skipped
+    """Docs whose entities are the gold mentions, and the gold id sets of the
+    entities that have ids (NIL mentions stay in the docs but are not scored)."""
+    label_map = {t: t for t in types} if types else None
+    docs = list(pubtator_to_docs(nlp, path, label_map=label_map))
+    gold = [kb_id_set(ent.kb_id_) for doc in docs for ent in doc.ents]
+    return docs, gold
 
 
 def evaluate(linker_kb: LinkerKB, docs, gold, config: Dict) -> Tuple[Dict[int, float], float]:
@@ -62,7 +50,9 @@ def evaluate(linker_kb: LinkerKB, docs, gold, config: Dict) -> Tuple[Dict[int, f
     out = list(nlp.pipe(copies, batch_size=64))
     seconds = time.perf_counter() - t
     candidates = [ent._.kb_candidates or [] for doc in out for ent in doc.ents]
-    return accuracy_at_k(candidates, gold, linker_kb.kb, ks=(1, 5)), seconds
+    scored = [(c, g) for c, g in zip(candidates, gold) if g]
+    acc = accuracy_at_k([c for c, _ in scored], [g for _, g in scored], linker_kb.kb, ks=(1, 5))
+    return acc, seconds
 
 
 def main(
@@ -83,11 +73,12 @@ def main(
         t = time.perf_counter()
         linker_kb = LinkerKB.build(kb, enc, sparse=True, show_progress=True)
         msg.info(f"{set_name}: KB of {len(kb)} concepts built in {time.perf_counter() - t:.0f}s")
-        docs, gold, skipped = gold_docs(spacy.blank("en"), data_dir / corpus, types)
-        msg.info(f"{len(gold)} gold mentions with ids ({skipped} overlapping ones left out)")
+        docs, gold = gold_docs(spacy.blank("en"), data_dir / corpus, types)
+        n_scored = sum(1 for g in gold if g)
+        msg.info(f"{n_scored} gold mentions with ids")
         for name, config in ablation:
             acc, seconds = evaluate(linker_kb, docs, gold, config)
-            rows.append((set_name, name, f"{acc[1]:.3f}", f"{acc[5]:.3f}", f"{len(gold) / seconds:.0f}"))
+            rows.append((set_name, name, f"{acc[1]:.3f}", f"{acc[5]:.3f}", f"{n_scored / seconds:.0f}"))
     msg.table(rows, header=("set", "linker", "acc@1", "acc@5", "mentions/s"), divider=True)
     msg.info(f"encoder {encoder}; sparse weight {sparse_weight}")
 

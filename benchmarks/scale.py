@@ -39,6 +39,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 from wasabi import msg
 
+from spacy_sapel.training.pubtator_docs import pubtator_to_docs
 from spacy_sapel.encoder import DEFAULT_ENCODER, SapEncoder
 from spacy_sapel.index import DenseIndex
 from spacy_sapel.kb import Concept, KnowledgeBase
@@ -111,19 +112,9 @@ def ncbi_docs(path: Path) -> list:
     return list(read_pubtator(path))
 
 
-def docs_with_gold_ents(nlp: Language, pubtator_docs) -> List[Doc]:
-    """spaCy docs whose entities are the gold mentions (expanded to token bounds)."""
-    docs = []
-    for pdoc in pubtator_docs:
-        doc = nlp.make_doc(pdoc.text)
-        spans = []
-        for m in pdoc.mentions:
-            span = doc.char_span(m.start, m.end, label="Disease", alignment_mode="expand")
-            if span is not None and all(span.start >= s.end or span.end <= s.start for s in spans):
-                spans.append(span)
-        doc.ents = spans
-        docs.append(doc)
-    return docs
+def docs_with_gold_ents(nlp: Language, *paths: Path) -> List[Doc]:
+    """spaCy docs whose entities are the PubTator files' gold mentions."""
+    return [doc for path in paths for doc in pubtator_to_docs(nlp, path)]
 
 
 def medic_vectors(data_dir: Path, encoder: SapEncoder, out_dir: Path) -> Tuple[KnowledgeBase, np.ndarray]:
@@ -293,7 +284,8 @@ def main(
     fingerprint = encoder.fingerprint
     msg.info(f"{os.cpu_count()} CPUs, faiss {faiss.__version__} with {faiss.omp_get_max_threads()} threads, "
              f"encoder {encoder.name} (dim {encoder.dim})")
-    ncbi_dev = ncbi_docs(data_dir / "ncbi-disease" / "NCBIdevelopset_corpus.txt")
+    ncbi_dev_path = data_dir / "ncbi-disease" / "NCBIdevelopset_corpus.txt"
+    ncbi_dev = ncbi_docs(ncbi_dev_path)
     report: List[Tuple[str, str]] = []
     all_configs = {
         "auto": {"index_type": "auto"},
@@ -390,13 +382,13 @@ def main(
     if "linker" in wanted:
         assert medic_linker_kb is not None
         nlp = linker_nlp(medic_linker_kb)
-        docs = docs_with_gold_ents(nlp, ncbi_dev)
+        docs = docs_with_gold_ents(nlp, ncbi_dev_path)
         n_mentions = sum(len(d.ents) for d in docs)
         naive_link(medic_linker_kb, docs[:3], 5)  # warm-up
         t = time.perf_counter()
         naive = naive_link(medic_linker_kb, docs, 5)
         naive_s = time.perf_counter() - t
-        docs = docs_with_gold_ents(nlp, ncbi_dev)
+        docs = docs_with_gold_ents(nlp, ncbi_dev_path)
         t = time.perf_counter()
         linked = list(nlp.get_pipe("sapel_linker").pipe(docs, batch_size=64))
         fast_s = time.perf_counter() - t
@@ -417,7 +409,7 @@ def main(
         assert medic_linker_kb is not None
         texts = [d.text for d in ncbi_dev]
         gold_nlp = spacy.blank("en")
-        gold_docs = docs_with_gold_ents(gold_nlp, ncbi_dev)
+        gold_docs = docs_with_gold_ents(gold_nlp, ncbi_dev_path)
         GOLD_ENTS.update({d.text: [(e.start_char, e.end_char) for e in d.ents] for d in gold_docs})
         nlp, how = ner_pipeline(ner, ner_config, gold_docs)
         n_words = sum(len(gold_nlp.make_doc(t)) for t in texts)
@@ -468,9 +460,11 @@ def ray_section(data_dir: Path, output_dir: Path, linker_kb: LinkerKB) -> str:
 
     pipeline = output_dir / "pipeline_medic"
     linker_nlp(linker_kb).to_disk(pipeline)
-    pub = ncbi_docs(data_dir / "ncbi-disease" / "NCBItrainset_corpus.txt") + ncbi_docs(
-        data_dir / "ncbi-disease" / "NCBIdevelopset_corpus.txt")
-    docs = docs_with_gold_ents(spacy.blank("en"), pub)
+    docs = docs_with_gold_ents(
+        spacy.blank("en"),
+        data_dir / "ncbi-disease" / "NCBItrainset_corpus.txt",
+        data_dir / "ncbi-disease" / "NCBIdevelopset_corpus.txt",
+    )
     corpus = output_dir / "ncbi_train_dev.jsonl"
     srsly.write_jsonl(corpus, [{"text": d.text, "ents": [
         {"start": e.start_char, "end": e.end_char, "label": e.label_} for e in d.ents]} for d in docs])

@@ -56,6 +56,12 @@ def gold_id_set(mention: PubTatorMention) -> FrozenSet[str]:
     return frozenset(normalize_id(i) for i in mention.ids)
 
 
+def kb_id_set(kb_id: str) -> FrozenSet[str]:
+    """The gold id set of an entity whose ``kb_id_`` holds a mention's ids joined by
+    ``|`` (as :func:`~spacy_sapel.training.pubtator_docs.pubtator_to_docs` sets it)."""
+    return frozenset(normalize_id(i) for i in split_ids(kb_id))
+
+
 def read_pubtator(path: Path, *, types: Optional[List[str]] = None) -> Iterator[PubTatorDoc]:
     """Yield documents with their mentions (restricted to ``types`` when given), as
     the file states them; aligning offsets to tokens is the converters' job."""
