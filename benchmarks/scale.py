@@ -453,7 +453,7 @@ def main(
 
 def ray_section(data_dir: Path, output_dir: Path, linker_kb: LinkerKB) -> str:
     from spacy_sapel import _compat
-    from spacy_sapel.cli.link import annotate
+    from spacy_sapel.pipeline.annotate import annotate
     from spacy_sapel.distributed import annotate_ray, read_jsonl_shards
     from spacy_sapel.pipeline.describe import describe_entities
     from spacy_sapel.training import read_jsonl_docs

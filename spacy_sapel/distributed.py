@@ -171,7 +171,7 @@ class _AnnotateActor:
     def __call__(self, batch: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
         from spacy.tokens import DocBin
 
-        from .cli.link import annotate
+        from .pipeline.annotate import annotate
         from .pipeline.describe import describe_entities
 
         lines = [str(line) for line in batch["text"] if str(line).strip()]

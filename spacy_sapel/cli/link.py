@@ -1,16 +1,14 @@
-from itertools import groupby
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import spacy
 import srsly
 import typer
 from spacy.language import Language
-from spacy.tokens import Doc
 from wasabi import msg
 
 from ..errors import Errors
 from ..pipeline import SapelLinker
+from ..pipeline.annotate import annotate
 from ..pipeline.describe import describe_entities
 from ..training import read_jsonl_docs, read_text_docs
 from ..util import atomic_write_path
@@ -46,20 +44,3 @@ def link_cli(
 def check_has_linker(nlp: Language, source: object) -> None:
     if not any(isinstance(pipe, SapelLinker) for _, pipe in nlp.pipeline):
         raise ValueError(Errors.E401.format(path=source, pipes=nlp.pipe_names))
-
-
-def annotate(
-    nlp: Language, stream: Iterable[tuple], *, batch_size: int = 64
-) -> Iterator[Doc]:
-    """Run the pipeline over ``(doc, has_ents)`` pairs, skipping the components that
-    set ``doc.ents`` for docs whose entities are given."""
-    setters = {
-        name for name in nlp.pipe_names if "doc.ents" in nlp.get_pipe_meta(name).assigns
-    }
-    for has_ents, group in groupby(stream, key=lambda item: item[1]):
-        docs: Iterable[Doc] = (doc for doc, _ in group)
-        for name, proc in nlp.pipeline:
-            if has_ents and name in setters:
-                continue
-            docs = proc.pipe(docs, batch_size=batch_size) if hasattr(proc, "pipe") else map(proc, docs)
-        yield from docs

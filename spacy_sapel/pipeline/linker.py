@@ -218,9 +218,12 @@ class SapelLinker(Pipe):
         }
         queries: List[Tuple[str, TypeSet]] = []
         long_forms: List[Optional[Tuple[str, TypeSet]]] = []
+        counts: List[int] = []
         for doc in docs:
             expansions = self._abbreviations(doc)
-            for ent in self._mentions(doc):
+            mentions = self._mentions(doc)
+            counts.append(len(mentions))
+            for ent in mentions:
                 text = _mention_text(ent)
                 type_set = type_filter.get(ent.label_)
                 queries.append((text, type_set))
@@ -233,8 +236,7 @@ class SapelLinker(Pipe):
             for cands, long in zip(found[: len(queries)], long_forms)
         ]
         result, i = [], 0
-        for doc in docs:
-            n = len(self._mentions(doc))
+        for n in counts:
             result.append(merged[i : i + n])
             i += n
         return result

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from spacy_sapel import _compat
 from spacy_sapel.cli import app
-from spacy_sapel.cli.link import annotate
+from spacy_sapel.pipeline.annotate import annotate
 from spacy_sapel.encoder import SapEncoder
 from spacy_sapel.kb import Concept, KnowledgeBase
 from spacy_sapel.pipeline import LinkerKB

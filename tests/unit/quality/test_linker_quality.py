@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import spacy
-from spacy.tokens import Span
 
 from spacy_sapel.encoder import SapEncoder
 from spacy_sapel.kb import Concept, KnowledgeBase
