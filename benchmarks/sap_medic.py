@@ -75,6 +75,7 @@ def main(
     sap_batch_size: int = typer.Option(64, help="Pairs per SAP batch"),
     sap_lr: float = typer.Option(2e-5, help="SAP learning rate"),
     sap_pairs_per_concept: int = typer.Option(50, help="SAP pair cap per concept"),
+    batching: str = typer.Option("hard", help="Batch order of both runs: random (SapBERT) or hard (neighbouring concepts share a batch)"),
     ft_epochs: int = typer.Option(1, help="Fine-tuning epochs over the NCBI-disease training pairs"),
     ft_lr: float = typer.Option(5e-5, help="Fine-tuning learning rate"),
     ft_names_per_mention: int = typer.Option(8, help="Names of the gold concept paired with each training mention"),
@@ -97,7 +98,7 @@ def main(
         sap_training = {
             "batch_size": sap_batch_size, "lr": sap_lr, "warmup_ratio": 0.05,
             "max_seconds": sap_minutes * 60, "checkpoint_every": 200,
-            "max_steps": 0, "epochs": 1,
+            "max_steps": 0, "epochs": 1, "batching": batching,
         }
         run = create_sap_pretrainer(
             **common, kb_paths=[str(medic)], reader="medic",
@@ -109,7 +110,7 @@ def main(
         encoders["+ SAP"] = str(result.model_dir)
         ft_base = str(result.model_dir)
     ft_training = {"batch_size": 64, "lr": ft_lr, "warmup_ratio": 0.1, "epochs": ft_epochs,
-                   "checkpoint_every": 200}
+                   "checkpoint_every": 200, "batching": batching}
     run = create_sap_pretrainer(
         **{**common, "base_encoder": ft_base}, kb_paths=[str(medic)], reader="medic",
         corpus=str(ncbi_train), corpus_aliases=True,

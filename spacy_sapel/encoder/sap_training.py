@@ -28,6 +28,7 @@ from wasabi import msg
 from .._compat import HAS_PML
 from ..errors import Errors, Warnings
 from ..util import atomic_directory
+from .batching import BATCHING, hard_order, label_neighbors
 from .pairs import PairSet, SynonymPair, texts_of
 from .sap_encoder import SapEncoder
 
@@ -63,6 +64,9 @@ class SapConfig:
     checkpoint_every: int = 500
     max_seconds: float = 0.0
     max_validation_pairs: int = 2000
+    batching: str = "random"
+    concepts_per_batch: int = 8
+    neighbors: int = 16
 
     def check(self) -> None:
         positive = {
@@ -88,6 +92,12 @@ class SapConfig:
             )
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 2:
             raise ValueError(Errors.E604.format(value=self.batch_size))
+        if self.batching not in BATCHING:
+            raise ValueError(Errors.E602.format(name="batching", value=self.batching))
+        for name in ("concepts_per_batch", "neighbors"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(Errors.E602.format(name=name, value=value))
 
 
 @dataclass
@@ -202,6 +212,37 @@ class SapTrainer:
         self.base_fingerprint = encoder.fingerprint
         self.base_name = encoder.name
         self.data_digest = pairs.digest()
+        self.pair_labels = np.asarray([self.labels[p.label] for p in pairs.pairs], dtype=np.int64)
+        # the label neighbour graph of ``batching="hard"``: from the encoder before
+        # training, or restored from the checkpoint on resume
+        self.neighbors: Optional[np.ndarray] = None
+        self._orders: Dict[int, np.ndarray] = {}
+
+    def epoch_order(self, epoch: int) -> np.ndarray:
+        """The pair indices in the order epoch ``epoch`` visits them (seeded)."""
+        if epoch not in self._orders:
+            rng = np.random.default_rng(self.config.seed + epoch)
+            if self.config.batching == "hard":
+                if self.neighbors is None:
+                    self.neighbors = self._label_neighbors()
+                order = hard_order(
+                    self.pair_labels, self.neighbors, batch_size=self.config.batch_size,
+                    concepts_per_batch=self.config.concepts_per_batch, rng=rng,
+                )
+            else:
+                order = rng.permutation(len(self.pairs))
+            self._orders = {epoch: order}
+        return self._orders[epoch]
+
+    def _label_neighbors(self) -> np.ndarray:
+        was_training = self.encoder.model.training
+        self.encoder.model.eval()
+        try:
+            return label_neighbors(
+                self.encoder, self.pairs.pairs, self.pairs.labels, k=self.config.neighbors
+            )
+        finally:
+            self.encoder.model.train(was_training)
 
     # --- the loop -----------------------------------------------------------------
     def train(self, *, resume: bool = False, show_progress: bool = True) -> SapResult:
@@ -225,6 +266,8 @@ class SapTrainer:
             msg.info(f"Resumed from {self.output_dir / CHECKPOINT_DIR} at step {step}")
         elif self.validation:
             history.append({"step": 0, "val_acc@1": validation_accuracy(self.encoder, self.validation)})
+        if cfg.batching == "hard" and self.neighbors is None:
+            self.neighbors = self._label_neighbors()
         model.train()
         start = time.perf_counter()
         pairs_done = 0
@@ -234,7 +277,7 @@ class SapTrainer:
         try:
             while step < self.total_steps:
                 epoch, group = divmod(step, self.steps_per_epoch)
-                order = np.random.default_rng(cfg.seed + epoch).permutation(len(self.pairs))
+                order = self.epoch_order(epoch)
                 first = group * cfg.grad_accum
                 batches = range(first, min(first + cfg.grad_accum, self.n_batches))
                 optimizer.zero_grad(set_to_none=True)
@@ -341,6 +384,7 @@ class SapTrainer:
                 "history": history,
                 "n_empty": n_empty,
                 "n_seen": n_seen,
+                "neighbors": self.neighbors,
             }
             torch.save(state, tmp / _STATE_FILE)
             srsly.write_json(tmp / _STATE_JSON, {"step": step, **self._identity()})
@@ -383,6 +427,10 @@ class SapTrainer:
         if scaler is not None and state.get("scaler"):
             scaler.load_state_dict(state["scaler"])
         _set_rng_state(state["rng"])
+        if self.config.batching == "hard":
+            if state.get("neighbors") is None:
+                raise ValueError(Errors.E605.format(path=path, problem="it holds no neighbour graph for batching='hard'"))
+            self.neighbors = np.asarray(state["neighbors"])
         return state["step"], state["history"], state["n_empty"], state["n_seen"]
 
     def _write_log(self, result: SapResult, history: List[Dict[str, Any]]) -> None:

@@ -57,9 +57,11 @@ def encoder(tiny_bert_dir) -> SapEncoder:
 CFG = dict(batch_size=32, lr=2e-3, epochs=3, checkpoint_every=1000, seed=7)
 
 
-def test_loss_falls_and_held_out_synonyms_rank_better(encoder, tmp_path):
+@pytest.mark.parametrize("batching", ["random", "hard"])
+def test_loss_falls_and_held_out_synonyms_rank_better(encoder, tmp_path, batching):
     pairs = kb_pairs(toy_kb(), seed=0)
-    trainer = SapTrainer(encoder, pairs, tmp_path, config=SapConfig(**CFG))
+    cfg = SapConfig(**CFG, batching=batching, concepts_per_batch=4)
+    trainer = SapTrainer(encoder, pairs, tmp_path, config=cfg)
     loss_before, acc_before = full_batch_loss(trainer, pairs), held_out_accuracy(encoder)
     result = trainer.train(show_progress=False)
     assert full_batch_loss(trainer, pairs) < 0.9 * loss_before
@@ -72,9 +74,11 @@ def test_loss_falls_and_held_out_synonyms_rank_better(encoder, tmp_path):
     assert SapEncoder.from_pretrained(result.model_dir, device="cpu").pooling == "mean"
 
 
-def test_resume_reproduces_the_uninterrupted_run(tiny_bert_dir, tmp_path):
+@pytest.mark.parametrize("batching", ["random", "hard"])
+def test_resume_reproduces_the_uninterrupted_run(tiny_bert_dir, tmp_path, batching):
     pairs = kb_pairs(toy_kb(), seed=0)
-    cfg = dict(CFG, max_steps=6, checkpoint_every=2, grad_accum=2, batch_size=8, warmup_ratio=0.2)
+    cfg = dict(CFG, max_steps=6, checkpoint_every=2, grad_accum=2, batch_size=8, warmup_ratio=0.2,
+               batching=batching, concepts_per_batch=4)
     full = SapEncoder.from_pretrained(tiny_bert_dir, device="cpu")
     SapTrainer(full, pairs, tmp_path / "full", config=SapConfig(**cfg)).train(show_progress=False)
 
