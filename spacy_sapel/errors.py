@@ -187,6 +187,9 @@ class Errors(metaclass=ErrorsWithCodes):
     # --- CLI (E4xx) ---
     E401 = "No pipeline with a sapel_linker found in {path}: it has the components {pipes}."
     E402 = "Unknown {what} {value!r}. Expected one of: {options}."
+    E403 = ("{path} has no sapel_linker named {name!r}: its sapel_linker components are "
+            "{linkers}. Pass one of them with --linker.")
+    E404 = "{path}: no gold mentions for the linker {name!r} (labels {labels}) in {corpus}; nothing to calibrate."
     # --- training / corpora (E5xx) ---
     E500 = "{path}, line {line}: {problem}. Expected {expected}."
     E501 = ("{path}, line {line}: entity [{start}:{end}] {text!r} does not align with "

@@ -4,14 +4,12 @@ from typing import Any, Dict, Optional
 
 import spacy
 import typer
-from spacy.tokens import DocBin
 from wasabi import msg
 
-from ..training.jsonl import read_jsonl_docs
 from ..training.ner_eval import evaluate_pipeline
-from ..training.pubtator_docs import pubtator_to_docs
 from ..util import atomic_write_bytes
 from ._app import app
+from ._util import read_gold_docs
 
 
 @app.command("evaluate-ner")
@@ -28,12 +26,7 @@ def evaluate_ner_cli(
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
     nlp = spacy.load(pipeline)
-    if corpus.suffix == ".spacy":
-        gold = list(DocBin().from_disk(corpus).get_docs(nlp.vocab))
-    elif corpus.suffix == ".jsonl":
-        gold = [doc for doc, _ in read_jsonl_docs(nlp, corpus)]
-    else:
-        gold = list(pubtator_to_docs(nlp, corpus))
+    gold = read_gold_docs(nlp, corpus)
     scores = evaluate_pipeline(nlp, gold, speed=speed)
     print_scores(scores)
     if output is not None:

@@ -31,7 +31,8 @@ def nil_curve(
     thresholds: Optional[Sequence[float]] = None,
 ) -> List[ThresholdPoint]:
     """P/R/F1 of linking at each threshold (by default -1, every distinct top score,
-    and just above the highest one, so the curve is exact)."""
+    and just above the highest one, so the curve is exact). A mention without
+    candidates has score -inf and is never linked."""
     scores = np.asarray(top_scores, dtype=np.float64)
     correct = np.asarray(top_correct, dtype=bool)
     in_kb = np.asarray(gold_in_kb, dtype=bool)
@@ -41,8 +42,9 @@ def nil_curve(
             f"{len(scores)}, {len(correct)} and {len(in_kb)}"
         )
     if thresholds is None:
-        above = float(np.nextafter(scores.max(), np.inf)) if len(scores) else 1.0
-        thresholds = sorted({-1.0, *scores.tolist(), above})
+        finite = scores[np.isfinite(scores)]  # -inf: a mention without candidates
+        above = float(np.nextafter(finite.max(), np.inf)) if len(finite) else 1.0
+        thresholds = sorted({-1.0, *finite.tolist(), above})
     n_gold = int(in_kb.sum())
     points = []
     for t in thresholds:
@@ -62,3 +64,48 @@ def best_threshold(points: Sequence[ThresholdPoint]) -> ThresholdPoint:
     if not points:
         raise ValueError("best_threshold needs at least one point of the curve")
     return max(points, key=lambda p: (round(p.f1, 12), -p.threshold))
+
+
+@dataclass(frozen=True)
+class LinkOutcomes:
+    """What a linker did on gold mentions, one entry per mention."""
+
+    top_scores: List[float]
+    top_correct: List[bool]
+    gold_in_kb: List[bool]
+
+    def curve(self, thresholds: Optional[Sequence[float]] = None) -> List[ThresholdPoint]:
+        return nil_curve(self.top_scores, self.top_correct, self.gold_in_kb, thresholds=thresholds)
+
+
+def link_outcomes(nlp, gold_docs, linker_name: str) -> LinkOutcomes:
+    """Run the linker ``linker_name`` of ``nlp`` on the gold mentions of ``gold_docs``
+    (docs with entities whose ``kb_id_`` holds the gold ids; ``-1`` or no id = NIL) and
+    record each mention's best score, whether that candidate is right, and whether any
+    gold id is in the linker's KB. A mention with no candidate scores -inf."""
+    from ..pipeline.linker import CANDIDATES_ATTR
+    from .ner_eval import gold_mention_docs
+    from .pubtator import normalize_id
+
+    linker = nlp.get_pipe(linker_name)
+    docs, gold_sets = gold_mention_docs(nlp, gold_docs, labels=linker.labels, keep_nil=True)
+    kb = linker.kb
+    known = {normalize_id(i) for cid in kb.concept_ids for i in kb.id_set(cid)}
+    scores: List[float] = []
+    correct: List[bool] = []
+    in_kb: List[bool] = []
+    gold_iter = iter(gold_sets)
+    for doc in linker.pipe(docs):
+        for ent in doc.ents:
+            gold = next(gold_iter)
+            cands = ent._.get(CANDIDATES_ATTR) or []
+            if cands:
+                concept_id, score = cands[0]
+                ids = {normalize_id(i) for i in kb.id_set(concept_id)}
+                scores.append(float(score))
+                correct.append(bool(ids & gold))
+            else:
+                scores.append(float("-inf"))
+                correct.append(False)
+            in_kb.append(bool(gold & known))
+    return LinkOutcomes(scores, correct, in_kb)

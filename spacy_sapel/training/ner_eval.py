@@ -20,14 +20,14 @@ from spacy.training import Example
 
 from ..pipeline.linker import CANDIDATES_ATTR, SapelLinker
 from .evaluate import accuracy_at_k
-from .pubtator import normalize_id, split_ids
+from .pubtator import kb_id_set, normalize_id
 
 Key = Tuple[int, int, str]
 
 
 def gold_ids(kb_id: str) -> FrozenSet[str]:
     """The normalised id set of a gold ``kb_id_`` (``|``/``+`` composites, ``-1`` = none)."""
-    return frozenset(normalize_id(i) for i in split_ids(kb_id))
+    return kb_id_set(kb_id)
 
 
 def _linkers(nlp: Language) -> List[Tuple[str, SapelLinker]]:
@@ -121,6 +121,35 @@ def _prf(tp: int, n_pred: int, n_gold: int) -> Dict[str, float]:
     return {"p": p, "r": r, "f": f}
 
 
+def gold_mention_docs(
+    nlp: Language,
+    gold_docs: Sequence[Doc],
+    *,
+    labels: Collection[str] = (),
+    keep_nil: bool = False,
+) -> Tuple[List[Doc], List[FrozenSet[str]]]:
+    """Fresh docs whose entities are the gold mentions (of ``labels``, all when
+    empty), and each mention's gold id set in entity order. Mentions without a gold
+    id are left out unless ``keep_nil`` (their set is then empty)."""
+    docs: List[Doc] = []
+    gold_sets: List[FrozenSet[str]] = []
+    for gold in gold_docs:
+        doc = nlp.make_doc(gold.text)
+        pairs = []
+        for ent in gold.ents:
+            ids = gold_ids(ent.kb_id_)
+            if (not ids and not keep_nil) or (labels and ent.label_ not in labels):
+                continue
+            span = doc.char_span(ent.start_char, ent.end_char, label=ent.label_, alignment_mode="expand")
+            if span is not None:
+                pairs.append((span, ids))
+        pairs = _non_overlapping(pairs)
+        doc.ents = [span for span, _ in pairs]
+        gold_sets.extend(ids for _, ids in pairs)
+        docs.append(doc)
+    return docs, gold_sets
+
+
 def score_gold_linking(
     nlp: Language, gold_docs: Sequence[Doc], *, ks: Sequence[int] = (1, 5)
 ) -> Dict[str, Any]:
@@ -128,22 +157,7 @@ def score_gold_linking(
     without a gold id are skipped, as in the published evaluations)."""
     out: Dict[str, Any] = {}
     for name, linker in _linkers(nlp):
-        docs: List[Doc] = []
-        gold_sets: List[FrozenSet[str]] = []
-        for gold in gold_docs:
-            doc = nlp.make_doc(gold.text)
-            pairs = []
-            for ent in gold.ents:
-                ids = gold_ids(ent.kb_id_)
-                if not ids or (linker.labels and ent.label_ not in linker.labels):
-                    continue
-                span = doc.char_span(ent.start_char, ent.end_char, label=ent.label_, alignment_mode="expand")
-                if span is not None:
-                    pairs.append((span, ids))
-            pairs = _non_overlapping(pairs)
-            doc.ents = [span for span, _ in pairs]
-            gold_sets.extend(ids for _, ids in pairs)
-            docs.append(doc)
+        docs, gold_sets = gold_mention_docs(nlp, gold_docs, labels=linker.labels)
         candidates = [
             ent._.get(CANDIDATES_ATTR) or [] for doc in linker.pipe(docs) for ent in doc.ents
         ]

@@ -158,3 +158,55 @@ def test_build_kb_with_a_sparse_index(tmp_path, vocab, tiny_bert_dir):
     linker_kb = LinkerKB.from_disk(out)
     assert linker_kb.sparse is not None and linker_kb.sparse.ntotal == 5
     assert linker_kb.search(["influenzas"], top_k=1, sparse_weight=1.0)[0][0][0] == "2"
+
+
+def test_calibrate_nil_prints_the_curve_and_picks_the_threshold(tmp_path, kb_dir):
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sapel_linker", config={"top_k": 2, "abbreviations": False})
+    nlp.get_pipe("sapel_linker").initialize(
+        kb_loader=spacy.registry.misc.get("sapel.load_kb_dir.v1")(kb_dir)
+    )
+    nlp.to_disk(tmp_path / "pipeline")
+    # three mentions that are KB names (score 1.0, right) and one whose concept is not
+    # in the KB: any threshold above its score and at most 1 gives F1 1.0
+    records = [
+        {"text": "flu and asthma", "ents": [{"start": 0, "end": 3, "label": "D", "kb_id": "2"},
+                                            {"start": 8, "end": 14, "label": "D", "kb_id": "3"}]},
+        {"text": "head pain, sunburn", "ents": [{"start": 0, "end": 9, "label": "D", "kb_id": "1"},
+                                                {"start": 11, "end": 18, "label": "D", "kb_id": "99"}]},
+    ]
+    corpus = tmp_path / "dev.jsonl"
+    corpus.write_text("\n".join(json.dumps(r) for r in records) + "\n", encoding="utf8")
+    out = tmp_path / "curve.json"
+    result = runner.invoke(app, ["calibrate-nil", str(tmp_path / "pipeline"), str(corpus), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "Best threshold" in result.output
+    data = json.loads(out.read_text(encoding="utf8"))
+    assert (data["mentions"], data["nil_mentions"]) == (4, 1)
+    curve = data["curve"]
+    assert data["best"]["f1"] == max(p["f1"] for p in curve) == pytest.approx(1.0)
+    everything = curve[0]
+    assert everything["threshold"] == -1.0 and everything["linked"] == 4
+    assert everything["precision"] == pytest.approx(0.75) and everything["recall"] == pytest.approx(1.0)
+    assert curve[-1]["linked"] == 0 and curve[-1]["nil_correct"] == 1
+    assert data["best"]["threshold"] <= 1.0 + 1e-6
+    assert data["current"]["threshold"] == 0.0 and data["current"]["linked"] == 4
+
+
+def test_calibrate_nil_bad_pipelines(tmp_path, kb_dir):
+    corpus = tmp_path / "dev.jsonl"
+    corpus.write_text(json.dumps({"text": "flu", "ents": [{"start": 0, "end": 3, "label": "D", "kb_id": "2"}]}) + "\n")
+    spacy.blank("en").to_disk(tmp_path / "blank")
+    result = runner.invoke(app, ["calibrate-nil", str(tmp_path / "blank"), str(corpus)])
+    assert result.exit_code != 0 and "[E401]" in str(result.exception)
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sapel_linker", config={"labels": ["CHEMICAL"]})
+    nlp.get_pipe("sapel_linker").initialize(
+        kb_loader=spacy.registry.misc.get("sapel.load_kb_dir.v1")(kb_dir)
+    )
+    nlp.to_disk(tmp_path / "pipeline")
+    result = runner.invoke(app, ["calibrate-nil", str(tmp_path / "pipeline"), str(corpus), "--linker", "nel"])
+    assert result.exit_code != 0 and "[E403]" in str(result.exception)
+    # the linker links CHEMICAL, the corpus has only D mentions
+    result = runner.invoke(app, ["calibrate-nil", str(tmp_path / "pipeline"), str(corpus)])
+    assert result.exit_code != 0 and "[E404]" in str(result.exception)
