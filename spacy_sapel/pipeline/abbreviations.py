@@ -6,14 +6,34 @@ from typing import Dict, List, Optional, Tuple
 from spacy.tokens import Doc, Span
 
 ABBREVIATIONS_ATTR = "abbreviations"
+# token offsets [short_start, short_end, long_start, long_end] of each definition: plain
+# ints, so docs with abbreviations survive Doc.to_bytes, DocBin and nlp.pipe(n_process>1)
+OFFSETS_ATTR = "sapel_abbreviation_offsets"
 MAX_SHORT_FORM_CHARS = 10
 MAX_PAREN_TOKENS = 10
 
 
 def install_abbreviation_extension() -> None:
-    """``doc._.abbreviations``: ``[(short_form_span, long_form_span), ...]``."""
+    """``doc._.abbreviations``: ``[(short_form_span, long_form_span), ...]`` (None when
+    no linker looked for them), read from the serialisable token offsets that
+    :func:`set_abbreviations` stores. When another library (e.g. scispaCy's
+    AbbreviationDetector) registered ``doc._.abbreviations`` first, theirs is kept."""
+    if not Doc.has_extension(OFFSETS_ATTR):
+        Doc.set_extension(OFFSETS_ATTR, default=None)
     if not Doc.has_extension(ABBREVIATIONS_ATTR):
-        Doc.set_extension(ABBREVIATIONS_ATTR, default=None)
+        Doc.set_extension(ABBREVIATIONS_ATTR, getter=_get_abbreviations)
+
+
+def _get_abbreviations(doc: Doc) -> Optional[List[Tuple[Span, Span]]]:
+    offsets = doc._.get(OFFSETS_ATTR)
+    if offsets is None:
+        return None
+    return [(doc[a:b], doc[c:d]) for a, b, c, d in offsets]
+
+
+def set_abbreviations(doc: Doc, definitions: List[Tuple[Span, Span]]) -> None:
+    """Record the definitions found in ``doc`` (see :func:`install_abbreviation_extension`)."""
+    doc._.set(OFFSETS_ATTR, [[s.start, s.end, l.start, l.end] for s, l in definitions])
 
 
 def is_short_form(text: str) -> bool:

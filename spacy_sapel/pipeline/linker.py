@@ -25,9 +25,9 @@ from ..index import DenseIndex
 from ..kb import KnowledgeBase
 from ..index.sparse import SparseIndex
 from .abbreviations import (
-    ABBREVIATIONS_ATTR,
     find_abbreviations,
     install_abbreviation_extension,
+    set_abbreviations,
     short_form_map,
 )
 from .linker_kb import SPARSE_PART, Candidates, LinkerKB, TypeSet
@@ -247,7 +247,7 @@ class SapelLinker(Pipe):
         if not self.cfg["abbreviations"]:
             return {}
         definitions = find_abbreviations(doc)
-        doc._.set(ABBREVIATIONS_ATTR, definitions)
+        set_abbreviations(doc, definitions)
         return short_form_map(definitions)
 
     def _search(self, queries: List[Tuple[str, TypeSet]]) -> List[Candidates]:

@@ -87,3 +87,44 @@ def test_n_process_gives_the_same_results(toy_kb_dir, tmp_path):
         for (_, _, c1), (_, _, c2) in zip(doc_one, doc_two):
             assert [cid for cid, _ in c1] == [cid for cid, _ in c2]
             assert [s for _, s in c1] == pytest.approx([s for _, s in c2], abs=1e-5)
+
+
+ALL_OPTIONS_TEXTS = [
+    ("Chronic kidney disease (CKD) worsens; CKD and flu.",
+     [("Chronic kidney disease", "DISEASE"), ("CKD", "DISEASE"), ("CKD", "DISEASE"), ("flu", "DISEASE")]),
+    ("aspirin for a head ache", [("aspirin", "CHEMICAL"), ("head ache", "DISEASE")]),
+    ("myocardial infarction (MI) after MI", [("myocardial infarction", "DISEASE"), ("MI", "DISEASE"), ("MI", "DISEASE")]),
+] * 3
+
+
+def test_all_quality_options_are_deterministic_across_runs_and_processes(toy_linker_kb, tmp_path):
+    """Abbreviations, sparse fusion and a type filter: the same ids and scores in one
+    process twice, and with two worker processes."""
+    kb_dir = tmp_path / "kb"
+    hybrid = LinkerKB(encoder=toy_linker_kb.encoder, kb=toy_linker_kb.kb, index=toy_linker_kb.index)
+    hybrid.add_sparse_index()
+    hybrid.to_disk(kb_dir)
+    nlp = make_nlp(kb_dir, top_k=3, sparse_weight=0.5, abbreviations=True,
+                   type_filter={"DISEASE": ["Disease"], "CHEMICAL": ["Chemical"]})
+    nlp.to_disk(tmp_path / "nlp")
+
+    def run(nlp, **kwargs):
+        docs = [doc_with_ents(nlp, *t) for t in ALL_OPTIONS_TEXTS]
+        return [links(doc) for doc in nlp.pipe(docs, batch_size=2, **kwargs)]
+
+    loaded = spacy.load(tmp_path / "nlp")
+    first = run(loaded)
+    assert run(spacy.load(tmp_path / "nlp")) == first
+    two = run(loaded, n_process=2)
+    for doc_one, doc_two in zip(first, two):
+        assert [(t, i) for t, i, _ in doc_one] == [(t, i) for t, i, _ in doc_two]
+        for (_, _, c1), (_, _, c2) in zip(doc_one, doc_two):
+            assert [cid for cid, _ in c1] == [cid for cid, _ in c2]
+            assert [s for _, s in c1] == pytest.approx([s for _, s in c2], abs=1e-5)
+    # the options took effect: the type filter leaves the chemical without a
+    # candidate (no Chemical concept in the KB), the short form got its long form's
+    # concept as a candidate
+    chemical = first[1][0]
+    assert chemical[0] == "aspirin" and chemical[1] == "" and chemical[2] == []
+    ckd = first[0][1]
+    assert "C3" in [cid for cid, _ in ckd[2]]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import spacy
+from spacy.tokens import DocBin
 
 from spacy_sapel.encoder import SapEncoder
 from spacy_sapel.kb import Concept, KnowledgeBase
@@ -54,6 +55,11 @@ def test_short_forms_link_through_their_long_form(linker_kb):
     assert [e.kb_id_ for e in doc.ents] == ["D1", "D1", "D1"]
     assert doc.ents[2]._.kb_candidates[0] == ("D1", pytest.approx(1.0, abs=1e-4))
     assert [(s.text, l.text) for s, l in doc._.abbreviations] == [("WD", "Wilson disease")]
+    # the definitions are stored as plain offsets: they survive a DocBin round trip
+    # (and so nlp.pipe with n_process > 1)
+    copy = list(DocBin(docs=[doc], store_user_data=True).get_docs(nlp.vocab))[0]
+    assert [(s.text, l.text) for s, l in copy._.abbreviations] == [("WD", "Wilson disease")]
+    assert copy._.abbreviations[0][0].start == doc._.abbreviations[0][0].start
 
 
 def test_without_the_option_short_forms_are_linked_as_they_are(linker_kb):
