@@ -16,12 +16,16 @@ from .linker_kb import LinkerKB
 def create_encoder(
     name_or_path: str = DEFAULT_ENCODER,
     pooling: Optional[str] = None,
-    max_length: int = 25,
+    max_length: Optional[int] = None,
     batch_size: int = 128,
     device: str = "auto",
+    normalize: Optional[str] = None,
 ) -> Callable[[], SapEncoder]:
-    """``sapel.encoder.v1``: a local Hugging Face encoder directory, a name found in the
-    local cache, or the packaged all-MiniLM-L6-v2 (the default). Never downloads."""
+    """``sapel.encoder.v1``: a local Hugging Face encoder directory, a SAP training
+    output (``model-last``), a name found in the local cache, or the packaged
+    all-MiniLM-L6-v2 (the default). Never downloads. ``pooling``, ``max_length`` and
+    ``normalize`` (none or lower_punct) default to what the encoder directory saved
+    (else: auto-detected pooling, 25 tokens, none)."""
 
     def load() -> SapEncoder:
         return SapEncoder.from_pretrained(
@@ -30,6 +34,7 @@ def create_encoder(
             max_length=max_length,
             batch_size=batch_size,
             device=device,
+            normalize=normalize,
         )
 
     return load

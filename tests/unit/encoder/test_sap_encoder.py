@@ -269,3 +269,18 @@ def test_packaged_minilm():
     assert encoder.dim == 384 and encoder.pooling == "mean"
     heart, mi, leg = encoder.encode(["heart attack", "myocardial infarction", "broken leg"])
     assert heart @ mi > heart @ leg
+
+
+def test_registered_encoder_loader_keeps_or_overrides_saved_settings(tiny_bert_dir, tmp_path):
+    from spacy.util import registry
+
+    saved = SapEncoder.from_pretrained(
+        tiny_bert_dir, device="cpu", pooling="mean", max_length=12, normalize="lower_punct"
+    )
+    saved.to_disk(tmp_path / "enc")
+    make = registry.misc.get("sapel.encoder.v1")
+    loaded = make(str(tmp_path / "enc"), device="cpu")()
+    assert (loaded.pooling, loaded.max_length, loaded.normalize) == ("mean", 12, "lower_punct")
+    assert np.allclose(loaded.encode(["Head-Ache"]), saved.encode(["head ache"]), atol=1e-6)
+    changed = make(str(tmp_path / "enc"), device="cpu", max_length=20, normalize="none")()
+    assert (changed.max_length, changed.normalize) == (20, "none")
