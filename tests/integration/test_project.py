@@ -44,7 +44,7 @@ def test_project_declares_the_workflows_and_commands():
     config = srsly.read_yaml(ROOT / "project.yml")
     commands = {c["name"]: c for c in config["commands"]}
     assert set(FAST_CORE) <= set(config["workflows"]["demo"])
-    assert config["workflows"]["all"][:4] == ["convert", "pretrain-sap", "build-kb", "train-ner"]
+    assert config["workflows"]["all"][:5] == ["convert", "pretrain-sap", "finetune-sap", "build-kb", "train-ner"]
     for name in config["workflows"]["demo"] + config["workflows"]["all"]:
         assert {"help", "script", "deps", "outputs"} <= set(commands[name]), name
         assert not any(o.startswith("scripts/") for o in commands[name]["outputs"])
@@ -92,3 +92,29 @@ def test_demo_package_installs_from_its_wheel_offline_and_loads_by_name(project,
     assert result["pipes"] == ["embed", "ner", "sapel_linker"]
     meta = json.loads(next((path / "packages").glob("en_sapel_test-*/meta.json")).read_text())
     assert any(req.startswith("spacy-sapel") for req in meta["requirements"])
+
+
+def test_project_scripts_use_options_the_commands_have():
+    """Every ``python -m spacy_sapel CMD --option`` in project.yml names an option CMD
+    declares (a typo would only show when the real-data workflow runs)."""
+    import shlex
+
+    import typer
+
+    from spacy_sapel.cli import app
+
+    group = typer.main.get_command(app)
+    config = srsly.read_yaml(ROOT / "project.yml")
+    checked = 0
+    for command in config["commands"]:
+        for line in command["script"]:
+            words = shlex.split(line)
+            if words[1:3] != ["-m", "spacy_sapel"]:
+                continue
+            sub = group.commands[words[3]]
+            declared = {opt for param in sub.params for opt in (*param.opts, *param.secondary_opts)}
+            for word in words[4:]:
+                if word.startswith("--"):
+                    assert word in declared, (command["name"], word)
+            checked += 1
+    assert checked >= 10
