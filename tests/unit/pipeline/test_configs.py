@@ -45,3 +45,42 @@ def test_linker_from_vocab_config_builds_at_initialize(tiny_bert_dir, tmp_path):
     doc = nlp.make_doc("head pain")
     doc.ents = [doc.char_span(0, 9, label="DISEASE")]
     assert nlp(doc).ents[0].kb_id_ == "1"
+
+
+@pytest.fixture(scope="module")
+def debug_inputs(tmp_path_factory, toy_kb_dir, tiny_bert_dir):
+    """Paths that every config's overrides can point at: a one-doc corpus, the toy KB
+    directory, a vocabulary, the tiny BERT and a small trained-shape NER pipeline."""
+    from spacy.tokens import DocBin
+
+    root = tmp_path_factory.mktemp("debug_config")
+    nlp = spacy.blank("en")
+    doc = nlp.make_doc("flu and asthma")
+    doc.ents = [doc.char_span(0, 3, label="DISEASE")]
+    DocBin(docs=[doc]).to_disk(root / "c.spacy")
+    vocab = root / "kb.tsv"
+    vocab.write_text("1\tinfluenza\n1\tflu\n", encoding="utf8")
+    ner = spacy.blank("en")
+    ner.add_pipe("tok2vec")
+    ner.add_pipe("ner").add_label("DISEASE")
+    ner.initialize()
+    ner.to_disk(root / "ner")
+    corpus = {"paths.train": str(root / "c.spacy"), "paths.dev": str(root / "c.spacy")}
+    return {
+        "linker.cfg": {**corpus, "paths.kb": str(toy_kb_dir)},
+        "linker_from_vocab.cfg": {**corpus, "paths.vocab": str(vocab), "paths.encoder": str(tiny_bert_dir)},
+        "ner_tok2vec.cfg": corpus,
+        "ner_trf.cfg": {**corpus, "paths.transformer": str(tiny_bert_dir)},
+        "ner_linker.cfg": {**corpus, "paths.kb": str(toy_kb_dir), "paths.ner_model": str(root / "ner")},
+        "ner_linker_trf.cfg": {**corpus, "paths.kb": str(toy_kb_dir), "paths.transformer": str(tiny_bert_dir)},
+    }
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
+def test_config_passes_spacy_debug_config(path, debug_inputs):
+    """What `python -m spacy debug config CONFIG --paths.x ...` checks: the config
+    validates, and its [initialize] and [training] blocks resolve."""
+    from spacy.cli.debug_config import debug_config
+
+    assert path.name in debug_inputs, f"add the overrides of {path.name} to debug_inputs"
+    debug_config(path, overrides=debug_inputs[path.name])  # exits non-zero on an error
