@@ -80,6 +80,7 @@ def main(
     ft_lr: float = typer.Option(5e-5, help="Fine-tuning learning rate"),
     ft_names_per_mention: int = typer.Option(8, help="Names of the gold concept paired with each training mention"),
     bc5cdr_finetune: bool = typer.Option(False, help="Also fine-tune on BC5CDR training Disease mentions for the BC5CDR rows"),
+    ablate_batching: bool = typer.Option(False, help="Also fine-tune with the other batch order (an extra NCBI row)"),
     resume: bool = typer.Option(False, help="Resume the training runs from their checkpoints"),
 ) -> None:
     medic = data_dir / "medic-2012" / "medic_06Jul2012.txt"
@@ -120,7 +121,18 @@ def main(
     trainings.append(("fine-tune on NCBI train", result.seconds, result.pairs_per_second, {}))
     ft_label = "+ SAP + fine-tune" if sap_minutes > 0 else "+ fine-tune"
     encoders[ft_label] = str(result.model_dir)
-    cdr_encoders = dict(encoders)
+    if ablate_batching:
+        other = "random" if batching == "hard" else "hard"
+        run = create_sap_pretrainer(
+            **{**common, "base_encoder": ft_base}, kb_paths=[str(medic)], reader="medic",
+            corpus=str(ncbi_train), corpus_aliases=True,
+            max_pairs_per_concept=ft_names_per_mention,
+            training={**ft_training, "batching": other},
+        )
+        result = run(output_dir / f"ft_ncbi_{other}", resume=resume)
+        trainings.append((f"fine-tune on NCBI train ({other} batches)", result.seconds, result.pairs_per_second, {}))
+        encoders[f"{ft_label} ({other} batches)"] = str(result.model_dir)
+    cdr_encoders = {k: v for k, v in encoders.items() if "batches)" not in k}
     if bc5cdr_finetune:
         run = create_sap_pretrainer(
             **{**common, "base_encoder": ft_base}, kb_paths=[str(ctd)], reader="ctd",
