@@ -56,12 +56,14 @@ def label_neighbors(
     centroids /= np.maximum(norms, 1e-12)
     k = max(0, min(k, len(labels) - 1))
     out = np.empty((len(labels), k), dtype=np.int64)
+    if k == 0:
+        return out
     block = 2048
     for first in range(0, len(labels), block):
         sims = centroids[first : first + block] @ centroids.T
         rows = np.arange(sims.shape[0])
         sims[rows, first + rows] = -np.inf  # never a neighbour of itself
-        top = np.argpartition(-sims, k, axis=1)[:, :k] if k < len(labels) - 1 else np.argsort(-sims, axis=1)[:, :k]
+        top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
         order = np.argsort(-np.take_along_axis(sims, top, axis=1), axis=1, kind="stable")
         out[first : first + block] = np.take_along_axis(top, order, axis=1)
     return out

@@ -66,7 +66,7 @@ class SapConfig:
     max_validation_pairs: int = 2000
     batching: str = "random"
     concepts_per_batch: int = 8
-    neighbors: int = 16
+    n_neighbors: int = 16
 
     def check(self) -> None:
         positive = {
@@ -94,7 +94,7 @@ class SapConfig:
             raise ValueError(Errors.E604.format(value=self.batch_size))
         if self.batching not in BATCHING:
             raise ValueError(Errors.E602.format(name="batching", value=self.batching))
-        for name in ("concepts_per_batch", "neighbors"):
+        for name in ("concepts_per_batch", "n_neighbors"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(Errors.E602.format(name=name, value=value))
@@ -214,7 +214,7 @@ class SapTrainer:
         self.data_digest = pairs.digest()
         self.pair_labels = np.asarray([self.labels[p.label] for p in pairs.pairs], dtype=np.int64)
         # the label neighbour graph of ``batching="hard"``: from the encoder before
-        # training, or restored from the checkpoint on resume
+        # its first update (epoch_order computes it), or restored from the checkpoint
         self.neighbors: Optional[np.ndarray] = None
         self._orders: Dict[int, np.ndarray] = {}
 
@@ -239,7 +239,7 @@ class SapTrainer:
         self.encoder.model.eval()
         try:
             return label_neighbors(
-                self.encoder, self.pairs.pairs, self.pairs.labels, k=self.config.neighbors
+                self.encoder, self.pairs.pairs, self.pairs.labels, k=self.config.n_neighbors
             )
         finally:
             self.encoder.model.train(was_training)
@@ -266,8 +266,6 @@ class SapTrainer:
             msg.info(f"Resumed from {self.output_dir / CHECKPOINT_DIR} at step {step}")
         elif self.validation:
             history.append({"step": 0, "val_acc@1": validation_accuracy(self.encoder, self.validation)})
-        if cfg.batching == "hard" and self.neighbors is None:
-            self.neighbors = self._label_neighbors()
         model.train()
         start = time.perf_counter()
         pairs_done = 0

@@ -90,7 +90,7 @@ def test_hard_order_is_a_seeded_permutation_of_neighbouring_batches():
         assert (counts > 0).sum() >= 4 and counts.max() <= batch_size // 8
 
 
-@pytest.mark.parametrize("field,value", [("batching", "clustered"), ("concepts_per_batch", 0), ("neighbors", 1.5)])
+@pytest.mark.parametrize("field,value", [("batching", "clustered"), ("concepts_per_batch", 0), ("n_neighbors", 1.5)])
 def test_bad_batching_options(field, value):
     with pytest.raises(ValueError, match=field):
         SapConfig(**{field: value}).check()
