@@ -1,7 +1,7 @@
 from .conll import read_iob_docs
 from .evaluate import accuracy_at_k
 from .jsonl import read_jsonl_docs, read_text_docs
-from .ner_eval import evaluate_pipeline, gold_ids, score_gold_linking, score_joint, score_ner
+from .ner_eval import evaluate_pipeline, score_gold_linking, score_joint, score_ner
 from .pubtator import PubTatorDoc, PubTatorMention, gold_id_set, kb_id_set, read_pubtator, split_ids
 from .pubtator_docs import pubtator_to_docs
 from .report import CorpusReport
@@ -15,7 +15,6 @@ __all__ = [
     "evaluate_pipeline",
     "gold_id_set",
     "kb_id_set",
-    "gold_ids",
     "pubtator_to_docs",
     "read_iob_docs",
     "read_jsonl_docs",

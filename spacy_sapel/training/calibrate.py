@@ -83,14 +83,16 @@ def link_outcomes(nlp, gold_docs, linker_name: str) -> LinkOutcomes:
     (docs with entities whose ``kb_id_`` holds the gold ids; ``-1`` or no id = NIL) and
     record each mention's best score, whether that candidate is right, and whether any
     gold id is in the linker's KB. A mention with no candidate scores -inf."""
+    from ..encoder.pairs import concept_index
     from ..pipeline.linker import CANDIDATES_ATTR
+    from .evaluate import first_hit
     from .ner_eval import gold_mention_docs
-    from .pubtator import normalize_id
 
     linker = nlp.get_pipe(linker_name)
     docs, gold_sets = gold_mention_docs(nlp, gold_docs, labels=linker.labels, keep_nil=True)
     kb = linker.kb
-    known = {normalize_id(i) for cid in kb.concept_ids for i in kb.id_set(cid)}
+    known = concept_index(kb)
+    id_sets: dict = {}
     scores: List[float] = []
     correct: List[bool] = []
     in_kb: List[bool] = []
@@ -99,13 +101,7 @@ def link_outcomes(nlp, gold_docs, linker_name: str) -> LinkOutcomes:
         for ent in doc.ents:
             gold = next(gold_iter)
             cands = ent._.get(CANDIDATES_ATTR) or []
-            if cands:
-                concept_id, score = cands[0]
-                ids = {normalize_id(i) for i in kb.id_set(concept_id)}
-                scores.append(float(score))
-                correct.append(bool(ids & gold))
-            else:
-                scores.append(float("-inf"))
-                correct.append(False)
-            in_kb.append(bool(gold & known))
+            scores.append(float(cands[0][1]) if cands else float("-inf"))
+            correct.append(first_hit(cands[:1], gold, kb, id_sets) == 0)
+            in_kb.append(any(i in known for i in gold))
     return LinkOutcomes(scores, correct, in_kb)

@@ -21,14 +21,16 @@ def accuracy_at_k(
     hits = {k: 0 for k in ks}
     id_sets: Dict[str, FrozenSet[str]] = {}
     for cands, gold_ids in zip(candidates, gold):
-        first_hit = _first_hit(cands, gold_ids, kb, id_sets)
+        rank = first_hit(cands, gold_ids, kb, id_sets)
         for k in ks:
-            hits[k] += first_hit is not None and first_hit < k
+            hits[k] += rank is not None and rank < k
     n = max(len(gold), 1)
     return {k: hits[k] / n for k in ks}
 
 
-def _first_hit(cands, gold_ids, kb, id_sets) -> "int | None":
+def first_hit(cands, gold_ids, kb, id_sets) -> "int | None":
+    """The rank of the first candidate with an id (primary or alternate, normalised)
+    in ``gold_ids``, or None; ``id_sets`` caches each concept's id set."""
     for rank, (concept_id, _) in enumerate(cands):
         ids = id_sets.get(concept_id)
         if ids is None:

@@ -25,11 +25,6 @@ from .pubtator import kb_id_set, normalize_id
 Key = Tuple[int, int, str]
 
 
-def gold_ids(kb_id: str) -> FrozenSet[str]:
-    """The normalised id set of a gold ``kb_id_`` (``|``/``+`` composites, ``-1`` = none)."""
-    return kb_id_set(kb_id)
-
-
 def _linkers(nlp: Language) -> List[Tuple[str, SapelLinker]]:
     return [(name, pipe) for name, pipe in nlp.pipeline if isinstance(pipe, SapelLinker)]
 
@@ -94,7 +89,7 @@ def score_joint(
 
     for pred, gold in zip(preds, gold_docs):
         gold_map: Dict[Key, FrozenSet[str]] = {
-            (e.start_char, e.end_char, e.label_): gold_ids(e.kb_id_) for e in gold.ents
+            (e.start_char, e.end_char, e.label_): kb_id_set(e.kb_id_) for e in gold.ents
         }
         for key, ids in gold_map.items():
             if ids and (labels is None or key[2] in labels):
@@ -137,7 +132,7 @@ def gold_mention_docs(
         doc = nlp.make_doc(gold.text)
         pairs = []
         for ent in gold.ents:
-            ids = gold_ids(ent.kb_id_)
+            ids = kb_id_set(ent.kb_id_)
             if (not ids and not keep_nil) or (labels and ent.label_ not in labels):
                 continue
             span = doc.char_span(ent.start_char, ent.end_char, label=ent.label_, alignment_mode="expand")

@@ -189,7 +189,10 @@ def test_calibrate_nil_prints_the_curve_and_picks_the_threshold(tmp_path, kb_dir
     assert everything["threshold"] == -1.0 and everything["linked"] == 4
     assert everything["precision"] == pytest.approx(0.75) and everything["recall"] == pytest.approx(1.0)
     assert curve[-1]["linked"] == 0 and curve[-1]["nil_correct"] == 1
-    assert data["best"]["threshold"] <= 1.0 + 1e-6
+    sunburn = nlp.make_doc("sunburn")
+    sunburn.ents = [sunburn.char_span(0, 7, label="D")]
+    nil_score = nlp(sunburn).ents[0]._.kb_candidates[0][1]
+    assert nil_score < data["best"]["threshold"] <= 1.0 + 1e-6
     assert data["current"]["threshold"] == 0.0 and data["current"]["linked"] == 4
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import spacy
 
-from spacy_sapel.training import gold_ids, score_joint, score_ner
+from spacy_sapel.training import kb_id_set, score_joint, score_ner
 
 
 @pytest.fixture
@@ -22,8 +22,8 @@ TEXT = "Aspirin caused acute renal failure and headache."
 
 
 def test_gold_ids_split_and_normalise():
-    assert gold_ids("MESH:D1|OMIM:2+D3") == {"D1", "OMIM:2", "D3"}
-    assert gold_ids("-1") == frozenset() and gold_ids("") == frozenset()
+    assert kb_id_set("MESH:D1|OMIM:2+D3") == {"D1", "OMIM:2", "D3"}
+    assert kb_id_set("-1") == frozenset() and kb_id_set("") == frozenset()
 
 
 def test_score_ner_per_type(nlp):
