@@ -6,10 +6,9 @@ import typer
 from wasabi import msg
 
 from .. import _compat
-from ..encoder import DEFAULT_ENCODER, SapEncoder
 from ..errors import Errors
 from ..index import INDEX_TYPES
-from ..kb.readers import READERS, read_kb
+from . import _kb_options as opts
 from ._app import app
 from ._util import check_choice, parse_options
 
@@ -30,17 +29,19 @@ def _start_ray(address: Optional[str], num_cpus: Optional[int]) -> None:
 
 @app.command("build-kb-ray")
 def build_kb_ray_cli(
-    inputs: List[Path] = typer.Argument(..., help="Vocabulary file(s) to read", exists=True, dir_okay=False),
-    output: Path = typer.Option(..., "--output", "-o", help="Directory to write (encoder/, kb/, index/)"),
-    reader: str = typer.Option("nemo_index", "--reader", "-r", help=f"KB reader: {', '.join(READERS)}, or a registered name"),
-    reader_option: List[str] = typer.Option([], "--reader-option", help="Reader option as key=value; repeatable"),
-    encoder: str = typer.Option(DEFAULT_ENCODER, "--encoder", "-e", help="Encoder directory or name (nothing is downloaded)"),
-    pooling: Optional[str] = typer.Option(None, "--pooling", help="cls or mean (default: from the encoder directory)"),
-    max_length: int = typer.Option(25, "--max-length", help="Maximum tokens per name"),
-    batch_size: int = typer.Option(128, "--batch-size", help="Names per encoder batch"),
-    index_type: str = typer.Option("auto", "--index-type", "-t", help=f"Index type: {', '.join(INDEX_TYPES)}"),
-    index_option: List[str] = typer.Option([], "--index-option", help="Index option as key=value; repeatable"),
-    name: str = typer.Option("kb", "--name", help="KB name stored in its metadata"),
+    inputs: List[Path] = opts.INPUTS,
+    output: Path = opts.OUTPUT,
+    reader: str = opts.READER,
+    reader_option: List[str] = opts.READER_OPTION,
+    encoder: str = opts.ENCODER,
+    pooling: Optional[str] = opts.POOLING,
+    max_length: Optional[int] = opts.MAX_LENGTH,
+    batch_size: int = opts.BATCH_SIZE,
+    index_type: str = typer.Option("auto", "--index-type", "-t", help=opts.INDEX_TYPE_HELP),
+    index_option: List[str] = opts.INDEX_OPTION,
+    name: str = opts.NAME,
+    train_mentions: List[Path] = opts.TRAIN_MENTIONS,
+    train_mention_types: List[str] = opts.TRAIN_MENTION_TYPES,
     num_actors: int = typer.Option(2, "--num-actors", help="Encoder actors (one encoder each)"),
     num_gpus: Optional[float] = typer.Option(None, "--num-gpus", help="GPUs per actor (default: 1 when the cluster has GPUs, else 0)"),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (default: start a local Ray)"),
@@ -51,11 +52,8 @@ def build_kb_ray_cli(
     from ..distributed import build_linker_kb_ray
 
     check_choice("index type", index_type, INDEX_TYPES)
-    kb = read_kb(inputs, reader, name=name, **parse_options(reader_option))
-    msg.info(f"Read {len(kb)} concepts with {kb.n_names} distinct names")
-    enc = SapEncoder.from_pretrained(
-        encoder, pooling=pooling, max_length=max_length, batch_size=batch_size, device="cpu"
-    )
+    kb = opts.read_vocabulary(inputs, reader, reader_option, name, train_mentions, train_mention_types)
+    enc = opts.load_encoder(encoder, pooling, max_length, batch_size, "cpu")
     linker_kb = build_linker_kb_ray(
         kb,
         enc,

@@ -213,3 +213,17 @@ def test_calibrate_nil_bad_pipelines(tmp_path, kb_dir):
     # the linker links CHEMICAL, the corpus has only D mentions
     result = runner.invoke(app, ["calibrate-nil", str(tmp_path / "pipeline"), str(corpus)])
     assert result.exit_code != 0 and "[E404]" in str(result.exception)
+
+
+def test_build_kb_keeps_a_saved_encoders_settings(tmp_path, vocab, tiny_bert_dir):
+    """A SAP model-last trained at another length is read at that length (the
+    command's --max-length default is the encoder's own), unless overridden."""
+    from spacy_sapel.encoder import SapEncoder
+
+    SapEncoder.from_pretrained(tiny_bert_dir, device="cpu", pooling="mean", max_length=12).to_disk(tmp_path / "enc")
+    for extra, expected in (([], 12), (["--max-length", "20"], 20)):
+        out = tmp_path / f"kb{expected}"
+        result = runner.invoke(app, ["build-kb", str(vocab), "-o", str(out), "--encoder", str(tmp_path / "enc"), *extra])
+        assert result.exit_code == 0, result.output
+        encoder = LinkerKB.from_disk(out, device="cpu").encoder
+        assert (encoder.max_length, encoder.pooling) == (expected, "mean")
