@@ -14,7 +14,7 @@ from spacy.vocab import Vocab
 
 from ..errors import Errors, Warnings
 from ..util import iter_lines
-from .report import CorpusReport
+from .report import CorpusReport, check_policy, report_for
 
 DOCSTART = "-DOCSTART-"
 _TAG = re.compile(r"^(O|[BI]-\S+)$")
@@ -37,14 +37,9 @@ def read_iob_docs(
     space-separated). ``invalid_tags``: ``"fix"`` reads an ``I-X`` that does not
     continue an ``X`` entity as its start and counts it (warning W505); ``"error"``
     raises E503."""
-    if invalid_tags not in INVALID_TAG_POLICIES:
-        raise ValueError(
-            Errors.E506.format(option="invalid_tags policy", value=invalid_tags,
-                               options=", ".join(INVALID_TAG_POLICIES))
-        )
+    check_policy("invalid_tags policy", invalid_tags, INVALID_TAG_POLICIES)
     path = Path(path)
-    own_report = report if report is not None else CorpusReport(path=str(path))
-    own_report.path = str(path)
+    own_report = report_for(path, report)
     has_docstart = False
     group: List[Sentence] = []
     sentence: Sentence = []

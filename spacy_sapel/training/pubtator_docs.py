@@ -26,7 +26,7 @@ from spacy.util import filter_spans
 
 from ..errors import Errors, Warnings
 from .pubtator import PubTatorDoc, PubTatorMention, read_pubtator
-from .report import CorpusReport
+from .report import CorpusReport, check_policy, report_for
 
 MISALIGNED_POLICIES = ("split", "expand", "skip", "error")
 PMID_KEY = "pubtator_pmid"
@@ -43,14 +43,9 @@ def pubtator_to_docs(
     """Yield one ``Doc`` per PubTator document (title + space + abstract) with its
     mentions as entities (label, kb id); ``doc.user_data["pubtator_pmid"]`` keeps
     the PMID. See the module docstring for the policies."""
-    if misaligned not in MISALIGNED_POLICIES:
-        raise ValueError(
-            Errors.E506.format(option="misaligned policy", value=misaligned,
-                               options=", ".join(MISALIGNED_POLICIES))
-        )
+    check_policy("misaligned policy", misaligned, MISALIGNED_POLICIES)
     path = Path(path)
-    own_report = report if report is not None else CorpusReport(path=str(path))
-    own_report.path = str(path)
+    own_report = report_for(path, report)
     n = 0
     for pub in read_pubtator(path):
         n += 1

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from typing import Dict, List, Tuple
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from ..errors import Errors
 
 MAX_EXAMPLES = 3
 
@@ -57,3 +60,16 @@ class CorpusReport:
                     path=self.path, count=count, examples=self.examples_text(kind), **extra
                 )
                 warnings.warn(text, UserWarning, stacklevel=3)
+
+
+def check_policy(option: str, value: str, options: Sequence[str]) -> None:
+    """E506 unless ``value`` is one of a reader's ``options`` for ``option``."""
+    if value not in options:
+        raise ValueError(Errors.E506.format(option=option, value=value, options=", ".join(options)))
+
+
+def report_for(path: Path, report: Optional[CorpusReport]) -> CorpusReport:
+    """The caller's report (re-pointed at ``path``) or a new one for ``path``."""
+    own = report if report is not None else CorpusReport()
+    own.path = str(path)
+    return own
