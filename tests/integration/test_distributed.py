@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import spacy
+from sapel_test_utils import linker_nlp
 import srsly
 from spacy.tokens import DocBin
 from typer.testing import CliRunner
@@ -53,9 +54,7 @@ def encoder(tiny_bert_dir):
 @pytest.fixture(scope="module")
 def pipeline_dir(tmp_path_factory, encoder):
     linker_kb = LinkerKB.build(KnowledgeBase.from_concepts(CONCEPTS), encoder)
-    nlp = spacy.blank("en")
-    nlp.add_pipe("sapel_linker", config={"top_k": 3})
-    nlp.get_pipe("sapel_linker").set_kb(lambda: linker_kb)
+    nlp = linker_nlp(linker_kb, **{"top_k": 3})
     path = tmp_path_factory.mktemp("pipeline") / "nlp"
     nlp.to_disk(path)
     return path

@@ -3,7 +3,7 @@ layout -> no exception, well-formed output, the same result every time."""
 from __future__ import annotations
 
 import pytest
-import spacy
+from sapel_test_utils import linker_nlp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from spacy.tokens import Doc, Span
@@ -29,9 +29,7 @@ def nlp(tiny_bert_dir):
          Concept("C3", "asthma"), Concept("C4", "heart attack")]
     )
     linker_kb = LinkerKB.build(kb, encoder)
-    nlp = spacy.blank("en")
-    nlp.add_pipe("sapel_linker", config={"top_k": 3, "threshold": 0.2, "labels": ["DISEASE", "CHEMICAL"]})
-    nlp.get_pipe("sapel_linker").set_kb(lambda: linker_kb)
+    nlp = linker_nlp(linker_kb, **{"top_k": 3, "threshold": 0.2, "labels": ["DISEASE", "CHEMICAL"]})
     return nlp
 
 

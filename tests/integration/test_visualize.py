@@ -12,7 +12,7 @@ import zlib
 from pathlib import Path
 
 import pytest
-import spacy
+from sapel_test_utils import linker_nlp
 from typer.testing import CliRunner
 
 from spacy_sapel.cli import app
@@ -32,9 +32,7 @@ def pipeline_dir(tmp_path_factory, tiny_bert_dir):
                 Concept("OMIM:123", "asthma")]
     kb = KnowledgeBase.from_concepts(concepts, name="toy")
     linker_kb = LinkerKB.build(kb, SapEncoder.from_pretrained(tiny_bert_dir, pooling="cls", device="cpu"))
-    nlp = spacy.blank("en")
-    nlp.add_pipe("sapel_linker", config={"top_k": 3})
-    nlp.get_pipe("sapel_linker").set_kb(lambda: linker_kb)
+    nlp = linker_nlp(linker_kb, **{"top_k": 3})
     path = tmp_path_factory.mktemp("vis") / "pipeline"
     nlp.to_disk(path)
     return path

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 import spacy
+from sapel_test_utils import doc_with_ents
 from confection import ConfigValidationError
 from spacy.tokens import Doc, Span
 from spacy.training import Example
@@ -24,18 +25,6 @@ def make_nlp(kb_dir, **config) -> spacy.Language:
     }
     nlp.initialize()
     return nlp
-
-
-def doc_with_ents(nlp, text: str, spans) -> Doc:
-    """``spans``: (substring, label) pairs, found left to right."""
-    doc = nlp.make_doc(text)
-    ents, pos = [], 0
-    for sub, label in spans:
-        start = text.index(sub, pos)
-        pos = start + len(sub)
-        ents.append(doc.char_span(start, pos, label=label))
-    doc.ents = ents
-    return doc
 
 
 def links(doc: Doc):

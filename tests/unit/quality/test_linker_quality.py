@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import spacy
+from sapel_test_utils import doc_with_ents, linker_nlp
 from spacy.tokens import DocBin
 
 from spacy_sapel.encoder import SapEncoder
@@ -28,21 +29,7 @@ def linker_kb(tiny_bert_dir):
 
 
 def make_nlp(linker_kb, **config):
-    nlp = spacy.blank("en")
-    nlp.add_pipe("sapel_linker", config={"top_k": 3, **config})
-    nlp.get_pipe("sapel_linker").initialize(kb_loader=lambda: linker_kb)
-    return nlp
-
-
-def ents(nlp, text, mentions):
-    doc = nlp.make_doc(text)
-    spans, pos = [], 0
-    for sub, label in mentions:
-        start = text.index(sub, pos)
-        pos = start + len(sub)
-        spans.append(doc.char_span(start, pos, label=label))
-    doc.ents = spans
-    return doc
+    return linker_nlp(linker_kb, initialize=True, **{"top_k": 3, **config})
 
 
 TEXT = "Wilson disease (WD) is rare; untreated WD harms the liver."
@@ -51,7 +38,7 @@ MENTIONS = [("Wilson disease", "DISEASE"), ("WD", "DISEASE"), ("WD", "DISEASE")]
 
 def test_short_forms_link_through_their_long_form(linker_kb):
     nlp = make_nlp(linker_kb, abbreviations=True)
-    doc = nlp(ents(nlp, TEXT, MENTIONS))
+    doc = nlp(doc_with_ents(nlp, TEXT, MENTIONS))
     assert [e.kb_id_ for e in doc.ents] == ["D1", "D1", "D1"]
     assert doc.ents[2]._.kb_candidates[0] == ("D1", pytest.approx(1.0, abs=1e-4))
     assert [(s.text, l.text) for s, l in doc._.abbreviations] == [("WD", "Wilson disease")]
@@ -63,8 +50,8 @@ def test_short_forms_link_through_their_long_form(linker_kb):
 
 
 def test_without_the_option_short_forms_are_linked_as_they_are(linker_kb):
-    with_abbr = make_nlp(linker_kb, abbreviations=True)(ents(spacy.blank("en"), TEXT, MENTIONS))
-    plain = make_nlp(linker_kb, abbreviations=False)(ents(spacy.blank("en"), TEXT, MENTIONS))
+    with_abbr = make_nlp(linker_kb, abbreviations=True)(doc_with_ents(spacy.blank("en"), TEXT, MENTIONS))
+    plain = make_nlp(linker_kb, abbreviations=False)(doc_with_ents(spacy.blank("en"), TEXT, MENTIONS))
     assert plain._.abbreviations is None
     # the short form alone is never an exact name, so its best score is below 1
     assert plain.ents[1]._.kb_candidates[0][1] < with_abbr.ents[1]._.kb_candidates[0][1]
@@ -72,7 +59,7 @@ def test_without_the_option_short_forms_are_linked_as_they_are(linker_kb):
 
 def test_sparse_fusion_finds_spelling_variants(linker_kb):
     nlp = make_nlp(linker_kb, sparse_weight=1.0)
-    doc = nlp(ents(nlp, "headaches and asthmatic influenzas", [("headaches", "DISEASE"), ("asthmatic", "DISEASE"), ("influenzas", "DISEASE")]))
+    doc = nlp(doc_with_ents(nlp, "headaches and asthmatic influenzas", [("headaches", "DISEASE"), ("asthmatic", "DISEASE"), ("influenzas", "DISEASE")]))
     assert [e.kb_id_ for e in doc.ents] == ["D2", "D4", "D3"]
 
 
@@ -95,20 +82,20 @@ def test_sparse_weight_without_a_sparse_index(tiny_bert_dir, linker_kb):
 
 def test_type_filter_applies_before_top_k(linker_kb):
     nlp = make_nlp(linker_kb, top_k=3, type_filter={"CHEMICAL": ["Chemical"], "DISEASE": ["Disease"]})
-    doc = nlp(ents(nlp, "aspirin for flu", [("aspirin", "CHEMICAL"), ("flu", "DISEASE")]))
+    doc = nlp(doc_with_ents(nlp, "aspirin for flu", [("aspirin", "CHEMICAL"), ("flu", "DISEASE")]))
     aspirin, flu = doc.ents
     assert aspirin.kb_id_ == "X1"
     assert [c for c, _ in aspirin._.kb_candidates] and all(c.startswith("X") for c, _ in aspirin._.kb_candidates)
     assert len(aspirin._.kb_candidates) == 3  # filled from the allowed concepts
     assert all(c.startswith("D") for c, _ in flu._.kb_candidates)
     # the same string under another label is another query (and cache entry)
-    doc = nlp(ents(nlp, "aspirin", [("aspirin", "DISEASE")]))
+    doc = nlp(doc_with_ents(nlp, "aspirin", [("aspirin", "DISEASE")]))
     assert all(c.startswith("D") for c, _ in doc.ents[0]._.kb_candidates)
 
 
 def test_type_filter_with_no_allowed_concept_gives_nil(linker_kb):
     nlp = make_nlp(linker_kb, type_filter={"GENE": ["Gene"]})
-    doc = nlp(ents(nlp, "BRCA1", [("BRCA1", "GENE")]))
+    doc = nlp(doc_with_ents(nlp, "BRCA1", [("BRCA1", "GENE")]))
     assert doc.ents[0].kb_id_ == "" and doc.ents[0]._.kb_candidates == []
 
 
@@ -131,6 +118,6 @@ def test_all_options_round_trip(linker_kb, tmp_path):
     nlp2 = spacy.blank("en")
     nlp2.add_pipe("sapel_linker").from_bytes(nlp.get_pipe("sapel_linker").to_bytes())
     for other in (loaded, nlp2):
-        a = nlp(ents(nlp, TEXT, MENTIONS))
-        b = other(ents(other, TEXT, MENTIONS))
+        a = nlp(doc_with_ents(nlp, TEXT, MENTIONS))
+        b = other(doc_with_ents(other, TEXT, MENTIONS))
         assert [(e.kb_id_, e._.kb_candidates) for e in a.ents] == [(e.kb_id_, e._.kb_candidates) for e in b.ents]
