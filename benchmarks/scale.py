@@ -240,12 +240,16 @@ def naive_link(linker_kb: LinkerKB, docs: Sequence[Doc], top_k: int) -> List[Lis
         scores, rows = linker_kb.index.search(np.concatenate(parts), k)
         best = linker_kb._best_per_concept(scores, rows)
         # every concept tied at the best score: MEDIC gives some names to two concepts
-        out.append([
-            {linker_kb.kb.concept_id_at(row) for row, score in b.items() if score >= max(b.values()) - 1e-6}
-            if b else set()
-            for b in best
-        ])
+        out.append([_tied_best(linker_kb, b) for b in best])
     return out
+
+
+def _tied_best(linker_kb: LinkerKB, best: Dict[int, float]) -> set:
+    """The ids of the concepts at the best score (within float noise)."""
+    if not best:
+        return set()
+    top = max(best.values())
+    return {linker_kb.kb.concept_id_at(row) for row, score in best.items() if score >= top - 1e-6}
 
 
 def ner_pipeline(ner_path: Optional[Path], config_path: Path, examples_docs: List[Doc]) -> Tuple[Language, str]:
