@@ -1,7 +1,14 @@
 import json
-from typing import Any, Dict, Iterable, List
+from pathlib import Path
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
+
+from spacy.language import Language
+from spacy.tokens import Doc, DocBin
 
 from ..errors import Errors
+from ..training.jsonl import read_jsonl_docs, read_text_docs
+from ..training.pubtator import is_pubtator
+from ..training.pubtator_docs import PMID_KEY, pubtator_to_docs
 
 
 def parse_options(pairs: List[str]) -> Dict[str, Any]:
@@ -24,19 +31,28 @@ def check_choice(what: str, value: str, options: Iterable[str]) -> None:
         raise ValueError(Errors.E402.format(what=what, value=value, options=", ".join(options)))
 
 
-def read_gold_docs(nlp, corpus):
-    """Gold docs with entities and kb ids from a ``.spacy`` DocBin, a JSONL file
-    (``{"text", "ents": [...]}``) or a PubTator corpus."""
-    from pathlib import Path
+def read_corpus_docs(nlp: Language, path: Path, *, texts: bool = True) -> Iterator[Tuple[Doc, Optional[str]]]:
+    """``(doc, title)`` for each document of a ``.spacy`` DocBin, a JSONL file
+    (``{"text", "ents": [...]}``), a PubTator corpus (title: the PMID) or, with
+    ``texts``, a plain-text file of one document per line (no entities). Without
+    ``texts`` any other file is read as PubTator, so that a file of the wrong kind
+    fails with a PubTator format error naming the line, instead of giving documents
+    without gold entities."""
+    path = Path(path)
+    if path.suffix == ".spacy":
+        for doc in DocBin().from_disk(path).get_docs(nlp.vocab):
+            yield doc, doc.user_data.get(PMID_KEY)
+    elif path.suffix == ".jsonl":
+        for doc, _ in read_jsonl_docs(nlp, path):
+            yield doc, None
+    elif not texts or is_pubtator(path):
+        for doc in pubtator_to_docs(nlp, path):
+            yield doc, doc.user_data.get(PMID_KEY)
+    else:
+        for doc in read_text_docs(nlp, path):
+            yield doc, None
 
-    from spacy.tokens import DocBin
 
-    from ..training.jsonl import read_jsonl_docs
-    from ..training.pubtator_docs import pubtator_to_docs
-
-    corpus = Path(corpus)
-    if corpus.suffix == ".spacy":
-        return list(DocBin().from_disk(corpus).get_docs(nlp.vocab))
-    if corpus.suffix == ".jsonl":
-        return [doc for doc, _ in read_jsonl_docs(nlp, corpus)]
-    return list(pubtator_to_docs(nlp, corpus))
+def read_gold_docs(nlp: Language, path: Path) -> List[Doc]:
+    """The docs with gold entities and kb ids of a ``.spacy``, JSONL or PubTator file."""
+    return [doc for doc, _ in read_corpus_docs(nlp, path, texts=False)]

@@ -17,7 +17,7 @@ from ..kb import KnowledgeBase
 from ..kb.readers import READERS, read_kb
 from ..pipeline.linker_kb import LinkerKB
 from ..training import accuracy_at_k, gold_id_set, read_pubtator
-from ..training.pubtator import normalize_id, split_ids
+from ..training.pubtator import is_pubtator, normalize_id, split_ids
 from ..util import iter_lines
 from ._app import app
 from ._util import parse_options
@@ -30,13 +30,8 @@ def read_queries(path: Path, *, types: Optional[Sequence[str]] = None) -> List[Q
     ``pmid|t|`` lines) or a NeMo queries TSV ``ID<TAB>mention``. Mentions without an
     id (``-1``) are left out, as in the published evaluations."""
     path = Path(path)
-    is_pubtator = False
-    for _, line in iter_lines(path):
-        if line.strip():
-            is_pubtator = "|t|" in line.split("\t")[0]
-            break
     queries: List[Query] = []
-    if is_pubtator:
+    if is_pubtator(path):
         for doc in read_pubtator(path, types=list(types) if types else None):
             for mention in doc.mentions:
                 gold = gold_id_set(mention)

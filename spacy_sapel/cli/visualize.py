@@ -5,16 +5,15 @@ import spacy
 import typer
 from spacy import displacy
 from spacy.language import Language
-from spacy.tokens import Doc, DocBin
+from spacy.tokens import Doc
 from wasabi import msg
 
 from ..errors import Errors
 from ..pipeline.linker import SapelLinker
 from ..pipeline.describe import DEFAULT_URL_TEMPLATE, links_data, render_links
-from ..training.jsonl import read_jsonl_docs
-from ..training.pubtator_docs import PMID_KEY, pubtator_to_docs
 from ..util import atomic_write_bytes
 from ._app import app
+from ._util import read_corpus_docs
 
 LOCALHOST = "127.0.0.1"
 
@@ -23,22 +22,8 @@ def read_input_docs(nlp: Language, path: Path, *, gold_ents: bool) -> Iterator[T
     """``(doc, title)`` for a .spacy, .jsonl, PubTator or plain-text file: with
     ``gold_ents`` the file's entities are kept (only linked), otherwise the pipeline
     finds them in the text."""
-    if path.suffix == ".spacy":
-        docs = ((d, d.user_data.get(PMID_KEY)) for d in DocBin().from_disk(path).get_docs(nlp.vocab))
-    elif path.suffix == ".jsonl":
-        docs = ((d, None) for d, _ in read_jsonl_docs(nlp, path))
-    else:
-        with open(path, encoding="utf8") as f:
-            head = f.read(2000)
-        if "|t|" in head:
-            docs = ((d, d.user_data.get(PMID_KEY)) for d in pubtator_to_docs(nlp, path))
-        else:
-            docs = ((nlp.make_doc(line), None) for line in path.read_text(encoding="utf8").splitlines() if line.strip())
-    for doc, title in docs:
-        if gold_ents:
-            yield doc, title
-        else:
-            yield nlp.make_doc(doc.text), title
+    for doc, title in read_corpus_docs(nlp, path):
+        yield (doc if gold_ents else nlp.make_doc(doc.text)), title
 
 
 def parse_url_templates(pairs: List[str]) -> Dict[str, str]:

@@ -62,6 +62,15 @@ def kb_id_set(kb_id: str) -> FrozenSet[str]:
     return frozenset(normalize_id(i) for i in split_ids(kb_id))
 
 
+def is_pubtator(path: Path) -> bool:
+    """Whether the first non-empty line of ``path`` is a PubTator title line
+    (``pmid|t|title``)."""
+    for _, line in iter_lines(Path(path)):
+        if line.strip():
+            return "|t|" in line.split("\t")[0]
+    return False
+
+
 def read_pubtator(path: Path, *, types: Optional[List[str]] = None) -> Iterator[PubTatorDoc]:
     """Yield documents with their mentions (restricted to ``types`` when given), as
     the file states them; aligning offsets to tokens is the converters' job."""

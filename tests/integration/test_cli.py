@@ -227,3 +227,19 @@ def test_build_kb_keeps_a_saved_encoders_settings(tmp_path, vocab, tiny_bert_dir
         assert result.exit_code == 0, result.output
         encoder = LinkerKB.from_disk(out, device="cpu").encoder
         assert (encoder.max_length, encoder.pooling) == (expected, "mean")
+
+
+def test_corpus_reader_detects_formats_and_refuses_text_as_gold(tmp_path):
+    from spacy_sapel.cli._util import read_corpus_docs, read_gold_docs
+
+    nlp = spacy.blank("en")
+    pubtator = tmp_path / "p.txt"
+    pubtator.write_text("1|t|Flu.\n1|a|Fever.\n1\t0\t3\tFlu\tDisease\tD007251\n\n", encoding="utf8")
+    text = tmp_path / "t.txt"
+    text.write_text("flu here\n\nasthma there\n", encoding="utf8")
+    [(doc, title)] = list(read_corpus_docs(nlp, pubtator))
+    assert title == "1" and [(e.text, e.kb_id_) for e in doc.ents] == [("Flu", "D007251")]
+    assert [d.text for d, _ in read_corpus_docs(nlp, text)] == ["flu here", "asthma there"]
+    assert [d.text for d in read_gold_docs(nlp, pubtator)] == [doc.text]
+    with pytest.raises(ValueError, match="E500.*line 1"):
+        read_gold_docs(nlp, text)
