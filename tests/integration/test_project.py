@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import srsly
 from weasel.cli.run import project_run
+from weasel.util import load_project_config
 
 ROOT = Path(__file__).parents[2]
 FAST_CORE = ["demo-corpus", "demo-kb", "demo-train", "demo-assemble", "demo-evaluate", "demo-visualize"]
@@ -50,6 +51,19 @@ def test_project_declares_the_workflows_and_commands():
         assert not any(o.startswith("scripts/") for o in commands[name]["outputs"])
     for asset in config["assets"]:
         assert asset.get("checksum") and asset.get("description"), asset["dest"]
+
+
+def test_variables_keep_every_list_item():
+    """weasel joins a list whose first item holds two ${vars...} into one string (a
+    dependency "a.gz, b.txt" that never exists): every script, deps and outputs list
+    must keep its length once the variables are filled in."""
+    raw = {c["name"]: c for c in srsly.read_yaml(ROOT / "project.yml")["commands"]}
+    loaded = load_project_config(ROOT, overrides={"vars.data_dir": "/data", "vars.gpu_id": 0})
+    for command in loaded["commands"]:
+        for key in ("script", "deps", "outputs"):
+            items = command.get(key, [])
+            assert len(items) == len(raw[command["name"]].get(key, [])), (command["name"], key)
+            assert not any("${" in item for item in items), (command["name"], key)
 
 
 def test_demo_workflow_trains_links_scores_and_draws(project):
