@@ -1,16 +1,17 @@
-"""Small shared helpers: atomic writes and content fingerprints."""
+"""Small shared helpers: atomic writes, exact JSON and content fingerprints."""
 from __future__ import annotations
 
 import codecs
 import contextlib
 import gzip
 import hashlib
+import json
 import os
 import shutil
 import tempfile
 import zlib
 from pathlib import Path
-from typing import BinaryIO, Iterator, Tuple, Type, Union
+from typing import Any, BinaryIO, Iterator, Tuple, Type, Union
 
 from .errors import Errors, InputFileError
 
@@ -35,6 +36,30 @@ def atomic_write_path(path: PathLike) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def json_dumps(data: Any) -> str:
+    """JSON whose floats read back exactly (the stdlib's shortest repr). srsly's ujson
+    writes and reads floats approximately: 0.3 reads back as 0.30000000000000004, and
+    most floats do not survive a round trip, so saved settings (a linker's
+    sparse_weight, a checkpoint's learning rate) would change or fail to compare."""
+    return json.dumps(data, indent=2, ensure_ascii=False)
+
+
+def json_loads(data: Union[str, bytes]) -> Any:
+    """Parse JSON with exact floats (see :func:`json_dumps`)."""
+    return json.loads(data)
+
+
+def write_json(path: PathLike, data: Any) -> None:
+    """Write ``data`` as JSON with exact floats (not atomic: for files inside a
+    directory that is itself written atomically)."""
+    Path(path).write_text(json_dumps(data) + "\n", encoding="utf8")
+
+
+def read_json(path: PathLike) -> Any:
+    """Read a JSON file with exact floats."""
+    return json_loads(Path(path).read_text(encoding="utf8"))
 
 
 def atomic_write_bytes(path: PathLike, data: bytes) -> None:

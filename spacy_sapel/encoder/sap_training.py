@@ -20,14 +20,13 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
-import srsly
 import torch
 from tqdm import tqdm
 from wasabi import msg
 
 from .._compat import HAS_PML
 from ..errors import Errors, Warnings
-from ..util import atomic_directory
+from ..util import atomic_directory, read_json, write_json
 from .batching import BATCHING, hard_order, label_neighbors
 from .pairs import PairSet, SynonymPair, texts_of
 from .sap_encoder import SapEncoder
@@ -120,6 +119,20 @@ def _require_pml() -> Tuple[Any, Any]:
     from pytorch_metric_learning import losses, miners
 
     return losses, miners
+
+
+def linear_warmup_schedule(
+    optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up from 0 to the base learning rate, then linear decay to 0 at
+    ``total_steps`` (BERT fine-tuning's and SapBERT's schedule)."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return step / max(1, warmup_steps)
+        return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
 def _seed_everything(seed: int) -> None:
@@ -246,15 +259,13 @@ class SapTrainer:
 
     # --- the loop -----------------------------------------------------------------
     def train(self, *, resume: bool = False, show_progress: bool = True) -> SapResult:
-        from transformers import get_linear_schedule_with_warmup
-
         cfg = self.config
         model = self.encoder.model
         _seed_everything(cfg.seed)
         optimizer = torch.optim.AdamW(
             _param_groups(model, cfg.weight_decay, cfg.freeze_embeddings), lr=cfg.lr
         )
-        scheduler = get_linear_schedule_with_warmup(
+        scheduler = linear_warmup_schedule(
             optimizer, int(cfg.warmup_ratio * self.total_steps), self.total_steps
         )
         use_amp = bool(self.encoder.fp16)
@@ -385,13 +396,13 @@ class SapTrainer:
                 "neighbors": self.neighbors,
             }
             torch.save(state, tmp / _STATE_FILE)
-            srsly.write_json(tmp / _STATE_JSON, {"step": step, **self._identity()})
+            write_json(tmp / _STATE_JSON, {"step": step, **self._identity()})
 
     def _load_checkpoint(self, optimizer, scheduler, scaler) -> Tuple[int, list, int, int]:
         path = self.output_dir / CHECKPOINT_DIR
         if not (path / _STATE_JSON).is_file() or not (path / _STATE_FILE).is_file():
             raise ValueError(Errors.E606.format(path=path))
-        saved = srsly.read_json(path / _STATE_JSON)
+        saved = read_json(path / _STATE_JSON)
         mine = self._identity()
         if saved.get("base_fingerprint") != mine["base_fingerprint"]:
             problem = (
@@ -439,4 +450,4 @@ class SapTrainer:
             "result": {**asdict(result), "model_dir": str(result.model_dir)},
             "history": history,
         }
-        srsly.write_json(self.output_dir / LOG_FILE, log)
+        write_json(self.output_dir / LOG_FILE, log)

@@ -28,7 +28,7 @@ import numpy as np
 import srsly
 
 from ..errors import Errors, IndexLoadError, Warnings
-from ..util import PathLike, atomic_directory
+from ..util import PathLike, atomic_directory, read_json, write_json
 from .backends import FaissSearcher, Searcher, TorchSearcher, to_gpus
 from .device import check_device, choose_search_backend, torch_cuda_available
 
@@ -281,7 +281,7 @@ class DenseIndex:
         index = self._require_index("saving it")
         with atomic_directory(path) as tmp:
             faiss.write_index(index, str(tmp / INDEX_FILE))
-            srsly.write_json(tmp / META_FILE, self._meta)
+            write_json(tmp / META_FILE, self._meta)
 
     @classmethod
     def from_disk(
@@ -305,7 +305,7 @@ class DenseIndex:
                 Errors.E113.format(path=path, problem=f"{META_FILE} is missing")
             )
         try:
-            meta = srsly.read_json(meta_path)
+            meta = read_json(meta_path)
         except (OSError, ValueError) as err:
             raise IndexLoadError(
                 Errors.E113.format(path=meta_path, problem=f"it is not readable JSON ({err})")

@@ -14,7 +14,7 @@ import numpy
 import srsly
 
 from ..errors import Errors, KBReadError, Warnings
-from ..util import PathLike, atomic_directory
+from ..util import PathLike, atomic_directory, read_json, write_json
 from .columns import ColumnStore
 
 FORMAT_VERSION = 2
@@ -420,7 +420,7 @@ class KnowledgeBase:
         arrays = self._arrays()
         with atomic_directory(path) as tmp:
             ColumnStore.save(arrays, tmp)
-            srsly.write_json(tmp / META_FILE, self.meta)
+            write_json(tmp / META_FILE, self.meta)
 
     @classmethod
     def from_disk(cls, path: PathLike, *, mmap: bool = True) -> "KnowledgeBase":
@@ -432,7 +432,7 @@ class KnowledgeBase:
             if not file.exists():
                 raise KBReadError(Errors.E001.format(path=file))
         try:
-            meta = srsly.read_json(meta_path)
+            meta = read_json(meta_path)
         except ValueError as err:
             raise KBReadError(Errors.E006.format(path=meta_path, error=_describe(err))) from err
         if not isinstance(meta, dict):

@@ -5,7 +5,6 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
-import srsly
 from spacy.language import Language
 from spacy.pipeline import Pipe
 from spacy.tokens import Doc, Span
@@ -24,6 +23,7 @@ from ..errors import Errors
 from ..index import DenseIndex
 from ..kb import KnowledgeBase
 from ..index.sparse import SparseIndex
+from ..util import json_dumps, json_loads, read_json, write_json
 from .abbreviations import (
     find_abbreviations,
     install_abbreviation_extension,
@@ -303,7 +303,7 @@ class SapelLinker(Pipe):
     ) -> None:
         """One key per part: ``cfg``, ``encoder``, ``kb``, ``index``. A linker without
         a KB (not initialized yet) writes its ``cfg`` only."""
-        serialize: Dict[str, Callable] = {"cfg": lambda p: srsly.write_json(p, self.cfg)}
+        serialize: Dict[str, Callable] = {"cfg": lambda p: write_json(p, self.cfg)}
         if self.linker_kb is not None:
             serialize["encoder"] = self.linker_kb.encoder.to_disk
             serialize["kb"] = self.linker_kb.kb.to_disk
@@ -327,7 +327,7 @@ class SapelLinker(Pipe):
             )
 
         deserialize = {
-            "cfg": lambda p: self.cfg.update(srsly.read_json(p)),
+            "cfg": lambda p: self.cfg.update(read_json(p)),
             "encoder": load_encoder,
             "kb": lambda p: parts.__setitem__("kb", KnowledgeBase.from_disk(p)),
             "index": load_index,
@@ -343,7 +343,7 @@ class SapelLinker(Pipe):
         return self
 
     def to_bytes(self, *, exclude: Iterable[str] = SimpleFrozenList()) -> bytes:
-        serialize: Dict[str, Callable] = {"cfg": lambda: srsly.json_dumps(self.cfg)}
+        serialize: Dict[str, Callable] = {"cfg": lambda: json_dumps(self.cfg)}
         if self.linker_kb is not None:
             serialize["encoder"] = self.linker_kb.encoder.to_bytes
             serialize["kb"] = self.linker_kb.kb.to_bytes
@@ -357,7 +357,7 @@ class SapelLinker(Pipe):
     ) -> "SapelLinker":
         parts: Dict[str, Any] = {}
         deserialize = {
-            "cfg": lambda b: self.cfg.update(srsly.json_loads(b)),
+            "cfg": lambda b: self.cfg.update(json_loads(b)),
             "encoder": lambda b: parts.__setitem__("encoder", SapEncoder.from_bytes(b)),
             "kb": lambda b: parts.__setitem__("kb", KnowledgeBase.from_bytes(b)),
             "index": lambda b: parts.__setitem__(

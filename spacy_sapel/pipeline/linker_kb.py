@@ -7,14 +7,13 @@ from pathlib import Path
 from typing import Any, Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 import numpy as np
-import srsly
 
 from ..encoder import SapEncoder
 from ..errors import Errors, IndexLoadError
 from ..index import DenseIndex
 from ..index.sparse import SparseIndex
 from ..kb import KnowledgeBase
-from ..util import PathLike, atomic_directory
+from ..util import PathLike, atomic_directory, write_json
 
 FORMAT_VERSION = 1
 PARTS = ("encoder", "kb", "index")
@@ -215,7 +214,7 @@ class LinkerKB:
             self.index.to_disk(tmp / "index")
             if self.sparse is not None:
                 self.sparse.to_disk(tmp / SPARSE_PART)
-            srsly.write_json(tmp / "meta.json", self.meta)
+            write_json(tmp / "meta.json", self.meta)
 
     @classmethod
     def from_disk(cls, path: PathLike, *, device: str = "auto") -> "LinkerKB":

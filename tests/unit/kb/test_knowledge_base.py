@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spacy_sapel.errors import KBReadError
-from spacy_sapel.kb import Concept, KnowledgeBase
+from spacy_sapel.kb import Concept, KnowledgeBase, knowledge_base
 from spacy_sapel.kb.columns import ARRAYS
 
 
@@ -265,7 +265,7 @@ def test_to_disk_is_atomic(kb, tmp_path, monkeypatch):
     def fail(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(srsly, "write_json", fail)
+    monkeypatch.setattr(knowledge_base, "write_json", fail)
     with pytest.raises(OSError, match="disk full"):
         bigger.to_disk(target)
     monkeypatch.undo()

@@ -231,8 +231,13 @@ print(json.dumps(out))
 
 def test_uninitialized_linker_saves_and_loads_its_cfg(tmp_path):
     nlp = spacy.blank("en")
-    nlp.add_pipe("sapel_linker", config={"top_k": 7})
+    nlp.add_pipe("sapel_linker", config={"top_k": 7, "threshold": 0.7, "sparse_weight": 0.3})
     nlp.to_disk(tmp_path / "p")
     nlp2 = spacy.load(tmp_path / "p")
-    assert nlp2.get_pipe("sapel_linker").cfg["top_k"] == 7
+    nlp3 = spacy.blank("en")
+    nlp3.add_pipe("sapel_linker").from_bytes(nlp.get_pipe("sapel_linker").to_bytes())
+    for other in (nlp2, nlp3):
+        cfg = other.get_pipe("sapel_linker").cfg
+        # exactly: srsly's JSON reads 0.3 back as 0.30000000000000004
+        assert (cfg["top_k"], cfg["threshold"], cfg["sparse_weight"]) == (7, 0.7, 0.3)
     assert nlp2.get_pipe("sapel_linker").linker_kb is None
