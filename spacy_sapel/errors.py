@@ -151,9 +151,14 @@ class Errors(metaclass=ErrorsWithCodes):
             "e.g. [{text!r}].")
     E219 = ("{path} asks for sentence-transformers pooling {mode!r}, which SapEncoder "
             "does not implement. Pass pooling= one of {options} explicitly.")
-    E220 = ("{path} has no tokenizer files. Expected tokenizer.json, vocab.txt, vocab.json "
-            "or a sentencepiece model next to config.json.")
+    E220 = ("{path} has no tokenizer files. Expected tokenizer.json or a WordPiece "
+            "vocab.txt next to config.json.")
     E221 = "Invalid encoder bytes: {problem}. Expected bytes written by SapEncoder.to_bytes."
+    E222 = ("{path} is not a supported encoder config: {problem}. Expected the config.json "
+            "of a BERT-family model (model_type 'bert': BERT, MiniLM, SapBERT, PubMedBERT, "
+            "BioBERT, ...).")
+    E223 = ("The weights in {path} do not fit the model in config.json: wrong shapes "
+            "{shapes}. Expected the checkpoint saved with this config.json.")
     # --- pipeline (E3xx) ---
     E300 = ("The sapel_linker '{name}' has no knowledge base. Give it one in the config's "
             "[initialize.components.{name}] block, e.g. kb_loader = "

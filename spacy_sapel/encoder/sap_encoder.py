@@ -1,11 +1,13 @@
-"""SapEncoder: a Hugging Face encoder plus pooling that turns entity names into
-L2-normalised vectors, with a content fingerprint that ties an index to its encoder."""
+"""SapEncoder: a BERT-family encoder plus pooling that turns entity names into
+L2-normalised vectors, with a content fingerprint that ties an index to its encoder.
+
+Model directories are Hugging Face checkpoints (``config.json``, weights, tokenizer
+files); they are read with :mod:`.bert` and :mod:`.tokenizer`, not transformers."""
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import json
-import pickle
 import re
 import tempfile
 import unicodedata
@@ -17,13 +19,13 @@ import numpy as np
 import srsly
 import torch
 import torch.nn.functional as F
-from safetensors import SafetensorError
 from tqdm import tqdm
-from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from ..errors import EncoderError, Errors, Warnings
 from ..util import atomic_directory
+from .bert import BertEncoderModel, load_bert
 from .default import DEFAULT_ENCODER, has_weights, resolve_encoder_path
+from .tokenizer import TOKENIZER_JSON, VOCAB_TXT, EncoderTokenizer
 
 POOLING = ("cls", "mean")
 # Text normalisation applied to every name and mention before tokenising (saved with
@@ -32,13 +34,6 @@ POOLING = ("cls", "mean")
 NORMALIZE = ("none", "lower_punct")
 CFG_FILE = "sapel_encoder.json"
 _ST_POOLING_FILE = "1_Pooling/config.json"
-_TOKENIZER_FILES = (
-    "tokenizer.json",
-    "vocab.txt",
-    "vocab.json",
-    "spiece.model",
-    "sentencepiece.bpe.model",
-)
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 # Config entries that change on save/load or across library versions without
 # changing what the model computes; left out of the fingerprint.
@@ -50,16 +45,6 @@ _CFG_TYPES: Dict[str, type] = {
     "name": str,
     "fingerprint": str,
 }
-# What transformers raises for unreadable or inconsistent model directories.
-_LOAD_ERRORS = (
-    OSError,
-    ValueError,
-    KeyError,
-    RuntimeError,
-    ImportError,
-    SafetensorError,
-    pickle.UnpicklingError,
-)
 
 
 def cuda_available() -> bool:
@@ -107,8 +92,8 @@ class SapEncoder:
 
     def __init__(
         self,
-        model: PreTrainedModel,
-        tokenizer: PreTrainedTokenizerBase,
+        model: BertEncoderModel,
+        tokenizer: EncoderTokenizer,
         *,
         pooling: str = "cls",
         max_length: int = 25,
@@ -122,11 +107,10 @@ class SapEncoder:
             raise ValueError(Errors.E212.format(value=pooling, options=POOLING))
         if normalize not in NORMALIZE:
             raise ValueError(Errors.E212.format(value=normalize, options=NORMALIZE))
-        low = tokenizer.num_special_tokens_to_add(pair=False) + 1
-        high = tokenizer.model_max_length
-        positions = getattr(model.config, "max_position_embeddings", None)
-        if positions:
-            high = min(high, positions)
+        low = tokenizer.num_special_tokens + 1
+        high = model.config.max_position_embeddings
+        if tokenizer.model_max_length is not None:
+            high = min(high, tokenizer.model_max_length)
         if (
             isinstance(max_length, bool)
             or not isinstance(max_length, int)
@@ -156,12 +140,14 @@ class SapEncoder:
         fp16: Optional[bool] = None,
         normalize: Optional[str] = None,
     ) -> "SapEncoder":
-        """Load a local model directory, the packaged all-MiniLM-L6-v2 or a name in the
-        local Hugging Face cache. ``pooling``, ``max_length`` and ``normalize`` left at
+        """Load a local BERT-family model directory, the packaged all-MiniLM-L6-v2 or a
+        name in the local Hugging Face cache. ``pooling``, ``max_length`` and ``normalize`` left at
         None come from a saved SapEncoder directory, else pooling from the directory's
         sentence-transformers config, max_length 25 and no normalisation."""
         source = resolve_encoder_path(name_or_path)
-        saved = _read_saved_cfg(source) if isinstance(source, Path) else None
+        if not isinstance(source, Path):
+            source = _cached_snapshot(source)
+        saved = _read_saved_cfg(source)
         if pooling is None:
             pooling = saved["pooling"] if saved else _detect_pooling(source)
         if max_length is None:
@@ -225,13 +211,7 @@ class SapEncoder:
     def _tokenize(self, texts: List[str]) -> List[List[int]]:
         if self.normalize != "none":
             texts = [normalize_text(text) for text in texts]
-        return self.tokenizer(
-            texts,
-            truncation=True,
-            max_length=self.max_length,
-            return_attention_mask=False,
-            return_token_type_ids=False,
-        )["input_ids"]
+        return self.tokenizer.encode(texts, max_length=self.max_length)
 
     def _collate(self, ids: Sequence[List[int]]) -> Dict[str, torch.Tensor]:
         """Right-pad one batch to its longest sequence."""
@@ -245,7 +225,7 @@ class SapEncoder:
         return {"input_ids": input_ids.to(self.device), "attention_mask": mask.to(self.device)}
 
     def _pool(self, batch: Dict[str, torch.Tensor]) -> torch.Tensor:
-        hidden = self.model(**batch).last_hidden_state
+        hidden = self.model(batch["input_ids"], batch["attention_mask"])
         if self.pooling == "cls":
             pooled = hidden[:, 0]
         else:
@@ -281,14 +261,14 @@ class SapEncoder:
     def _compute_fingerprint(self) -> str:
         config = {
             key: value
-            for key, value in self.model.config.to_diff_dict().items()
+            for key, value in self.model.config.values.items()
             if not key.startswith("_") and key not in _VOLATILE_CONFIG
         }
         head = {"pooling": self.pooling, "max_length": self.max_length, "config": config}
         if self.normalize != "none":  # absent when off: older fingerprints stay valid
             head["normalize"] = self.normalize
         digest = hashlib.sha256(json.dumps(head, sort_keys=True, default=str).encode("utf8"))
-        for key, tensor in sorted(self.model.state_dict().items()):
+        for key, tensor in sorted(self.model.tensors().items()):
             tensor = tensor.detach().cpu()
             if tensor.is_floating_point():
                 tensor = tensor.float()
@@ -313,8 +293,8 @@ class SapEncoder:
         """Write weights (safetensors), tokenizer and ``sapel_encoder.json`` to the
         directory ``path``, atomically."""
         with atomic_directory(path) as tmp:
-            self.model.save_pretrained(tmp, safe_serialization=True)
-            self.tokenizer.save_pretrained(tmp)
+            self.model.save(tmp)
+            self.tokenizer.save(tmp)
             (tmp / CFG_FILE).write_text(json.dumps(self.cfg, indent=2), encoding="utf8")
 
     @classmethod
@@ -419,16 +399,10 @@ def _read_saved_cfg(path: Path) -> Optional[Dict[str, Any]]:
     return cfg
 
 
-def _detect_pooling(source: Union[Path, str]) -> str:
+def _detect_pooling(source: Path) -> str:
     """Mean pooling when a sentence-transformers pooling config asks for it, else CLS."""
-    if isinstance(source, Path):
-        st_config: Optional[Path] = source / _ST_POOLING_FILE
-    else:
-        from huggingface_hub import try_to_load_from_cache
-
-        cached = try_to_load_from_cache(source, _ST_POOLING_FILE)
-        st_config = Path(cached) if isinstance(cached, str) else None
-    if st_config is None or not st_config.is_file():
+    st_config = source / _ST_POOLING_FILE
+    if not st_config.is_file():
         return "cls"
     try:
         modes = json.loads(st_config.read_text(encoding="utf8"))
@@ -445,32 +419,25 @@ def _detect_pooling(source: Union[Path, str]) -> str:
     raise EncoderError(Errors.E219.format(path=st_config, mode=active, options=POOLING))
 
 
-def _load_model(source: Union[Path, str]) -> Tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """Tokenizer and float32 base model, from local files only, with errors that name
-    the directory and what it lacks."""
-    if isinstance(source, Path):
-        if not (source / "config.json").is_file():
-            raise EncoderError(Errors.E203.format(path=source))
-        if not has_weights(source):
-            raise EncoderError(Errors.E204.format(path=source))
-        if not any((source / name).is_file() for name in _TOKENIZER_FILES):
-            raise EncoderError(Errors.E220.format(path=source))
-    what = "tokenizer"
+def _cached_snapshot(name: str) -> Path:
+    """The local Hugging Face cache folder of the hub model ``name``; never downloads."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.utils import LocalEntryNotFoundError
+
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True)
-        what = "model"
-        model, info = AutoModel.from_pretrained(
-            source,
-            local_files_only=True,
-            torch_dtype=torch.float32,
-            output_loading_info=True,
-        )
-    except _LOAD_ERRORS as err:
-        if isinstance(source, str) and isinstance(err, OSError):
-            raise EncoderError(Errors.E206.format(name=source)) from err
-        raise EncoderError(Errors.E205.format(what=what, path=source, error=err)) from err
-    # the pooler head is unused by CLS/mean pooling and absent from many checkpoints
-    missing = [key for key in info["missing_keys"] if not key.startswith("pooler.")]
-    if missing:
-        raise EncoderError(Errors.E211.format(path=source, keys=missing[:5]))
-    return model, tokenizer
+        return Path(snapshot_download(name, local_files_only=True))
+    except (LocalEntryNotFoundError, OSError, ValueError) as err:
+        raise EncoderError(Errors.E206.format(name=name)) from err
+
+
+def _load_model(source: Path) -> Tuple[BertEncoderModel, EncoderTokenizer]:
+    """Tokenizer and float32 model of a local directory, with errors that name the
+    directory and what it lacks."""
+    if not (source / "config.json").is_file():
+        raise EncoderError(Errors.E203.format(path=source))
+    if not has_weights(source):
+        raise EncoderError(Errors.E204.format(path=source))
+    if not any((source / name).is_file() for name in (TOKENIZER_JSON, VOCAB_TXT)):
+        raise EncoderError(Errors.E220.format(path=source))
+    tokenizer = EncoderTokenizer.from_dir(source)
+    return load_bert(source), tokenizer

@@ -1,9 +1,11 @@
 """Where encoder weights come from: local directories, the packaged MiniLM, the cache."""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from spacy_sapel.encoder import SapEncoder, default
@@ -80,3 +82,19 @@ def test_uncached_hub_name_is_not_downloaded():
     with pytest.raises(EncoderError, match="never downloads") as err:
         SapEncoder.from_pretrained(name, device="cpu")
     assert name in str(err.value) and "local" in str(err.value)
+
+
+def test_hub_name_loads_from_the_local_cache(tiny_bert_dir, tmp_path, monkeypatch):
+    """A hub id is read from the Hugging Face cache layout (refs/main -> snapshot)."""
+    from huggingface_hub import constants
+
+    repo = tmp_path / "hub" / "models--sapel-tests--tiny"
+    shutil.copytree(tiny_bert_dir, repo / "snapshots" / "abc123")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("abc123", encoding="utf8")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    cached = SapEncoder.from_pretrained("sapel-tests/tiny", device="cpu")
+    local = SapEncoder.from_pretrained(tiny_bert_dir, device="cpu")
+    assert cached.name == "sapel-tests/tiny"
+    assert cached.fingerprint == local.fingerprint
+    np.testing.assert_array_equal(cached.encode(["flu"]), local.encode(["flu"]))

@@ -206,7 +206,7 @@ def test_truncated_weights(encoder, tmp_path):
     encoder.to_disk(tmp_path / "enc")
     weights = tmp_path / "enc" / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:1000])
-    with pytest.raises(EncoderError, match="Could not load the encoder model"):
+    with pytest.raises(EncoderError, match="Could not load the encoder weights"):
         SapEncoder.from_disk(tmp_path / "enc", device="cpu")
 
 
