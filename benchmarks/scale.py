@@ -10,7 +10,8 @@ Sections (``--sections``, comma-separated; all by default):
   second, build seconds, bytes per vector.
 - ``load``: ``spacy.load`` seconds and peak RSS (fresh process) of a pipeline whose KB
   has 1M synthetic names (vectors: the synthetic ones), minus the same pipeline with a
-  1k-name KB (the encoder, spaCy and torch).
+  1k-name KB (the encoder, spaCy and torch); ``--probe-python`` times it in other
+  installs too (e.g. a linking install without the ``sap`` extra's scikit-learn).
 - ``linker``: linker mentions/second on the NCBI-disease dev abstracts (gold mentions,
   MEDIC KB) through ``nlp.pipe`` (batch dedup + LRU cache + length bucketing) vs a naive
   loop (each doc's mentions encoded in input order, no dedup, no cache).
@@ -23,12 +24,13 @@ Sections (``--sections``, comma-separated; all by default):
 from __future__ import annotations
 
 import gc
+import json
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import faiss
 import numpy as np
@@ -60,6 +62,7 @@ def status(key):
 
 t = time.perf_counter()
 import spacy
+import_s = time.perf_counter() - t
 nlp = spacy.load(sys.argv[1])
 load_s = time.perf_counter() - t
 peak_load = status("VmHWM")
@@ -73,7 +76,13 @@ linker = nlp.get_pipe("sapel_linker")
 t = time.perf_counter()
 linker.linker_kb.search([f"disease {i}" for i in range(200)], top_k=5)
 search_s = time.perf_counter() - t
-print(load_s, peak_load, status("VmHWM"), search_s, parts_s, status("VmRSS"))
+import json, transformers
+print(json.dumps({
+    "load_s": load_s, "import_spacy_s": import_s, "peak_load": peak_load,
+    "peak_search": status("VmHWM"), "search_s": search_s, "parts_s": parts_s,
+    "rss_end": status("VmRSS"), "transformers": transformers.__version__,
+    "sklearn_imported": "sklearn" in sys.modules,
+}))
 """
 
 
@@ -211,12 +220,14 @@ def linker_nlp(linker_kb: LinkerKB, **config) -> Language:
     return nlp
 
 
-def load_probe(path: Path) -> Tuple[float, ...]:
-    """(spacy.load s, peak RSS MB after load, peak RSS MB after 200 searches, search s,
-    KB + index from_disk s, current RSS MB at the end) in a fresh process."""
-    out = subprocess.run([sys.executable, "-c", LOAD_PROBE, str(path)], capture_output=True,
+def load_probe(path: Path, python: str) -> Dict[str, Any]:
+    """``import spacy`` + ``spacy.load`` seconds (and import spacy alone), peak RSS MB
+    after load and after 200 searches, search s, KB + index from_disk s, RSS MB at the
+    end, transformers version and whether scikit-learn got imported: a fresh process of
+    the interpreter ``python``."""
+    out = subprocess.run([python, "-c", LOAD_PROBE, str(path)], capture_output=True,
                          text=True, check=True)
-    return tuple(map(float, out.stdout.split()[-6:]))
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def naive_link(linker_kb: LinkerKB, docs: Sequence[Doc], top_k: int) -> List[List[set]]:
@@ -286,6 +297,7 @@ def main(
     encoder_name: str = typer.Option(DEFAULT_ENCODER, "--encoder", help="Encoder directory or name"),
     ner: Optional[Path] = typer.Option(None, help="A trained NER pipeline (default: untrained from configs/ner_trf.cfg)"),
     ner_config: Path = typer.Option(Path("configs/ner_trf.cfg"), help="NER config for the untrained NER"),
+    probe_python: str = typer.Option("", help="Comma-separated Python interpreters to time spacy.load in (each with spacy_sapel installed, e.g. a lean linking install); default: this one"),
 ) -> None:
     output_dir.mkdir(parents=True, exist_ok=True)
     wanted = set(sections.split(","))
@@ -356,31 +368,36 @@ def main(
         linker_nlp(LinkerKB(encoder=encoder, kb=small_kb, index=small_index)).to_disk(small)
         del kb, big_index
         gc.collect()
-        b = load_probe(big)
-        s = load_probe(small)
-        per_name = (b[1] - s[1]) * 1024 / n_vectors
-        per_name_after = (b[2] - s[2]) * 1024 / n_vectors
-        per_name_end = (b[5] - s[5]) * 1024 / n_vectors
         kb_bytes = sum(f.stat().st_size for f in (big / "sapel_linker" / "kb").iterdir())
         index_file = (big / "sapel_linker" / "index" / "index.faiss").stat().st_size
-        msg.table(
-            [
-                (f"{n_vectors:,}-name KB", f"{b[0]:.2f}", f"{b[4]:.3f}", f"{b[1]:,.0f}", f"{b[2]:,.0f}",
-                 f"{b[5]:,.0f}", f"{b[3] * 1000 / 200:.2f}"),
-                ("1k-name KB", f"{s[0]:.2f}", f"{s[4]:.3f}", f"{s[1]:,.0f}", f"{s[2]:,.0f}",
-                 f"{s[5]:,.0f}", f"{s[3] * 1000 / 200:.2f}"),
-            ],
-            header=("pipeline", "spacy.load s", "KB+index load s", "peak RSS MB (load)",
-                    "peak RSS MB (+200 searches)", "RSS MB at end", "ms/mention"),
-            divider=True,
-            title=f"spacy.load of a linker pipeline, {n_vectors:,} synthetic names ({load_index} -> {index_type} index), "
-                  f"fresh process each",
-        )
-        msg.text(f"Beyond the encoder ({n_vectors:,}-name minus 1k-name pipeline): {per_name:.3f} KB/name after load, "
-                 f"{per_name_after:.3f} KB/name after 200 searches (peak RSS), {per_name_end:.3f} KB/name "
-                 f"current RSS at the end; on disk: KB {kb_bytes / n_vectors:.0f} "
-                 f"B/name, index {index_file / n_vectors:.0f} B/name (memory-mapped, paged in on use)")
-        report.append(("load", f"{b[0]:.2f} s, {per_name:.3f} KB/name"))
+        for python in probe_python.split(",") if probe_python else [sys.executable]:
+            b, s = load_probe(big, python), load_probe(small, python)
+            env = (f"{python}: transformers {b['transformers']}, scikit-learn "
+                   f"{'imported' if b['sklearn_imported'] else 'not imported'}")
+            rows = [
+                (label, f"{p['load_s']:.2f}", f"{p['import_spacy_s']:.2f}", f"{p['parts_s']:.3f}",
+                 f"{p['peak_load']:,.0f}", f"{p['peak_search']:,.0f}", f"{p['rss_end']:,.0f}",
+                 f"{p['search_s'] * 1000 / 200:.2f}")
+                for label, p in ((f"{n_vectors:,}-name KB", b), ("1k-name KB", s))
+            ]
+            msg.table(
+                rows,
+                header=("pipeline", "import spacy + spacy.load s", "of which import spacy s",
+                        "KB+index load s", "peak RSS MB (load)", "peak RSS MB (+200 searches)",
+                        "RSS MB at end", "ms/mention"),
+                divider=True,
+                title=f"spacy.load of a linker pipeline, {n_vectors:,} synthetic names ({load_index} -> "
+                      f"{index_type} index), fresh process each; {env}",
+            )
+            per_name = (b["peak_load"] - s["peak_load"]) * 1024 / n_vectors
+            per_name_after = (b["peak_search"] - s["peak_search"]) * 1024 / n_vectors
+            per_name_end = (b["rss_end"] - s["rss_end"]) * 1024 / n_vectors
+            msg.text(f"Beyond the encoder ({n_vectors:,}-name minus 1k-name pipeline): {per_name:.3f} KB/name after load, "
+                     f"{per_name_after:.3f} KB/name after 200 searches (peak RSS), {per_name_end:.3f} KB/name "
+                     f"current RSS at the end; on disk: KB {kb_bytes / n_vectors:.0f} "
+                     f"B/name, index {index_file / n_vectors:.0f} B/name (memory-mapped, paged in on use)")
+            report.append((f"load ({python})", f"{b['load_s']:.2f} s, {per_name:.3f} KB/name"))
+
 
     medic_linker_kb = None
     if wanted & {"linker", "ner", "ray"}:
