@@ -11,7 +11,7 @@ Sections (``--sections``, comma-separated; all by default):
 - ``load``: ``spacy.load`` seconds and peak RSS (fresh process) of a pipeline whose KB
   has 1M synthetic names (vectors: the synthetic ones), minus the same pipeline with a
   1k-name KB (the encoder, spaCy and torch); ``--probe-python`` times it in other
-  installs too (e.g. a linking install without the ``sap`` extra's scikit-learn).
+  installs too (e.g. one without scikit-learn, which the test extra brings).
 - ``linker``: linker mentions/second on the NCBI-disease dev abstracts (gold mentions,
   MEDIC KB) through ``nlp.pipe`` (batch dedup + LRU cache + length bucketing) vs a naive
   loop (each doc's mentions encoded in input order, no dedup, no cache).

@@ -21,9 +21,6 @@ FAISS_HAS_GPU_MODULE: bool = hasattr(faiss, "StandardGpuResources") and hasattr(
 #: Ray is importable (optional extra ``spacy-sapel[ray]``).
 HAS_RAY: bool = importlib.util.find_spec("ray") is not None
 
-#: pytorch-metric-learning is importable (needed for SAP training only).
-HAS_PML: bool = importlib.util.find_spec("pytorch_metric_learning") is not None
-
 
 def import_ray() -> Any:
     """The ``ray`` module; an ImportError that says how to install it when absent."""

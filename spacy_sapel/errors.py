@@ -228,8 +228,6 @@ class Errors(metaclass=ErrorsWithCodes):
             "and training data, or start afresh without --resume.")
     E606 = ("--resume was given but {path} holds no checkpoint. Train without --resume "
             "first (checkpoints are written every --checkpoint-every steps).")
-    E607 = ("SAP training needs pytorch-metric-learning, which is not installed. "
-            "Install it with `pip install 'spacy-sapel[sap]'`.")
     E608 = ("No SAP training input: give vocabulary files (--kb with --reader), a NeMo "
             "pairs TSV (--pairs) or a labelled corpus (--corpus with a KB).")
     E609 = ("{path} is not a SAP training output directory with a finished model "

@@ -24,10 +24,10 @@ import torch
 from tqdm import tqdm
 from wasabi import msg
 
-from .._compat import HAS_PML
 from ..errors import Errors, Warnings
 from ..util import atomic_directory, read_json, write_json
 from .batching import BATCHING, hard_order, label_neighbors
+from .ms_loss import TRIPLET_TYPES, mine_triplets, multi_similarity_loss
 from .pairs import PairSet, SynonymPair, texts_of
 from .sap_encoder import SapEncoder
 
@@ -85,7 +85,7 @@ class SapConfig:
                 raise ValueError(Errors.E602.format(name=name, value=value))
         if not 0 <= self.warmup_ratio < 1:
             raise ValueError(Errors.E602.format(name="warmup_ratio", value=self.warmup_ratio))
-        if self.type_of_triplets not in ("all", "hard", "semihard", "easy"):
+        if self.type_of_triplets not in TRIPLET_TYPES:
             raise ValueError(
                 Errors.E602.format(name="type_of_triplets", value=self.type_of_triplets)
             )
@@ -111,14 +111,6 @@ class SapResult:
     final_loss: float
     validation: Dict[str, float] = field(default_factory=dict)
     batches_without_hard_pairs: int = 0
-
-
-def _require_pml() -> Tuple[Any, Any]:
-    if not HAS_PML:
-        raise ImportError(Errors.E607)
-    from pytorch_metric_learning import losses, miners
-
-    return losses, miners
 
 
 def linear_warmup_schedule(
@@ -206,7 +198,6 @@ class SapTrainer:
     ) -> None:
         self.config = config or SapConfig()
         self.config.check()
-        losses, miners = _require_pml()
         self.encoder = encoder
         self.pairs = pairs
         self.output_dir = Path(output_dir)
@@ -216,8 +207,6 @@ class SapTrainer:
             rng = random.Random(self.config.seed)
             self.validation = rng.sample(self.validation, self.config.max_validation_pairs)
         cfg = self.config
-        self.miner = miners.TripletMarginMiner(margin=cfg.miner_margin, type_of_triplets=cfg.type_of_triplets)
-        self.loss_fn = losses.MultiSimilarityLoss(alpha=cfg.alpha, beta=cfg.beta, base=cfg.base)
         self.labels = {label: i for i, label in enumerate(pairs.labels)}
         self.n_batches = math.ceil(len(pairs) / cfg.batch_size)
         self.steps_per_epoch = math.ceil(self.n_batches / cfg.grad_accum)
@@ -358,10 +347,11 @@ class SapTrainer:
         context = torch.autocast(device_type="cuda", dtype=torch.float16) if use_amp else contextlib.nullcontext()
         with context:
             embeddings = self.encoder.embed_batch(texts_of(batch))
-        hard = self.miner(embeddings, labels)
+        cfg = self.config
+        hard = mine_triplets(embeddings, labels, margin=cfg.miner_margin, kind=cfg.type_of_triplets)
         if len(hard[0]) == 0:
             return torch.zeros(()), False
-        return self.loss_fn(embeddings, labels, hard), True
+        return multi_similarity_loss(embeddings, hard, alpha=cfg.alpha, beta=cfg.beta, base=cfg.base), True
 
     def _validate(self, history: List[Dict[str, Any]], step: int) -> None:
         if self.validation:

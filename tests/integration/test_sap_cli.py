@@ -15,8 +15,6 @@ from spacy_sapel.cli import app
 from spacy_sapel.encoder import SapEncoder
 from spacy_sapel.kb import KnowledgeBase
 
-pytest.importorskip("pytorch_metric_learning")
-
 runner = CliRunner()
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 

@@ -13,8 +13,6 @@ from spacy_sapel.encoder.sap_recipe import create_sap_pretrainer
 from spacy_sapel.encoder.sap_training import SapConfig, SapTrainer
 from spacy_sapel.kb import Concept, KnowledgeBase
 
-pytest.importorskip("pytorch_metric_learning")
-
 # Each concept has a key word in every name; the rest of a name is filler that other
 # concepts share. A held-out name (the last) shares its filler with training names of
 # other concepts, so an untrained encoder confuses them, and SAP must learn to attend
