@@ -177,13 +177,18 @@ class SapEncoder:
     ) -> np.ndarray:
         """Embed ``texts`` as an ``[n, dim]`` float32 array of unit rows, in input order.
 
-        Texts are sorted by token length so that each batch pads to a similar width."""
+        Texts with the same token ids are encoded once, so they get bit-identical
+        vectors: two concepts that share a name tie exactly (and the KB order decides)
+        instead of by float noise from batch padding. The distinct ones are sorted by
+        token length so that each batch pads to a similar width."""
         texts = _check_texts(texts)
         batch_size = self.batch_size if batch_size is None else _check_batch_size(batch_size)
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
-            return out
-        ids = self._tokenize(texts)
+            return np.zeros((0, self.dim), dtype=np.float32)
+        slots: Dict[Tuple[int, ...], int] = {}
+        rows_of = [slots.setdefault(tuple(seq), len(slots)) for seq in self._tokenize(texts)]
+        ids = list(slots)
+        out = np.zeros((len(ids), self.dim), dtype=np.float32)
         order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
         was_training = self.model.training
         self.model.eval()
@@ -193,12 +198,12 @@ class SapEncoder:
             ) as bar:
                 for start in range(0, len(order), batch_size):
                     rows = order[start : start + batch_size]
-                    vectors = self._pool(self._collate([ids[i] for i in rows]))
+                    vectors = self._pool(self._collate([list(ids[i]) for i in rows]))
                     out[rows] = vectors.cpu().numpy()
                     bar.update(len(rows))
         finally:
             self.model.train(was_training)
-        return out
+        return out[rows_of]
 
     def embed_batch(self, texts: Sequence[str]) -> torch.Tensor:
         """Differentiable pooled, normalised embeddings of one batch, for SAP training

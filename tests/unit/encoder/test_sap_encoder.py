@@ -59,6 +59,20 @@ def test_input_order_is_restored(encoder):
     assert not np.allclose(vectors[0], vectors[1])
 
 
+def test_same_token_ids_encoded_once_and_identical(encoder, monkeypatch):
+    """Repeated names (also after the tokenizer lowercases) are encoded once: their
+    vectors are bit-identical, whichever batch and padding they would have had."""
+    texts = [NAMES[4], "heart attack", "migraine headache", "Heart Attack", "flu", "heart attack"]
+    encoded = []
+    collate = encoder._collate
+    monkeypatch.setattr(encoder, "_collate", lambda ids: encoded.extend(ids) or collate(ids))
+    vectors = encoder.encode(texts, batch_size=2)
+    assert len(encoded) == 4
+    np.testing.assert_array_equal(vectors[1], vectors[3])
+    np.testing.assert_array_equal(vectors[1], vectors[5])
+    np.testing.assert_allclose(vectors, np.vstack([encoder.encode([t]) for t in texts]), atol=1e-5)
+
+
 def test_cls_and_mean_pooling_differ(tiny_bert_dir, encoder):
     mean = SapEncoder.from_pretrained(tiny_bert_dir, pooling="mean", device="cpu")
     assert encoder.pooling == "cls" and mean.pooling == "mean"
