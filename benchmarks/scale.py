@@ -220,14 +220,19 @@ def linker_nlp(linker_kb: LinkerKB, **config) -> Language:
     return nlp
 
 
-def load_probe(path: Path, python: str) -> Dict[str, Any]:
+def load_probe(path: Path, python: str, repeats: int) -> Dict[str, Any]:
     """``import spacy`` + ``spacy.load`` seconds (and import spacy alone), peak RSS MB
     after load and after 200 searches, search s, KB + index from_disk s, RSS MB at the
-    end, transformers version and whether scikit-learn got imported: a fresh process of
-    the interpreter ``python``."""
-    out = subprocess.run([python, "-c", LOAD_PROBE, str(path)], capture_output=True,
-                         text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    end, transformers version and whether scikit-learn got imported: the median of
+    ``repeats`` fresh processes of the interpreter ``python`` (the first may read cold
+    files)."""
+    runs = []
+    for _ in range(repeats):
+        out = subprocess.run([python, "-c", LOAD_PROBE, str(path)], capture_output=True,
+                             text=True, check=True)
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    return {key: (float(np.median([r[key] for r in runs])) if isinstance(value, float) else value)
+            for key, value in runs[0].items()}
 
 
 def naive_link(linker_kb: LinkerKB, docs: Sequence[Doc], top_k: int) -> List[List[set]]:
@@ -297,6 +302,7 @@ def main(
     encoder_name: str = typer.Option(DEFAULT_ENCODER, "--encoder", help="Encoder directory or name"),
     ner: Optional[Path] = typer.Option(None, help="A trained NER pipeline (default: untrained from configs/ner_trf.cfg)"),
     ner_config: Path = typer.Option(Path("configs/ner_trf.cfg"), help="NER config for the untrained NER"),
+    load_repeats: int = typer.Option(3, help="Fresh processes per spacy.load probe (median reported)"),
     probe_python: str = typer.Option("", help="Comma-separated Python interpreters to time spacy.load in (each with spacy_sapel installed, e.g. a lean linking install); default: this one"),
 ) -> None:
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -371,7 +377,7 @@ def main(
         kb_bytes = sum(f.stat().st_size for f in (big / "sapel_linker" / "kb").iterdir())
         index_file = (big / "sapel_linker" / "index" / "index.faiss").stat().st_size
         for python in probe_python.split(",") if probe_python else [sys.executable]:
-            b, s = load_probe(big, python), load_probe(small, python)
+            b, s = load_probe(big, python, load_repeats), load_probe(small, python, load_repeats)
             env = (f"{python}: transformers {b['transformers']}, scikit-learn "
                    f"{'imported' if b['sklearn_imported'] else 'not imported'}")
             rows = [
@@ -387,7 +393,7 @@ def main(
                         "RSS MB at end", "ms/mention"),
                 divider=True,
                 title=f"spacy.load of a linker pipeline, {n_vectors:,} synthetic names ({load_index} -> "
-                      f"{index_type} index), fresh process each; {env}",
+                      f"{index_type} index), median of {load_repeats} fresh processes; {env}",
             )
             per_name = (b["peak_load"] - s["peak_load"]) * 1024 / n_vectors
             per_name_after = (b["peak_search"] - s["peak_search"]) * 1024 / n_vectors
