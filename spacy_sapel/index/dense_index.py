@@ -44,7 +44,7 @@ AUTO_EXACT_MAX = 100_000
 #: The least ``nprobe`` an ``auto`` IVF index scans.
 AUTO_MIN_NPROBE = 32
 #: k-means training points per inverted list of an ``auto`` IVF index (faiss warns
-#: below 39): enough for the centroids, and builds a 1M-vector index in about a minute.
+#: below 39): enough for the centroids, and builds a 1M-vector index in a minute or two.
 AUTO_POINTS_PER_LIST = 64
 FORMAT_VERSION = 1
 INDEX_FILE = "index.faiss"
@@ -71,8 +71,9 @@ def resolve_index_type(index_type: str, count: int) -> str:
     """The index type built for ``count`` vectors: ``auto`` is ``flat`` (exact) up
     to ``AUTO_EXACT_MAX`` vectors, where exact search is still fast enough on a CPU
     (about a millisecond per query at 100k x 384), and ``ivf`` above, which scans
-    ``nprobe >= 32`` of about 2 * sqrt(n) lists trained on 64 points per list
-    (recall@10 >= 0.95 on sentence embeddings of names; see ``benchmarks/scale.py``)."""
+    ``nprobe >= 32`` of about 4 * sqrt(n) lists trained on 64 points per list
+    (faiss's guideline is 4 to 16 * sqrt(n); on 1M clustered vectors, 2 * sqrt(n)
+    lists gave recall@10 0.92 and 4 * sqrt(n) 0.97, see ``benchmarks/scale.py``)."""
     if index_type != "auto":
         return index_type
     return "flat" if count <= AUTO_EXACT_MAX else "ivf"
@@ -207,7 +208,7 @@ class DenseIndex:
         points_per_list = _POINTS_PER_CENTROID
         if requested == "auto" and index_type == "ivf":
             params["nprobe"] = max(params["nprobe"], AUTO_MIN_NPROBE)
-            params["nlist"] = params["nlist"] or max(1, round(2 * math.sqrt(count)))
+            params["nlist"] = params["nlist"] or auto_nlist(count)
             points_per_list = AUTO_POINTS_PER_LIST
         pca_dim = params["pca_dim"]
         if pca_dim is not None:

@@ -38,7 +38,7 @@ def test_auto_large_is_ivf_with_enough_probes(monkeypatch, vectors, queries, tmp
     index.build(vectors, fingerprint=FINGERPRINT)
     meta = index.meta
     assert meta["index_type"] == "ivf" and meta["requested_index_type"] == "auto"
-    assert meta["params"]["nlist"] == round(2 * np.sqrt(len(vectors)))
+    assert meta["params"]["nlist"] == dense_index_module.auto_nlist(len(vectors))
     assert meta["params"]["nprobe"] == dense_index_module.AUTO_MIN_NPROBE
     _, rows = index.search(queries, 10)
     _, exact = brute_force(vectors, queries, 10)
