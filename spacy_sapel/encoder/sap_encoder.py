@@ -24,8 +24,8 @@ from tqdm import tqdm
 from ..errors import EncoderError, Errors, Warnings
 from ..util import atomic_directory
 from .bert import BertEncoderModel, load_bert
-from .default import DEFAULT_ENCODER, has_weights, resolve_encoder_path
-from .tokenizer import TOKENIZER_JSON, VOCAB_TXT, EncoderTokenizer
+from .default import DEFAULT_ENCODER, resolve_encoder_path
+from .tokenizer import EncoderTokenizer
 
 POOLING = ("cls", "mean")
 # Text normalisation applied to every name and mention before tokenising (saved with
@@ -198,7 +198,7 @@ class SapEncoder:
             ) as bar:
                 for start in range(0, len(order), batch_size):
                     rows = order[start : start + batch_size]
-                    vectors = self._pool(self._collate([list(ids[i]) for i in rows]))
+                    vectors = self._pool(self._collate([ids[i] for i in rows]))
                     out[rows] = vectors.cpu().numpy()
                     bar.update(len(rows))
         finally:
@@ -218,11 +218,10 @@ class SapEncoder:
             texts = [normalize_text(text) for text in texts]
         return self.tokenizer.encode(texts, max_length=self.max_length)
 
-    def _collate(self, ids: Sequence[List[int]]) -> Dict[str, torch.Tensor]:
+    def _collate(self, ids: Sequence[Sequence[int]]) -> Dict[str, torch.Tensor]:
         """Right-pad one batch to its longest sequence."""
-        pad_id = self.tokenizer.pad_token_id
         width = max(len(seq) for seq in ids)
-        input_ids = torch.full((len(ids), width), 0 if pad_id is None else pad_id)
+        input_ids = torch.full((len(ids), width), self.tokenizer.pad_token_id)
         mask = torch.zeros((len(ids), width), dtype=torch.long)
         for row, seq in enumerate(ids):
             input_ids[row, : len(seq)] = torch.tensor(seq)
@@ -436,13 +435,9 @@ def _cached_snapshot(name: str) -> Path:
 
 
 def _load_model(source: Path) -> Tuple[BertEncoderModel, EncoderTokenizer]:
-    """Tokenizer and float32 model of a local directory, with errors that name the
-    directory and what it lacks."""
+    """Tokenizer and float32 model of a local directory; the readers raise errors
+    that name the directory and what it lacks (tokenizer files E220, weights E204)."""
     if not (source / "config.json").is_file():
         raise EncoderError(Errors.E203.format(path=source))
-    if not has_weights(source):
-        raise EncoderError(Errors.E204.format(path=source))
-    if not any((source / name).is_file() for name in (TOKENIZER_JSON, VOCAB_TXT)):
-        raise EncoderError(Errors.E220.format(path=source))
     tokenizer = EncoderTokenizer.from_dir(source)
     return load_bert(source), tokenizer

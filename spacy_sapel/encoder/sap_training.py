@@ -226,7 +226,10 @@ class SapTrainer:
             rng = np.random.default_rng(self.config.seed + epoch)
             if self.config.batching == "hard":
                 if self.neighbors is None:
-                    self.neighbors = self._label_neighbors()
+                    # encode() puts the model in eval mode and back
+                    self.neighbors = label_neighbors(
+                        self.encoder, self.pairs.pairs, self.pairs.labels, k=self.config.n_neighbors
+                    )
                 order = hard_order(
                     self.pair_labels, self.neighbors, batch_size=self.config.batch_size,
                     concepts_per_batch=self.config.concepts_per_batch, rng=rng,
@@ -235,16 +238,6 @@ class SapTrainer:
                 order = rng.permutation(len(self.pairs))
             self._orders = {epoch: order}
         return self._orders[epoch]
-
-    def _label_neighbors(self) -> np.ndarray:
-        was_training = self.encoder.model.training
-        self.encoder.model.eval()
-        try:
-            return label_neighbors(
-                self.encoder, self.pairs.pairs, self.pairs.labels, k=self.config.n_neighbors
-            )
-        finally:
-            self.encoder.model.train(was_training)
 
     # --- the loop -----------------------------------------------------------------
     def train(self, *, resume: bool = False, show_progress: bool = True) -> SapResult:
