@@ -46,11 +46,6 @@ def json_dumps(data: Any) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False)
 
 
-def json_loads(data: Union[str, bytes]) -> Any:
-    """Parse JSON with exact floats (see :func:`json_dumps`)."""
-    return json.loads(data)
-
-
 def write_json(path: PathLike, data: Any) -> None:
     """Write ``data`` as JSON with exact floats (not atomic: for files inside a
     directory that is itself written atomically)."""
@@ -58,8 +53,8 @@ def write_json(path: PathLike, data: Any) -> None:
 
 
 def read_json(path: PathLike) -> Any:
-    """Read a JSON file with exact floats."""
-    return json_loads(Path(path).read_text(encoding="utf8"))
+    """Read a JSON file with exact floats (the stdlib parser; see :func:`json_dumps`)."""
+    return json.loads(Path(path).read_text(encoding="utf8"))
 
 
 def atomic_write_bytes(path: PathLike, data: bytes) -> None:

@@ -1,6 +1,7 @@
 """The ``sapel_linker`` component: links ``doc.ents`` to knowledge-base concepts by
 nearest-neighbour search over SAP-encoder embeddings of the concepts' names."""
 
+import json
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
@@ -23,7 +24,7 @@ from ..errors import Errors
 from ..index import DenseIndex
 from ..kb import KnowledgeBase
 from ..index.sparse import SparseIndex
-from ..util import json_dumps, json_loads, read_json, write_json
+from ..util import json_dumps, read_json, write_json
 from .abbreviations import (
     find_abbreviations,
     install_abbreviation_extension,
@@ -357,7 +358,7 @@ class SapelLinker(Pipe):
     ) -> "SapelLinker":
         parts: Dict[str, Any] = {}
         deserialize = {
-            "cfg": lambda b: self.cfg.update(json_loads(b)),
+            "cfg": lambda b: self.cfg.update(json.loads(b)),
             "encoder": lambda b: parts.__setitem__("encoder", SapEncoder.from_bytes(b)),
             "kb": lambda b: parts.__setitem__("kb", KnowledgeBase.from_bytes(b)),
             "index": lambda b: parts.__setitem__(
