@@ -76,11 +76,13 @@ linker = nlp.get_pipe("sapel_linker")
 t = time.perf_counter()
 linker.linker_kb.search([f"disease {i}" for i in range(200)], top_k=5)
 search_s = time.perf_counter() - t
-import json, transformers
+import json
+from importlib.metadata import version
+# memory read before anything else is imported; the version from the metadata
 print(json.dumps({
     "load_s": load_s, "import_spacy_s": import_s, "peak_load": peak_load,
     "peak_search": status("VmHWM"), "search_s": search_s, "parts_s": parts_s,
-    "rss_end": status("VmRSS"), "transformers": transformers.__version__,
+    "rss_end": status("VmRSS"), "transformers": version("transformers"),
     "sklearn_imported": "sklearn" in sys.modules,
 }))
 """

@@ -73,7 +73,7 @@ def resolve_index_type(index_type: str, count: int) -> str:
     (about a millisecond per query at 100k x 384), and ``ivf`` above, which scans
     ``nprobe >= 32`` of about 4 * sqrt(n) lists trained on 64 points per list
     (faiss's guideline is 4 to 16 * sqrt(n); on 1M clustered vectors, 2 * sqrt(n)
-    lists gave recall@10 0.92 and 4 * sqrt(n) 0.97, see ``benchmarks/scale.py``)."""
+    lists gave recall@10 0.92 and 4 * sqrt(n) 0.99, see ``benchmarks/scale.py``)."""
     if index_type != "auto":
         return index_type
     return "flat" if count <= AUTO_EXACT_MAX else "ivf"
