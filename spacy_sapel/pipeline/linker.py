@@ -198,13 +198,27 @@ class SapelLinker(Pipe):
 
     # --- prediction ---------------------------------------------------------------
     def __call__(self, doc: Doc) -> Doc:
-        self.set_annotations([doc], self.predict([doc]))
+        """Link the doc's entities. An error goes to the pipe's error handler
+        (``nlp.set_error_handler``), as in spaCy's own components; when the handler
+        returns, the doc comes back as it is."""
+        error_handler = self.get_error_handler()
+        try:
+            self.set_annotations([doc], self.predict([doc]))
+        except Exception as e:
+            error_handler(self.name, self, [doc], e)
         return doc
 
     def pipe(self, stream: Iterable[Doc], *, batch_size: int = 128) -> Iterator[Doc]:
+        """Link a stream of docs in batches. A failing batch goes to the error handler
+        and, when the handler returns, is left out, as spaCy's ``TrainablePipe.pipe``
+        does."""
+        error_handler = self.get_error_handler()
         for docs in minibatch(stream, size=batch_size):
-            self.set_annotations(docs, self.predict(docs))
-            yield from docs
+            try:
+                self.set_annotations(docs, self.predict(docs))
+                yield from docs
+            except Exception as e:
+                error_handler(self.name, self, docs, e)
 
     def _mentions(self, doc: Doc) -> List[Span]:
         labels = set(self.cfg["labels"])
