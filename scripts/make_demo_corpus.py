@@ -305,7 +305,7 @@ def main(
     output.parent.mkdir(parents=True, exist_ok=True)
     docbin.to_disk(output)
     msg.good(f"Wrote {output}: {len(docbin)} docs, {n_ents} entities from {len(vocab.names)} names "
-             f"and {len(vocab.shorts)} short forms ({n_skipped} docs with an entity off token boundaries skipped)")
+             f"and {len(vocab.shorts)} short forms; skipped for an entity off token boundaries: {n_skipped}")
 
 
 if __name__ == "__main__":
