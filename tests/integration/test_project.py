@@ -11,7 +11,9 @@ import venv
 from pathlib import Path
 
 import pytest
+import spacy
 import srsly
+from spacy.tokens import DocBin
 from weasel.cli.run import project_run
 from weasel.util import load_project_config
 
@@ -85,9 +87,6 @@ def test_demo_training_corpus_varies_what_the_ner_must_learn(project):
     """The synthetic sentences hold short forms defined in parentheses, coordinated
     names and plain noun phrases next to names, and none of the example texts the demo
     is scored on."""
-    import spacy
-    from spacy.tokens import DocBin
-
     path, _ = project
     nlp = spacy.blank("en")
     docs = list(DocBin().from_disk(path / "corpus" / "demo_train.spacy").get_docs(nlp.vocab))

@@ -4,16 +4,16 @@ candidates in the entity's title; the page is opened in headless Chromium (skipp
 without it)."""
 from __future__ import annotations
 
-import html
 import json
-from html.parser import HTMLParser
 import shutil
 import struct
 import subprocess
 import zlib
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+import spacy
 from sapel_test_utils import linker_nlp
 from typer.testing import CliRunner
 
@@ -21,7 +21,7 @@ from spacy_sapel.cli import app
 from spacy_sapel.encoder import SapEncoder
 from spacy_sapel.kb import Concept, KnowledgeBase
 from spacy_sapel.pipeline import LinkerKB
-from spacy_sapel.pipeline.describe import label_colors, url_for
+from spacy_sapel.pipeline.describe import label_colors, render_links, url_for
 
 runner = CliRunner()
 TEXT = "She had the flu and a bad headache."
@@ -85,10 +85,6 @@ def test_page_links_each_entity_with_id_name_and_runner_ups(page):
 
 
 def test_hover_text_of_a_nil_entity_gives_its_best_candidates(pipeline_dir):
-    import spacy
-
-    from spacy_sapel.pipeline.describe import render_links
-
     nlp = spacy.load(pipeline_dir)
     nlp.get_pipe("sapel_linker").cfg["threshold"] = 1.0
     doc = nlp.make_doc('a "bad" <flu>')
