@@ -10,7 +10,7 @@ from wasabi import msg
 
 from ..errors import Errors
 from ..pipeline.linker import SapelLinker
-from ..pipeline.describe import DEFAULT_URL_TEMPLATE, links_data, render_links
+from ..pipeline.describe import DEFAULT_URL_TEMPLATE, display_options, links_data, render_links
 from ..util import atomic_write_bytes
 from ._app import app
 from ._util import read_corpus_docs
@@ -76,4 +76,4 @@ def visualize_cli(
     msg.good(f"Wrote {output}: {len(docs)} docs, {n_ents} entities, {n_linked} linked")
     if serve:
         data = links_data(nlp, docs, url_template=url_template, url_templates=templates, titles=titles)
-        displacy.serve(data, style="ent", manual=True, host=LOCALHOST, port=port)
+        displacy.serve(data, style="ent", manual=True, options=display_options(data), host=LOCALHOST, port=port)

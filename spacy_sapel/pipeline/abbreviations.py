@@ -5,7 +5,11 @@ from typing import Dict, List, Optional, Tuple
 
 from spacy.tokens import Doc, Span
 
-ABBREVIATIONS_ATTR = "abbreviations"
+ABBREVIATIONS_ATTR = "sapel_abbreviations"
+# scispaCy's AbbreviationDetector: short-form Spans with ``span._.long_form`` (or, with
+# its make_serializable option, dicts of token offsets); read as input, never written
+SCISPACY_ATTR = "abbreviations"
+SCISPACY_LONG_FORM_ATTR = "long_form"
 # token offsets [short_start, short_end, long_start, long_end] of each definition: plain
 # ints, so docs with abbreviations survive Doc.to_bytes, DocBin and nlp.pipe(n_process>1)
 OFFSETS_ATTR = "sapel_abbreviation_offsets"
@@ -14,10 +18,10 @@ MAX_PAREN_TOKENS = 10
 
 
 def install_abbreviation_extension() -> None:
-    """``doc._.abbreviations``: ``[(short_form_span, long_form_span), ...]`` (None when
-    no linker looked for them), read from the serialisable token offsets that
-    :func:`set_abbreviations` stores. When another library (e.g. scispaCy's
-    AbbreviationDetector) registered ``doc._.abbreviations`` first, theirs is kept."""
+    """``doc._.sapel_abbreviations``: ``[(short_form_span, long_form_span), ...]``
+    (None when no linker looked for them), read from the serialisable token offsets
+    that :func:`set_abbreviations` stores. scispaCy's ``doc._.abbreviations`` is not
+    ours to register (see :func:`scispacy_abbreviations`)."""
     if not Doc.has_extension(OFFSETS_ATTR):
         Doc.set_extension(OFFSETS_ATTR, default=None)
     if not Doc.has_extension(ABBREVIATIONS_ATTR):
@@ -136,3 +140,32 @@ def short_form_map(definitions: List[Tuple[Span, Span]]) -> Dict[str, str]:
     for short, long in definitions:
         result.setdefault(short.text, long.text)
     return result
+
+
+def scispacy_abbreviations(doc: Doc) -> List[Tuple[Span, Span]]:
+    """The ``(short_span, long_span)`` pairs that scispaCy's AbbreviationDetector put in
+    ``doc._.abbreviations``: Spans with ``span._.long_form``, or the offset dicts of its
+    ``make_serializable`` mode. Empty when the extension is not registered; items of
+    another shape (another library's use of the name) are not definitions and are
+    passed over."""
+    if not Doc.has_extension(SCISPACY_ATTR):
+        return []
+    pairs = []
+    has_long_form = Span.has_extension(SCISPACY_LONG_FORM_ATTR)
+    for item in doc._.get(SCISPACY_ATTR) or []:
+        if isinstance(item, Span) and has_long_form:
+            long = item._.get(SCISPACY_LONG_FORM_ATTR)
+            if isinstance(long, Span):
+                pairs.append((doc[item.start : item.end], doc[long.start : long.end]))
+        elif isinstance(item, dict) and {"short_start", "short_end", "long_start", "long_end"} <= item.keys():
+            pairs.append((doc[item["short_start"] : item["short_end"]], doc[item["long_start"] : item["long_end"]]))
+    return pairs
+
+
+def collect_abbreviations(doc: Doc) -> List[Tuple[Span, Span]]:
+    """scispaCy's definitions when its detector ran on the doc, then those
+    :func:`find_abbreviations` finds; one pair per short-form span, scispaCy's first."""
+    pairs: Dict[Tuple[int, int], Tuple[Span, Span]] = {}
+    for short, long in scispacy_abbreviations(doc) + find_abbreviations(doc):
+        pairs.setdefault((short.start, short.end), (short, long))
+    return list(pairs.values())

@@ -26,7 +26,7 @@ from ..kb import KnowledgeBase
 from ..index.sparse import SparseIndex
 from ..util import json_dumps, read_json, write_json
 from .abbreviations import (
-    find_abbreviations,
+    collect_abbreviations,
     install_abbreviation_extension,
     set_abbreviations,
     short_form_map,
@@ -34,6 +34,8 @@ from .abbreviations import (
 from .linker_kb import SPARSE_PART, Candidates, LinkerKB, TypeSet
 
 CANDIDATES_ATTR = "kb_candidates"
+# scispaCy's name for the same [(concept_id, score), ...] list
+SCISPACY_CANDIDATES_ATTR = "kb_ents"
 DEFAULT_CONFIG: Dict[str, Any] = {
     "top_k": 5,
     "threshold": 0.0,
@@ -48,9 +50,18 @@ DEFAULT_CONFIG: Dict[str, Any] = {
 
 
 def install_extensions() -> None:
-    """Register ``Span._.kb_candidates`` once; safe to call from every linker."""
+    """Register ``Span._.kb_candidates`` once, and ``Span._.kb_ents`` (scispaCy's name,
+    a read-only view of the same list, ``[]`` when not linked) if no one registered
+    it: scispaCy's linker, wherever it is loaded, keeps its own. Safe to call from
+    every linker."""
     if not Span.has_extension(CANDIDATES_ATTR):
         Span.set_extension(CANDIDATES_ATTR, default=None)
+    if not Span.has_extension(SCISPACY_CANDIDATES_ATTR):
+        Span.set_extension(SCISPACY_CANDIDATES_ATTR, getter=_kb_ents)
+
+
+def _kb_ents(span: Span) -> List[Tuple[str, float]]:
+    return list(span._.get(CANDIDATES_ATTR) or [])
 
 
 @Language.factory(
@@ -98,7 +109,8 @@ class SapelLinker(Pipe):
     repeated mentions across batches are neither encoded nor searched again.
 
     ``abbreviations``: find definitions such as "Wilson disease (WD)" in each doc
-    (``doc._.abbreviations``) and link a short-form mention through its long form as
+    (``doc._.sapel_abbreviations``; scispaCy's ``doc._.abbreviations`` are read too)
+    and link a short-form mention through its long form as
     well as by itself, keeping each concept's better score. ``sparse_weight``: fuse
     the dense score with a character n-gram score (hybrid search). ``type_filter``:
     entity label -> KB types its concepts must have, applied before the top-k.
@@ -198,13 +210,27 @@ class SapelLinker(Pipe):
 
     # --- prediction ---------------------------------------------------------------
     def __call__(self, doc: Doc) -> Doc:
-        self.set_annotations([doc], self.predict([doc]))
+        """Link the doc's entities. An error goes to the pipe's error handler
+        (``nlp.set_error_handler``), as in spaCy's own components; when the handler
+        returns, the doc comes back as it is."""
+        error_handler = self.get_error_handler()
+        try:
+            self.set_annotations([doc], self.predict([doc]))
+        except Exception as e:
+            error_handler(self.name, self, [doc], e)
         return doc
 
     def pipe(self, stream: Iterable[Doc], *, batch_size: int = 128) -> Iterator[Doc]:
+        """Link a stream of docs in batches. A failing batch goes to the error handler
+        and, when the handler returns, is left out, as spaCy's ``TrainablePipe.pipe``
+        does."""
+        error_handler = self.get_error_handler()
         for docs in minibatch(stream, size=batch_size):
-            self.set_annotations(docs, self.predict(docs))
-            yield from docs
+            try:
+                self.set_annotations(docs, self.predict(docs))
+                yield from docs
+            except Exception as e:
+                error_handler(self.name, self, docs, e)
 
     def _mentions(self, doc: Doc) -> List[Span]:
         labels = set(self.cfg["labels"])
@@ -243,11 +269,12 @@ class SapelLinker(Pipe):
         return result
 
     def _abbreviations(self, doc: Doc) -> Dict[str, str]:
-        """Short form -> long form of the doc's abbreviation definitions (set on
-        ``doc._.abbreviations``), when the ``abbreviations`` option is on."""
+        """Short form -> long form of the doc's abbreviation definitions, scispaCy's
+        ``doc._.abbreviations`` included (set on ``doc._.sapel_abbreviations``), when
+        the ``abbreviations`` option is on."""
         if not self.cfg["abbreviations"]:
             return {}
-        definitions = find_abbreviations(doc)
+        definitions = collect_abbreviations(doc)
         set_abbreviations(doc, definitions)
         return short_form_map(definitions)
 

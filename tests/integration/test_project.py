@@ -11,7 +11,9 @@ import venv
 from pathlib import Path
 
 import pytest
+import spacy
 import srsly
+from spacy.tokens import DocBin
 from weasel.cli.run import project_run
 from weasel.util import load_project_config
 
@@ -79,6 +81,31 @@ def test_demo_workflow_trains_links_scores_and_draws(project):
     assert "<mark" in html and "DISEASE" in html
     lock = srsly.read_yaml(path / "project.lock")
     assert set(FAST_CORE) <= set(lock)
+
+
+def test_demo_training_corpus_varies_what_the_ner_must_learn(project):
+    """The synthetic sentences hold short forms defined in parentheses, coordinated
+    names and plain noun phrases next to names, and none of the example texts the demo
+    is scored on."""
+    path, _ = project
+    nlp = spacy.blank("en")
+    docs = list(DocBin().from_disk(path / "corpus" / "demo_train.spacy").get_docs(nlp.vocab))
+    ents = [ent for doc in docs for ent in doc.ents]
+    assert ents and all(ent.kb_id_ and ent.label_ == "DISEASE" for ent in ents)
+    assert not any(c in ent.text for ent in ents for c in "();,")
+    in_parens = [e for e in ents if 0 < e.start and e.end < len(e.doc)
+                 and e.doc[e.start - 1].text == "(" and e.doc[e.end].text == ")"]
+    assert len(in_parens) >= 10
+    coordinated = [(a, b) for doc in docs for a, b in zip(doc.ents, doc.ents[1:])
+                   if b.start == a.end + 1 and doc[a.end].text in {"and", "or"}]
+    assert len(coordinated) >= 10
+    # words that only occur outside entities: modifiers and negative noun phrases
+    inside = {t.lower_ for ent in ents for t in ent}
+    outside = {t.lower_ for doc in docs for t in doc if not t.ent_type_}
+    assert {"severe", "metabolism", "patients"} <= outside - inside
+    examples = [json.loads(line)["text"] for line in
+                (ROOT / "spacy_sapel" / "example" / "texts.jsonl").read_text().splitlines() if line.strip()]
+    assert not any(example in doc.text for doc in docs for example in examples)
 
 
 def test_demo_package_installs_from_its_wheel_offline_and_loads_by_name(project, tmp_path):

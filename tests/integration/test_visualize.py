@@ -1,17 +1,19 @@
 """`python -m spacy_sapel visualize`: a standalone displaCy page where each entity shows
-its label and, as a link, its KB id and canonical name, with the runner-up candidates
-in the link's title; the page is opened in headless Chromium (skipped without it)."""
+its label in its colour and, as a link, its KB id and canonical name, with the runner-up
+candidates in the entity's title; the page is opened in headless Chromium (skipped
+without it)."""
 from __future__ import annotations
 
-import html
 import json
 import shutil
 import struct
 import subprocess
 import zlib
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+import spacy
 from sapel_test_utils import linker_nlp
 from typer.testing import CliRunner
 
@@ -19,7 +21,7 @@ from spacy_sapel.cli import app
 from spacy_sapel.encoder import SapEncoder
 from spacy_sapel.kb import Concept, KnowledgeBase
 from spacy_sapel.pipeline import LinkerKB
-from spacy_sapel.pipeline.describe import url_for
+from spacy_sapel.pipeline.describe import label_colors, render_links, url_for
 
 runner = CliRunner()
 TEXT = "She had the flu and a bad headache."
@@ -51,13 +53,47 @@ def page(tmp_path_factory, pipeline_dir):
     return out
 
 
+class Marks(HTMLParser):
+    """The attributes of each <mark> and of the links inside it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.marks: list = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "mark":
+            self.marks.append({"mark": dict(attrs), "links": []})
+        elif tag == "a" and self.marks:
+            self.marks[-1]["links"].append(dict(attrs))
+
+
 def test_page_links_each_entity_with_id_name_and_runner_ups(page):
     text = page.read_text(encoding="utf8")
     assert text.startswith("<!DOCTYPE html>")
-    assert 'href="https://example.org/concept/D007251"' in text
     assert "D007251 influenza" in text and "D006261 headache" in text
-    title = text.split('title="', 1)[1].split('"', 1)[0]
-    assert "runner-ups:" in html.unescape(title)
+    parser = Marks()
+    parser.feed(text)
+    flu, headache = parser.marks
+    # the link is a plain href; the hover text is the entity's own title attribute
+    assert flu["links"] == [{"style": flu["links"][0]["style"], "href": "https://example.org/concept/D007251"}]
+    assert flu["mark"]["title"].startswith("D007251 influenza (score ")
+    assert "runner-ups:" in flu["mark"]["title"]
+    assert headache["links"][0]["href"] == "https://example.org/concept/D006261"
+    # the label has its colour instead of displaCy's grey
+    colour = label_colors(["DISEASE"])["DISEASE"]
+    assert all(f"background: {colour}" in m["mark"]["style"] for m in parser.marks)
+
+
+def test_hover_text_of_a_nil_entity_gives_its_best_candidates(pipeline_dir):
+    nlp = spacy.load(pipeline_dir)
+    nlp.get_pipe("sapel_linker").cfg["threshold"] = 1.0
+    doc = nlp.make_doc('a "bad" <flu>')
+    doc.ents = [doc.char_span(2, 13, label="DISEASE")]
+    parser = Marks()
+    parser.feed(render_links(nlp, [nlp(doc)]))
+    (mark,) = parser.marks
+    assert mark["links"] == []
+    assert mark["mark"]["title"].startswith("NIL: no candidate reached the threshold | best: ")
 
 
 def test_url_templates_per_kb_and_id_prefix():
@@ -75,9 +111,10 @@ def test_text_input_and_bad_template(pipeline_dir, tmp_path):
                       catch_exceptions=False)
 
 
-def _mark_fraction(path: Path) -> float:
+def _colour_fraction(path: Path, colour: str) -> float:
     """The fraction of pixels of a (non-interlaced, 8-bit RGB/RGBA) PNG that have
-    displaCy's default entity background (#ddd, light grey)."""
+    ``colour`` ("#rrggbb"), give or take 10 per channel."""
+    rgb = [int(colour[i:i + 2], 16) for i in (1, 3, 5)]
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     pos, idat, width, height, ctype = 8, b"", 0, 0, 2
@@ -108,7 +145,7 @@ def _mark_fraction(path: Path) -> float:
                 pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
                 line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
         for x in range(0, stride, bpp):
-            hits += all(210 <= v <= 230 for v in line[x:x + 3])
+            hits += all(abs(v - c) <= 10 for v, c in zip(line[x:x + 3], rgb))
         prev = line
     return hits / max(width * height, 1)
 
@@ -127,5 +164,7 @@ def test_page_renders_in_headless_chromium(page, tmp_path):
     shot = tmp_path / "page.png"
     subprocess.run([*flags, f"--screenshot={shot}", "--window-size=900,300", url],
                    capture_output=True, timeout=120)
+    print(f"screenshot of the displaCy page: {shot}")  # shown with pytest -rP or -s
     assert shot.is_file() and shot.stat().st_size > 1000
-    assert _mark_fraction(shot) > 0.01  # the two entity boxes; a blank page has none
+    # the two entity boxes in the DISEASE colour; a blank or grey page has none
+    assert _colour_fraction(shot, label_colors(["DISEASE"])["DISEASE"]) > 0.01

@@ -82,6 +82,37 @@ def test_pipe_equals_call(nlp):
             assert [s for _, s in ca] == pytest.approx([s for _, s in cb], abs=1e-5)
 
 
+def test_errors_go_to_the_error_handler_as_in_spacys_pipes(toy_kb_dir, monkeypatch):
+    nlp = make_nlp(toy_kb_dir, top_k=2)
+    linker = nlp.get_pipe("sapel_linker")
+    search = linker.linker_kb.search
+
+    def failing_search(texts, **options):
+        if "CKD" in texts:
+            raise RuntimeError("search failed")
+        return search(texts, **options)
+
+    monkeypatch.setattr(linker.linker_kb, "search", failing_search)
+    docs = [doc_with_ents(nlp, t, s) for t, s in TEXTS[:3]]
+    with pytest.raises(RuntimeError, match="search failed"):
+        list(nlp.pipe(docs, batch_size=1))
+    failures = []
+    nlp.set_error_handler(lambda name, proc, batch, e: failures.append((name, proc, batch, e)))
+    # the failing batch is left out, the others are linked
+    out = list(nlp.pipe([doc_with_ents(nlp, t, s) for t, s in TEXTS[:3]], batch_size=1))
+    assert [doc.text for doc in out] == [TEXTS[0][0], TEXTS[2][0]]
+    assert [ent.kb_id_ for ent in out[0].ents] == ["C2", "C1"]
+    ((name, proc, batch, error),) = failures
+    assert name == "sapel_linker" and proc is linker
+    assert [doc.text for doc in batch] == [TEXTS[1][0]]
+    assert isinstance(error, RuntimeError)
+    # calling the component goes through the handler too, and returns the doc unlinked
+    doc = doc_with_ents(nlp, *TEXTS[1])
+    assert linker(doc) is doc
+    assert len(failures) == 2 and failures[1][2] == [doc]
+    assert all(ent.kb_id_ == "" and ent._.kb_candidates is None for ent in doc.ents)
+
+
 def test_threshold_makes_nil_but_keeps_candidates(toy_kb_dir):
     nlp = make_nlp(toy_kb_dir, top_k=2, threshold=1.0)
     doc = nlp(doc_with_ents(nlp, "a bad pain in the kidney", [("bad pain in the kidney", "DISEASE")]))

@@ -41,18 +41,18 @@ def test_short_forms_link_through_their_long_form(linker_kb):
     doc = nlp(doc_with_ents(nlp, TEXT, MENTIONS))
     assert [e.kb_id_ for e in doc.ents] == ["D1", "D1", "D1"]
     assert doc.ents[2]._.kb_candidates[0] == ("D1", pytest.approx(1.0, abs=1e-4))
-    assert [(s.text, l.text) for s, l in doc._.abbreviations] == [("WD", "Wilson disease")]
+    assert [(s.text, l.text) for s, l in doc._.sapel_abbreviations] == [("WD", "Wilson disease")]
     # the definitions are stored as plain offsets: they survive a DocBin round trip
     # (and so nlp.pipe with n_process > 1)
     copy = list(DocBin(docs=[doc], store_user_data=True).get_docs(nlp.vocab))[0]
-    assert [(s.text, l.text) for s, l in copy._.abbreviations] == [("WD", "Wilson disease")]
-    assert copy._.abbreviations[0][0].start == doc._.abbreviations[0][0].start
+    assert [(s.text, l.text) for s, l in copy._.sapel_abbreviations] == [("WD", "Wilson disease")]
+    assert copy._.sapel_abbreviations[0][0].start == doc._.sapel_abbreviations[0][0].start
 
 
 def test_without_the_option_short_forms_are_linked_as_they_are(linker_kb):
     with_abbr = make_nlp(linker_kb, abbreviations=True)(doc_with_ents(spacy.blank("en"), TEXT, MENTIONS))
     plain = make_nlp(linker_kb, abbreviations=False)(doc_with_ents(spacy.blank("en"), TEXT, MENTIONS))
-    assert plain._.abbreviations is None
+    assert plain._.sapel_abbreviations is None
     # the short form alone is never an exact name, so its best score is below 1
     assert plain.ents[1]._.kb_candidates[0][1] < with_abbr.ents[1]._.kb_candidates[0][1]
 
