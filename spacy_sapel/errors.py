@@ -187,6 +187,9 @@ class Errors(metaclass=ErrorsWithCodes):
             "sparse=True), or call linker_kb.add_sparse_index().")
     E312 = ("Option type_filter maps entity labels to lists of KB types, got {value!r} "
             "for label {label!r}.")
+    E320 = ("The sapel_linker '{name}' in {path} is incomplete: {missing} missing. "
+            "Expected encoder/, kb/ and index/ as nlp.to_disk writes them for a linker "
+            "with a knowledge base; save the pipeline again.")
     E309 = ("Option cache_size must be an integer >= 0 (mention strings whose candidates "
             "are cached; 0 turns the cache off), got {value!r}.")
     # --- CLI (E4xx) ---

@@ -1,7 +1,6 @@
 """The ``sapel_linker`` component: links ``doc.ents`` to knowledge-base concepts by
 nearest-neighbour search over SAP-encoder embeddings of the concepts' names."""
 
-import json
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
@@ -20,18 +19,18 @@ from spacy.util import (
 )
 
 from ..encoder import SapEncoder
-from ..errors import Errors
+from ..errors import Errors, IndexLoadError
 from ..index import DenseIndex
 from ..kb import KnowledgeBase
 from ..index.sparse import SparseIndex
-from ..util import json_dumps, read_json, write_json
+from ..util import json_dumps, write_json
 from .abbreviations import (
     find_abbreviations,
     install_abbreviation_extension,
     set_abbreviations,
     short_form_map,
 )
-from .linker_kb import SPARSE_PART, Candidates, LinkerKB, TypeSet
+from .linker_kb import PARTS, SPARSE_PART, Candidates, LinkerKB, TypeSet
 
 CANDIDATES_ATTR = "kb_candidates"
 DEFAULT_CONFIG: Dict[str, Any] = {
@@ -303,7 +302,9 @@ class SapelLinker(Pipe):
         self, path: Path, *, exclude: Iterable[str] = SimpleFrozenList()
     ) -> None:
         """One key per part: ``cfg``, ``encoder``, ``kb``, ``index``. A linker without
-        a KB (not initialized yet) writes its ``cfg`` only."""
+        a KB (not initialized yet) writes its ``cfg`` only. ``cfg`` records the
+        settings for reference; loading takes them from the config (see
+        :meth:`from_disk`)."""
         serialize: Dict[str, Callable] = {"cfg": lambda p: write_json(p, self.cfg)}
         if self.linker_kb is not None:
             serialize["encoder"] = self.linker_kb.encoder.to_disk
@@ -316,6 +317,11 @@ class SapelLinker(Pipe):
     def from_disk(
         self, path: Path, *, exclude: Iterable[str] = SimpleFrozenList()
     ) -> "SapelLinker":
+        """Load the KB parts (data). The settings stay those the linker was built
+        with, i.e. the config's, as for spaCy's own components: ``spacy.load(path,
+        config=...)`` overrides win and ``nlp.config`` matches what runs. A directory
+        with some but not all of ``encoder``, ``kb`` and ``index`` is refused."""
+        path = Path(path)
         parts: Dict[str, Any] = {}
 
         def load_encoder(p: Path) -> None:
@@ -328,19 +334,22 @@ class SapelLinker(Pipe):
             )
 
         deserialize = {
-            "cfg": lambda p: self.cfg.update(read_json(p)),
             "encoder": load_encoder,
             "kb": lambda p: parts.__setitem__("kb", KnowledgeBase.from_disk(p)),
             "index": load_index,
             SPARSE_PART: lambda p: parts.__setitem__("sparse", SparseIndex.from_disk(p)),
         }
-        if not (Path(path) / SPARSE_PART).exists():
+        wanted = [part for part in PARTS if part not in exclude]
+        present = [part for part in wanted if (path / part).exists()]
+        if not present:
+            return self  # saved before it had a KB
+        if len(present) < len(wanted):
+            missing = ", ".join(f"{part}/" for part in wanted if part not in present)
+            raise IndexLoadError(Errors.E320.format(name=self.name, path=path, missing=missing))
+        if not (path / SPARSE_PART).exists():
             del deserialize[SPARSE_PART]
-        if not (Path(path) / "encoder").exists():
-            deserialize = {"cfg": deserialize["cfg"]}
         from_disk(path, deserialize, exclude)
-        if parts:
-            self.linker_kb = LinkerKB(**parts)
+        self._set_parts(parts)
         return self
 
     def to_bytes(self, *, exclude: Iterable[str] = SimpleFrozenList()) -> bytes:
@@ -356,9 +365,9 @@ class SapelLinker(Pipe):
     def from_bytes(
         self, bytes_data: bytes, *, exclude: Iterable[str] = SimpleFrozenList()
     ) -> "SapelLinker":
+        """Load the KB parts; the settings stay the config's (see :meth:`from_disk`)."""
         parts: Dict[str, Any] = {}
         deserialize = {
-            "cfg": lambda b: self.cfg.update(json.loads(b)),
             "encoder": lambda b: parts.__setitem__("encoder", SapEncoder.from_bytes(b)),
             "kb": lambda b: parts.__setitem__("kb", KnowledgeBase.from_bytes(b)),
             "index": lambda b: parts.__setitem__(
@@ -372,9 +381,18 @@ class SapelLinker(Pipe):
             SPARSE_PART: lambda b: parts.__setitem__("sparse", SparseIndex.from_bytes(b)),
         }
         from_bytes(bytes_data, deserialize, exclude)
-        if parts:
-            self.linker_kb = LinkerKB(**parts)
+        self._set_parts(parts)
         return self
+
+    def _set_parts(self, parts: Dict[str, Any]) -> None:
+        """Make the loaded parts the linker's KB; refuse a sparse_weight that the
+        loaded KB cannot serve now rather than at the first doc."""
+        if not parts:
+            return
+        linker_kb = LinkerKB(**parts)
+        if self.cfg["sparse_weight"] > 0 and linker_kb.sparse is None:
+            raise ValueError(Errors.E311)
+        self.linker_kb = linker_kb
 
 
 def _merge(first: Candidates, second: Candidates, top_k: int) -> Candidates:

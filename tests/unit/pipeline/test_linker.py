@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import shutil
 
 import pytest
 import spacy
@@ -193,7 +194,7 @@ def test_analyze_pipes_knows_requires_and_assigns(nlp):
 
 def test_to_bytes_round_trip(nlp):
     nlp2 = spacy.blank("en")
-    nlp2.add_pipe("sapel_linker")
+    nlp2.add_pipe("sapel_linker", config={"top_k": 3})
     nlp2.get_pipe("sapel_linker").from_bytes(nlp.get_pipe("sapel_linker").to_bytes())
     assert nlp2.get_pipe("sapel_linker").cfg == nlp.get_pipe("sapel_linker").cfg
     a = nlp(doc_with_ents(nlp, *TEXTS[1]))
@@ -229,15 +230,43 @@ print(json.dumps(out))
     assert json.loads(result.stdout.strip().splitlines()[-1]) == expected
 
 
-def test_uninitialized_linker_saves_and_loads_its_cfg(tmp_path):
+def test_uninitialized_linker_saves_and_loads_its_settings(tmp_path):
     nlp = spacy.blank("en")
     nlp.add_pipe("sapel_linker", config={"top_k": 7, "threshold": 0.7, "sparse_weight": 0.3})
     nlp.to_disk(tmp_path / "p")
     nlp2 = spacy.load(tmp_path / "p")
+    cfg = nlp2.get_pipe("sapel_linker").cfg
+    # exactly: srsly's JSON reads 0.3 back as 0.30000000000000004
+    assert (cfg["top_k"], cfg["threshold"], cfg["sparse_weight"]) == (7, 0.7, 0.3)
+    assert nlp2.get_pipe("sapel_linker").linker_kb is None
+    # settings come from the config, as for spaCy's components: bytes carry data only
     nlp3 = spacy.blank("en")
     nlp3.add_pipe("sapel_linker").from_bytes(nlp.get_pipe("sapel_linker").to_bytes())
-    for other in (nlp2, nlp3):
-        cfg = other.get_pipe("sapel_linker").cfg
-        # exactly: srsly's JSON reads 0.3 back as 0.30000000000000004
-        assert (cfg["top_k"], cfg["threshold"], cfg["sparse_weight"]) == (7, 0.7, 0.3)
-    assert nlp2.get_pipe("sapel_linker").linker_kb is None
+    assert nlp3.get_pipe("sapel_linker").cfg["top_k"] == 5
+
+
+def test_load_time_config_overrides_win_over_the_saved_settings(nlp, tmp_path):
+    nlp.to_disk(tmp_path / "pipeline")
+    overrides = {"components": {"sapel_linker": {"threshold": 1.0, "abbreviations": False}}}
+    loaded = spacy.load(tmp_path / "pipeline", config=overrides)
+    linker = loaded.get_pipe("sapel_linker")
+    assert (linker.cfg["threshold"], linker.cfg["abbreviations"]) == (1.0, False)
+    config = loaded.config["components"]["sapel_linker"]
+    assert (config["threshold"], config["abbreviations"]) == (1.0, False)
+    assert linker.cfg["top_k"] == config["top_k"] == 3
+    text = "Wilson disease (WD) and hedache"
+    spans = [("WD", "DISEASE"), ("hedache", "DISEASE")]
+    saved = nlp(doc_with_ents(nlp, text, spans))
+    doc = loaded(doc_with_ents(loaded, text, spans))
+    assert saved._.abbreviations and doc._.abbreviations is None
+    # a misspelling scores below 1.0: linked at the saved threshold 0.0, NIL at 1.0
+    assert saved.ents[1].kb_id_ and doc.ents[1]._.kb_candidates[0][1] < 1.0
+    assert doc.ents[1].kb_id_ == ""
+
+
+@pytest.mark.parametrize("part", ["encoder", "kb", "index"])
+def test_a_pipeline_missing_a_kb_part_is_refused_at_load(nlp, tmp_path, part):
+    nlp.to_disk(tmp_path / "pipeline")
+    shutil.rmtree(tmp_path / "pipeline" / "sapel_linker" / part)
+    with pytest.raises(IndexLoadError, match=rf"E320.*sapel_linker.*{part}/ missing"):
+        spacy.load(tmp_path / "pipeline")
