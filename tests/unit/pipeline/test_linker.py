@@ -245,6 +245,16 @@ def test_uninitialized_linker_saves_and_loads_its_settings(tmp_path):
     assert nlp3.get_pipe("sapel_linker").cfg["top_k"] == 5
 
 
+def test_mentions_with_nothing_visible_stay_nil(nlp):
+    words = ["flu", "\x00", "and", "\u200b", "asthma"]
+    doc = Doc(nlp.vocab, words=words)
+    doc.ents = [Span(doc, i, i + 1, label="DISEASE") for i in (0, 1, 3, 4)]
+    doc = nlp(doc)
+    assert [(e.kb_id_, bool(e._.kb_candidates)) for e in doc.ents] == [
+        ("C5", True), ("", False), ("", False), ("C6", True)
+    ]
+
+
 def test_load_time_config_overrides_win_over_the_saved_settings(nlp, tmp_path):
     nlp.to_disk(tmp_path / "pipeline")
     overrides = {"components": {"sapel_linker": {"threshold": 1.0, "abbreviations": False}}}
