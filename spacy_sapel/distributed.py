@@ -12,7 +12,6 @@ instance is started.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
@@ -26,6 +25,7 @@ from .errors import Errors
 from .index import DenseIndex
 from .kb import KnowledgeBase
 from .pipeline.linker_kb import LinkerKB
+from .training.jsonl import doc_from_jsonl_line
 from .util import PathLike, atomic_directory
 
 OUTPUT_FORMATS = ("jsonl", "docbin")
@@ -193,32 +193,12 @@ class _AnnotateActor:
 
 
 def doc_from_record(nlp: Any, line: str, *, source: str) -> Tuple[Any, bool]:
-    """``(doc, has_ents)`` from one JSONL record, as ``read_jsonl_docs`` reads it."""
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as err:
-        raise ValueError(Errors.E703.format(path=source, problem=f"invalid JSON ({err.msg})",
-                                            text=line[:80])) from None
-    if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-        raise ValueError(Errors.E703.format(path=source, problem="no string field 'text'",
-                                            text=line[:80]))
-    doc = nlp.make_doc(record["text"])
-    ents = record.get("ents")
-    if ents is None:
-        return doc, False
-    spans = []
-    for ent in ents:
-        span = None
-        if isinstance(ent, dict) and {"start", "end", "label"} <= set(ent):
-            span = doc.char_span(
-                ent["start"], ent["end"], label=ent["label"], kb_id=ent.get("kb_id") or ""
-            )
-        if span is None:
-            problem = f"entity {ent!r} lacks start/end/label or is not on token bounds"
-            raise ValueError(Errors.E703.format(path=source, problem=problem, text=line[:80]))
-        spans.append(span)
-    doc.ents = spans
-    return doc, True
+    """``(doc, has_ents)`` from one JSONL record, checked as ``read_jsonl_docs`` does."""
+
+    def fail(problem: str, expected: str) -> Exception:
+        return ValueError(Errors.E703.format(path=source, problem=problem, text=line[:80]))
+
+    return doc_from_jsonl_line(nlp, line, fail=fail)
 
 
 def annotate_ray(
