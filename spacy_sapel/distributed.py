@@ -25,7 +25,7 @@ from .errors import Errors
 from .index import DenseIndex
 from .kb import KnowledgeBase
 from .pipeline.linker_kb import LinkerKB
-from .training.jsonl import doc_from_jsonl_line
+from .training.jsonl import doc_from_jsonl_line, is_jsonl
 from .util import PathLike, atomic_directory
 
 OUTPUT_FORMATS = ("jsonl", "docbin")
@@ -213,8 +213,8 @@ def annotate_ray(
     shard_size: int = 10_000,
     num_gpus: Optional[float] = None,
 ) -> Dict[str, int]:
-    """Annotate ``input_path`` (``.jsonl`` records ``{"text", "ents"?}`` or text, one
-    document per line) with the pipeline at ``pipeline`` in ``num_actors`` actors and
+    """Annotate ``input_path`` (JSONL records ``{"text", "ents"?}``, told by content,
+    or text, one document per line) with the pipeline at ``pipeline`` in ``num_actors`` actors and
     write ``part-NNNNN.jsonl`` (``shard_size`` documents each, records as the ``link``
     command writes them) or ``part-NNNNN.spacy`` (a DocBin per task) into
     ``output_dir``, in input order. Returns the numbers of documents and shards."""
@@ -232,7 +232,7 @@ def annotate_ray(
         raise FileNotFoundError(Errors.E001.format(path=input_path))
     ray = _ray()
     ray.data.DataContext.get_current().execution_options.preserve_order = True
-    input_format = "jsonl" if input_path.suffix == ".jsonl" else "text"
+    input_format = "jsonl" if is_jsonl(input_path) else "text"
     # reading lines is light: the read tasks reserve no CPU, else actors holding every
     # CPU of a small cluster would starve them
     dataset = ray.data.read_text(str(input_path), **_no_cpu(ray.data.read_text)).map_batches(

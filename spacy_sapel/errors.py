@@ -216,6 +216,9 @@ class Errors(metaclass=ErrorsWithCodes):
     E506 = "Unknown {option} {value!r}. Expected one of: {options}."
     E507 = ("Cannot guess the corpus format of {path}. Expected --format pubtator, iob, "
             "conll or jsonl (or a file ending in .txt, .tsv, .iob, .conll or .jsonl).")
+    E508 = ("{path}, line {line} starts like JSON but is not one JSON object per line "
+            "({problem}). Expected JSON lines ({{\"text\": ...}} per line) or plain text; "
+            "pass --format text to read every line as a document.")
     # --- SAP training (E6xx) ---
     E600 = ("{path}, line {line}: {problem}. Expected {expected}. The line reads: "
             "{text!r}")

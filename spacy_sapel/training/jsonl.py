@@ -1,5 +1,5 @@
 """Documents from JSONL (``{"text": ..., "ents": [{"start", "end", "label", "kb_id"}]}``)
-or plain text (one document per non-empty line)."""
+or plain text (one document per non-empty line), told apart by content."""
 from __future__ import annotations
 
 import json
@@ -15,6 +15,45 @@ from ..util import iter_lines
 #: ``fail(problem, expected)``: the exception to raise for a bad record
 RecordFailure = Callable[[str, str], Exception]
 _ENTITY = '{"start": int, "end": int, "label": str, "kb_id": str (optional)}'
+INPUT_FORMATS = ("auto", "jsonl", "text")
+
+
+def read_input_docs(
+    nlp: Language, path: Path, *, input_format: str = "auto"
+) -> Iterator[Tuple[Doc, bool]]:
+    """``(doc, has_ents)`` from JSONL records or from text lines (``has_ents`` False):
+    as ``input_format`` says, or with ``"auto"`` as the content says (whatever the
+    file's name: ``.json``, ``.ndjson``, ``.JSONL``, gzipped, ...)."""
+    if input_format not in INPUT_FORMATS:
+        raise ValueError(
+            Errors.E506.format(option="input format", value=input_format, options=", ".join(INPUT_FORMATS))
+        )
+    if input_format == "jsonl" or (input_format == "auto" and is_jsonl(path)):
+        return read_jsonl_docs(nlp, path)
+    return ((doc, False) for doc in read_text_docs(nlp, path))
+
+
+def is_jsonl(path: Path) -> bool:
+    """Whether the first non-empty line of ``path`` (plain or gzipped) is a JSON
+    object. A first line that starts like JSON but is no object on one line (a
+    pretty-printed file, a JSON array) is refused rather than read as text."""
+    path = Path(path)
+    for line_no, line in iter_lines(path):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            problem = f"invalid JSON ({err.msg})"
+            record = None
+        else:
+            problem = f"a JSON {type(record).__name__}, not an object"
+        if isinstance(record, dict):
+            return True
+        if line.lstrip().startswith(("{", "[")):
+            raise ValueError(Errors.E508.format(path=path, line=line_no, problem=problem))
+        return False
+    return False
 
 
 def read_jsonl_docs(nlp: Language, path: Path) -> Iterator[Tuple[Doc, bool]]:
