@@ -33,6 +33,10 @@ from .abbreviations import (
 from .linker_kb import PARTS, SPARSE_PART, Candidates, LinkerKB, TypeSet
 
 CANDIDATES_ATTR = "kb_candidates"
+# where the candidates are stored: msgpack (Doc.to_bytes, DocBin, nlp.pipe with
+# n_process > 1) gives tuples back as lists, so the public attribute reads through a
+# getter that always returns a list of (concept_id, score) tuples
+CANDIDATES_DATA_ATTR = "sapel_kb_candidates"
 DEFAULT_CONFIG: Dict[str, Any] = {
     "top_k": 5,
     "threshold": 0.0,
@@ -48,8 +52,20 @@ DEFAULT_CONFIG: Dict[str, Any] = {
 
 def install_extensions() -> None:
     """Register ``Span._.kb_candidates`` once; safe to call from every linker."""
+    if not Span.has_extension(CANDIDATES_DATA_ATTR):
+        Span.set_extension(CANDIDATES_DATA_ATTR, default=None)
     if not Span.has_extension(CANDIDATES_ATTR):
-        Span.set_extension(CANDIDATES_ATTR, default=None)
+        Span.set_extension(CANDIDATES_ATTR, getter=_get_candidates, setter=_set_candidates)
+
+
+def _get_candidates(span: Span) -> Optional[Candidates]:
+    stored = span._.get(CANDIDATES_DATA_ATTR)
+    return None if stored is None else [(cid, score) for cid, score in stored]
+
+
+def _set_candidates(span: Span, candidates: Optional[Iterable[Tuple[str, float]]]) -> None:
+    stored = None if candidates is None else [(cid, score) for cid, score in candidates]
+    span._.set(CANDIDATES_DATA_ATTR, stored)
 
 
 @Language.factory(

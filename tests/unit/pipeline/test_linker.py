@@ -255,6 +255,17 @@ def test_mentions_with_nothing_visible_stay_nil(nlp):
     ]
 
 
+def test_candidates_are_tuples_with_two_processes(nlp):
+    docs = [doc_with_ents(nlp, text, spans) for text, spans in TEXTS]
+    one = [links(doc) for doc in nlp.pipe(docs)]
+    two = [links(doc) for doc in nlp.pipe(
+        (doc_with_ents(nlp, text, spans) for text, spans in TEXTS), n_process=2, batch_size=1
+    )]
+    assert two == one
+    candidates = [c for doc in two for _, _, cands in doc for c in cands]
+    assert candidates and all(type(c) is tuple for c in candidates)
+
+
 def test_load_time_config_overrides_win_over_the_saved_settings(nlp, tmp_path):
     nlp.to_disk(tmp_path / "pipeline")
     overrides = {"components": {"sapel_linker": {"threshold": 1.0, "abbreviations": False}}}
