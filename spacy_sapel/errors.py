@@ -31,6 +31,15 @@ class Warnings(metaclass=ErrorsWithCodes):
     W201 = ("fp16 was requested for the encoder, but it runs on {device}: half "
             "precision is used on a CUDA GPU only. Encoding in float32.")
     # --- pipeline (W3xx) ---
+    W320 = ("The sapel_linker '{name}' links entity labels {labels} that no entity "
+            "recognizer of the pipeline predicts (they predict {known}): such entities "
+            "never come and nothing is linked. Labels are case-sensitive.")
+    W321 = ("The sapel_linker '{name}' has type_filter types {types} that no concept of "
+            "its knowledge base has, so entities filtered by them only get the other "
+            "types' concepts (or none). The KB's types: {kb_types}.")
+    W322 = ("The sapel_linker '{name}' links labels that differ only in case from the "
+            "entity labels of the docs ({labels}): those entities are not linked. "
+            "Labels are case-sensitive; fix 'labels' in the config.")
     # --- training / corpora (W5xx) ---
     W501 = ("{path}: {count} overlapping mention(s) were dropped (policy: keep the "
             "longest span, the earliest on ties), e.g. {examples}.")

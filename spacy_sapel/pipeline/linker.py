@@ -1,6 +1,7 @@
 """The ``sapel_linker`` component: links ``doc.ents`` to knowledge-base concepts by
 nearest-neighbour search over SAP-encoder embeddings of the concepts' names."""
 
+import warnings
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
@@ -19,9 +20,10 @@ from spacy.util import (
 )
 
 from ..encoder import SapEncoder
-from ..errors import Errors, IndexLoadError
+from ..errors import Errors, IndexLoadError, Warnings
 from ..index import DenseIndex
 from ..kb import KnowledgeBase
+from ..kb.knowledge_base import format_examples
 from ..index.sparse import SparseIndex
 from ..util import json_dumps, write_json
 from .abbreviations import (
@@ -163,6 +165,10 @@ class SapelLinker(Pipe):
         self.linker_kb: Optional[LinkerKB] = None
         self._cache: "OrderedDict[Tuple[str, TypeSet], Candidates]" = OrderedDict()
         self._cache_key: Tuple[Any, ...] = ()
+        # the KB whose types were checked against type_filter; whether the labels were
+        # checked against the docs' entity labels (each warns once)
+        self._types_checked: Optional[LinkerKB] = None
+        self._labels_checked = False
         install_extensions()
         install_abbreviation_extension()
 
@@ -183,6 +189,49 @@ class SapelLinker(Pipe):
         linker_kb = self._require_kb()
         if self.cfg["sparse_weight"] > 0 and linker_kb.sparse is None:
             linker_kb.add_sparse_index()
+        if nlp is not None:
+            self._check_pipeline_labels(nlp)
+
+    def _check_pipeline_labels(self, nlp: Language) -> None:
+        """Warn when the pipeline's entity recognizers declare labels and some of the
+        linker's ``labels`` are not among them: those entities never come."""
+        known = set()
+        for name, pipe in nlp.pipeline:
+            if pipe is not self and "doc.ents" in nlp.get_pipe_meta(name).assigns:
+                known.update(getattr(pipe, "labels", None) or ())
+        missing = [label for label in self.cfg["labels"] if label not in known]
+        if known and missing:
+            warnings.warn(
+                Warnings.W320.format(name=self.name, labels=missing, known=sorted(known))
+            )
+            self._labels_checked = True
+
+    def _check_settings(self, linker_kb: LinkerKB, docs: List[Doc]) -> None:
+        """Warn once when ``type_filter`` names types that no concept of the KB has,
+        or when ``labels`` differ only in case from the entity labels of the docs."""
+        if self.cfg["type_filter"] and self._types_checked is not linker_kb:
+            self._types_checked = linker_kb
+            kb_types = {t for concept in linker_kb.kb for t in concept.types}
+            wanted = {t for types in self.cfg["type_filter"].values() for t in types}
+            if wanted - kb_types:
+                warnings.warn(
+                    Warnings.W321.format(
+                        name=self.name,
+                        types=sorted(wanted - kb_types),
+                        kb_types=format_examples(sorted(kb_types), limit=20) or "none",
+                    )
+                )
+        if self.cfg["labels"] and not self._labels_checked:
+            seen = {ent.label_ for doc in docs for ent in doc.ents}
+            by_case = {label.casefold(): label for label in seen}
+            near = {
+                label: by_case[label.casefold()]
+                for label in self.cfg["labels"]
+                if label not in seen and label.casefold() in by_case
+            }
+            if near:
+                self._labels_checked = True
+                warnings.warn(Warnings.W322.format(name=self.name, labels=near))
 
     def set_kb(self, kb_loader: Callable[[], LinkerKB]) -> None:
         """Give the linker its KB through a loader callable (as spaCy's EntityLinker)."""
@@ -229,6 +278,7 @@ class SapelLinker(Pipe):
         """Candidates for each linkable entity of each doc; all mentions of the batch
         are encoded together, identical strings once."""
         docs = list(docs)
+        self._check_settings(self._require_kb(), docs)
         type_filter = {
             label: frozenset(types) for label, types in self.cfg["type_filter"].items()
         }

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 import shutil
 
 import pytest
@@ -264,6 +265,42 @@ def test_candidates_are_tuples_with_two_processes(nlp):
     assert two == one
     candidates = [c for doc in two for _, _, cands in doc for c in cands]
     assert candidates and all(type(c) is tuple for c in candidates)
+
+
+def test_labels_the_pipelines_ner_does_not_predict_warn_at_initialize(toy_kb_dir):
+    nlp = spacy.blank("en")
+    nlp.add_pipe("entity_ruler")
+    nlp.add_pipe("sapel_linker", config={"labels": ["disease", "DISEASE"]})
+    nlp.config["initialize"]["components"] = {
+        "entity_ruler": {"patterns": [{"label": "DISEASE", "pattern": "flu"}]},
+        "sapel_linker": {"kb_loader": {"@misc": "sapel.load_kb_dir.v1", "path": str(toy_kb_dir)}},
+    }
+    with pytest.warns(UserWarning, match=r"W320.*\['disease'\].*\['DISEASE'\]"):
+        nlp.initialize()
+
+
+def test_labels_that_differ_in_case_from_the_docs_warn_once(toy_linker_kb):
+    from sapel_test_utils import linker_nlp
+
+    nlp = linker_nlp(toy_linker_kb, labels=["disease"])
+    with pytest.warns(UserWarning, match=r"W322.*'disease': 'DISEASE'"):
+        nlp(doc_with_ents(nlp, *TEXTS[1]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        doc = nlp(doc_with_ents(nlp, *TEXTS[0]))
+    assert [ent.kb_id_ for ent in doc.ents] == ["", ""]
+
+
+def test_type_filter_types_the_kb_lacks_warn_once(toy_linker_kb):
+    from sapel_test_utils import linker_nlp
+
+    nlp = linker_nlp(toy_linker_kb, type_filter={"DISEASE": ["Disease", "Disorder"]})
+    with pytest.warns(UserWarning, match=r"W321.*\['Disorder'\].*'Disease'"):
+        nlp(doc_with_ents(nlp, *TEXTS[1]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        nlp(doc_with_ents(nlp, *TEXTS[0]))
+        linker_nlp(toy_linker_kb, type_filter={"DISEASE": ["Disease"]})(doc_with_ents(nlp, *TEXTS[0]))
 
 
 def test_load_time_config_overrides_win_over_the_saved_settings(nlp, tmp_path):
