@@ -22,6 +22,9 @@ class Warnings(metaclass=ErrorsWithCodes):
             "(aliases united), e.g. {examples}.")
     W002 = ("Knowledge base input {path}: {count} concept(s) without any usable name "
             "were skipped, e.g. {examples}. Expected a non-empty name or synonym.")
+    W003 = ("{path}, line {line}: the first row looks like a header ({text!r}) and was "
+            "read as a concept. Pass the reader option skip_header=true (`build-kb "
+            "--reader-option skip_header=true`) to skip it.")
     # --- index (W1xx) ---
     W101 = ("faiss reports {count} GPU(s) but a test search on GPU 0 failed or "
             "disagreed with the CPU result; not searching with faiss on the GPU.")
