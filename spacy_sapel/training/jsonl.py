@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Callable, Iterator, Tuple
+from typing import Callable, Iterator, Tuple
 
 from spacy.language import Language
 from spacy.tokens import Doc
