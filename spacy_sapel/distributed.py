@@ -12,7 +12,6 @@ instance is started.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
@@ -26,6 +25,7 @@ from .errors import Errors
 from .index import DenseIndex
 from .kb import KnowledgeBase
 from .pipeline.linker_kb import LinkerKB
+from .training.jsonl import doc_from_jsonl_line, is_jsonl
 from .util import PathLike, atomic_directory
 
 OUTPUT_FORMATS = ("jsonl", "docbin")
@@ -193,32 +193,12 @@ class _AnnotateActor:
 
 
 def doc_from_record(nlp: Any, line: str, *, source: str) -> Tuple[Any, bool]:
-    """``(doc, has_ents)`` from one JSONL record, as ``read_jsonl_docs`` reads it."""
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as err:
-        raise ValueError(Errors.E703.format(path=source, problem=f"invalid JSON ({err.msg})",
-                                            text=line[:80])) from None
-    if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-        raise ValueError(Errors.E703.format(path=source, problem="no string field 'text'",
-                                            text=line[:80]))
-    doc = nlp.make_doc(record["text"])
-    ents = record.get("ents")
-    if ents is None:
-        return doc, False
-    spans = []
-    for ent in ents:
-        span = None
-        if isinstance(ent, dict) and {"start", "end", "label"} <= set(ent):
-            span = doc.char_span(
-                ent["start"], ent["end"], label=ent["label"], kb_id=ent.get("kb_id") or ""
-            )
-        if span is None:
-            problem = f"entity {ent!r} lacks start/end/label or is not on token bounds"
-            raise ValueError(Errors.E703.format(path=source, problem=problem, text=line[:80]))
-        spans.append(span)
-    doc.ents = spans
-    return doc, True
+    """``(doc, has_ents)`` from one JSONL record, checked as ``read_jsonl_docs`` does."""
+
+    def fail(problem: str, expected: str) -> Exception:
+        return ValueError(Errors.E703.format(path=source, problem=problem, text=line[:80]))
+
+    return doc_from_jsonl_line(nlp, line, fail=fail)
 
 
 def annotate_ray(
@@ -233,8 +213,8 @@ def annotate_ray(
     shard_size: int = 10_000,
     num_gpus: Optional[float] = None,
 ) -> Dict[str, int]:
-    """Annotate ``input_path`` (``.jsonl`` records ``{"text", "ents"?}`` or text, one
-    document per line) with the pipeline at ``pipeline`` in ``num_actors`` actors and
+    """Annotate ``input_path`` (JSONL records ``{"text", "ents"?}``, told by content,
+    or text, one document per line) with the pipeline at ``pipeline`` in ``num_actors`` actors and
     write ``part-NNNNN.jsonl`` (``shard_size`` documents each, records as the ``link``
     command writes them) or ``part-NNNNN.spacy`` (a DocBin per task) into
     ``output_dir``, in input order. Returns the numbers of documents and shards."""
@@ -252,7 +232,7 @@ def annotate_ray(
         raise FileNotFoundError(Errors.E001.format(path=input_path))
     ray = _ray()
     ray.data.DataContext.get_current().execution_options.preserve_order = True
-    input_format = "jsonl" if input_path.suffix == ".jsonl" else "text"
+    input_format = "jsonl" if is_jsonl(input_path) else "text"
     # reading lines is light: the read tasks reserve no CPU, else actors holding every
     # CPU of a small cluster would starve them
     dataset = ray.data.read_text(str(input_path), **_no_cpu(ray.data.read_text)).map_batches(

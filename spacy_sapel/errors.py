@@ -22,6 +22,9 @@ class Warnings(metaclass=ErrorsWithCodes):
             "(aliases united), e.g. {examples}.")
     W002 = ("Knowledge base input {path}: {count} concept(s) without any usable name "
             "were skipped, e.g. {examples}. Expected a non-empty name or synonym.")
+    W003 = ("{path}, line {line}: the first row looks like a header ({text!r}) and was "
+            "read as a concept. Pass the reader option skip_header=true (`build-kb "
+            "--reader-option skip_header=true`) to skip it.")
     # --- index (W1xx) ---
     W101 = ("faiss reports {count} GPU(s) but a test search on GPU 0 failed or "
             "disagreed with the CPU result; not searching with faiss on the GPU.")
@@ -31,6 +34,15 @@ class Warnings(metaclass=ErrorsWithCodes):
     W201 = ("fp16 was requested for the encoder, but it runs on {device}: half "
             "precision is used on a CUDA GPU only. Encoding in float32.")
     # --- pipeline (W3xx) ---
+    W320 = ("The sapel_linker '{name}' links entity labels {labels} that no entity "
+            "recognizer of the pipeline predicts (they predict {known}): such entities "
+            "never come and nothing is linked. Labels are case-sensitive.")
+    W321 = ("The sapel_linker '{name}' has type_filter types {types} that no concept of "
+            "its knowledge base has, so entities filtered by them only get the other "
+            "types' concepts (or none). The KB's types: {kb_types}.")
+    W322 = ("The sapel_linker '{name}' links labels that differ only in case from the "
+            "entity labels of the docs ({labels}): those entities are not linked. "
+            "Labels are case-sensitive; fix 'labels' in the config.")
     # --- training / corpora (W5xx) ---
     W501 = ("{path}: {count} overlapping mention(s) were dropped (policy: keep the "
             "longest span, the earliest on ties), e.g. {examples}.")
@@ -187,6 +199,9 @@ class Errors(metaclass=ErrorsWithCodes):
             "sparse=True), or call linker_kb.add_sparse_index().")
     E312 = ("Option type_filter maps entity labels to lists of KB types, got {value!r} "
             "for label {label!r}.")
+    E320 = ("The sapel_linker '{name}' in {path} is incomplete: {missing} missing. "
+            "Expected encoder/, kb/ and index/ as nlp.to_disk writes them for a linker "
+            "with a knowledge base; save the pipeline again.")
     E309 = ("Option cache_size must be an integer >= 0 (mention strings whose candidates "
             "are cached; 0 turns the cache off), got {value!r}.")
     # --- CLI (E4xx) ---
@@ -213,6 +228,9 @@ class Errors(metaclass=ErrorsWithCodes):
     E506 = "Unknown {option} {value!r}. Expected one of: {options}."
     E507 = ("Cannot guess the corpus format of {path}. Expected --format pubtator, iob, "
             "conll or jsonl (or a file ending in .txt, .tsv, .iob, .conll or .jsonl).")
+    E508 = ("{path}, line {line} starts like JSON but is not one JSON object per line "
+            "({problem}). Expected JSON lines ({{\"text\": ...}} per line) or plain text; "
+            "pass --format text to read every line as a document.")
     # --- SAP training (E6xx) ---
     E600 = ("{path}, line {line}: {problem}. Expected {expected}. The line reads: "
             "{text!r}")

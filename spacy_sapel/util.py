@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import tempfile
+import unicodedata
 import zlib
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator, Tuple, Type, Union
@@ -16,6 +17,9 @@ from typing import Any, BinaryIO, Iterator, Tuple, Type, Union
 from .errors import Errors, InputFileError
 
 PathLike = Union[str, "os.PathLike[str]"]
+#: Unicode categories that show nothing: control (NUL), format (zero-width space, soft
+#: hyphen, BOM) and separator characters
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp"})
 
 
 @contextlib.contextmanager
@@ -87,6 +91,15 @@ def atomic_directory(path: PathLike) -> Iterator[Path]:
     os.replace(tmp, path)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def has_visible_text(text: str) -> bool:
+    """Whether ``text`` has a character that shows: not only whitespace, control
+    characters such as NUL or format characters such as the zero-width space."""
+    return any(
+        not char.isspace() and unicodedata.category(char) not in _INVISIBLE_CATEGORIES
+        for char in text
+    )
 
 
 def _umask() -> int:

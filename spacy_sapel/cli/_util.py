@@ -6,7 +6,7 @@ from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 
 from ..errors import Errors
-from ..training.jsonl import read_jsonl_docs, read_text_docs
+from ..training.jsonl import is_jsonl, read_jsonl_docs, read_text_docs
 from ..training.pubtator import is_pubtator
 from ..training.pubtator_docs import PMID_KEY, pubtator_to_docs
 
@@ -33,7 +33,7 @@ def check_choice(what: str, value: str, options: Iterable[str]) -> None:
 
 def read_corpus_docs(nlp: Language, path: Path, *, texts: bool = True) -> Iterator[Tuple[Doc, Optional[str]]]:
     """``(doc, title)`` for each document of a ``.spacy`` DocBin, a JSONL file
-    (``{"text", "ents": [...]}``), a PubTator corpus (title: the PMID) or, with
+    (``{"text", "ents": [...]}``, found by content), a PubTator corpus (title: the PMID) or, with
     ``texts``, a plain-text file of one document per line (no entities). Without
     ``texts`` any other file is read as PubTator, so that a file of the wrong kind
     fails with a PubTator format error naming the line, instead of giving documents
@@ -42,7 +42,7 @@ def read_corpus_docs(nlp: Language, path: Path, *, texts: bool = True) -> Iterat
     if path.suffix == ".spacy":
         for doc in DocBin().from_disk(path).get_docs(nlp.vocab):
             yield doc, doc.user_data.get(PMID_KEY)
-    elif path.suffix == ".jsonl":
+    elif is_jsonl(path):
         for doc, _ in read_jsonl_docs(nlp, path):
             yield doc, None
     elif not texts or is_pubtator(path):

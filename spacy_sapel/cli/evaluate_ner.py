@@ -36,6 +36,9 @@ def evaluate_ner_cli(
 
 def print_scores(scores: Dict[str, Any]) -> None:
     msg.info(f"{scores['docs']} docs, {scores['gold_ents']} gold entities")
+    if not scores["gold_ents"]:
+        msg.warn("The corpus has no gold entities: recall and linking accuracy are "
+                 "undefined (shown as - or 0); expected a corpus with entities.")
     for key, title in (("ner", "NER (spans)"), ("joint", "Joint NER + linking")):
         if key in scores:
             s = scores[key]
@@ -52,5 +55,6 @@ def print_scores(scores: Dict[str, Any]) -> None:
             msg.text(f"{key.replace('_', ' ')}: {value:,.0f}")
 
 
-def _prf(s: Dict[str, float]):
-    return tuple(f"{100 * s[k]:.2f}" for k in ("p", "r", "f"))
+def _prf(s: Dict[str, Optional[float]]):
+    """P, R and F in percent; "-" for a score that is undefined (None)."""
+    return tuple("-" if s[k] is None else f"{100 * s[k]:.2f}" for k in ("p", "r", "f"))

@@ -10,27 +10,27 @@ from ..errors import Errors
 from ..pipeline import SapelLinker
 from ..pipeline.annotate import annotate
 from ..pipeline.describe import describe_entities
-from ..training import read_jsonl_docs, read_text_docs
+from ..training import INPUT_FORMATS, read_input_docs
 from ..util import atomic_write_path
 from ._app import app
+from ._util import check_choice
 
 
 @app.command("link")
 def link_cli(
     pipeline: Path = typer.Argument(..., help="Pipeline directory or installed package name"),
-    input_path: Path = typer.Argument(..., help="JSONL ({'text', optional 'ents'}) or text file (one document per line)"),
+    input_path: Path = typer.Argument(..., help="JSONL ({'text', optional 'ents'}) or text file (one document per line), plain or gzipped"),
     output: Path = typer.Option(..., "--output", "-o", help="JSONL file to write, one document per line"),
+    input_format: str = typer.Option("auto", "--format", "-f", help=f"Input format: {', '.join(INPUT_FORMATS)} (auto: JSONL when the first non-empty line is a JSON object, whatever the file's name)"),
     batch_size: int = typer.Option(64, "--batch-size", help="Documents per batch"),
 ) -> None:
     """Link the entities of every document and write them, with ids, names, scores and
     candidates, as JSONL. Documents given with `ents` keep them (components that set
     entities are skipped for them); plain texts go through the whole pipeline."""
+    check_choice("input format", input_format, INPUT_FORMATS)
     nlp = spacy.load(pipeline)
     check_has_linker(nlp, pipeline)
-    if input_path.suffix == ".jsonl":
-        stream = read_jsonl_docs(nlp, input_path)
-    else:
-        stream = ((doc, False) for doc in read_text_docs(nlp, input_path))
+    stream = read_input_docs(nlp, input_path, input_format=input_format)
     n_docs = n_ents = 0
     with atomic_write_path(output) as tmp, tmp.open("w", encoding="utf8") as f:
         for doc in annotate(nlp, stream, batch_size=batch_size):

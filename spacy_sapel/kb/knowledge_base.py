@@ -14,7 +14,7 @@ import numpy
 import srsly
 
 from ..errors import Errors, KBReadError, Warnings
-from ..util import PathLike, atomic_directory, read_json, write_json
+from ..util import PathLike, atomic_directory, has_visible_text, read_json, write_json
 from .columns import ColumnStore
 
 FORMAT_VERSION = 2
@@ -59,14 +59,15 @@ class Concept:
     alt_ids: List[str] = field(default_factory=list)
 
     def names(self) -> List[str]:
-        """The distinct names, canonical first: whitespace is collapsed, empty names
-        are dropped and spellings that differ only in case keep the first one."""
+        """The distinct names, canonical first: whitespace is collapsed, names with
+        nothing visible (empty, blank, NUL, zero-width space) are dropped and
+        spellings that differ only in case keep the first one."""
         seen = set()
         names = []
         for name in (self.canonical_name, *self.aliases):
             name = clean_name(name)
             key = name.casefold()
-            if name and key not in seen:
+            if has_visible_text(name) and key not in seen:
                 seen.add(key)
                 names.append(name)
         return names
@@ -195,7 +196,7 @@ class KnowledgeBase:
         for name in names:
             name = clean_name(name)
             key = name.casefold()
-            if name and key not in keys:
+            if has_visible_text(name) and key not in keys:
                 keys.add(key)
                 concept.aliases.append(name)
                 added += 1

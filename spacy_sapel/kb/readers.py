@@ -136,39 +136,84 @@ def _split_list(value: str) -> List[str]:
 
 
 @registry.misc("sapel.nemo_index_reader.v1")
-def nemo_index_reader() -> ConceptReader:
+def nemo_index_reader(*, skip_header: bool = False) -> ConceptReader:
     """NeMo entity-linking index TSV ``ID<TAB>name``; the rows of one id are its
-    synonyms and the first one is the canonical name."""
+    synonyms and the first one is the canonical name. ``skip_header``: the first
+    row is a header (``id<TAB>name``); a first row that looks like one is otherwise
+    read as a concept, with a warning."""
+    _check_skip_header("nemo_index", skip_header)
 
     def read(path: Union[str, Path]) -> Iterator[Concept]:
         path = Path(path)
-        yield from _named(_grouped_rows(path, 2, "2 tab-separated fields: ID<TAB>name"), path)
+        expected = "2 tab-separated fields: ID<TAB>name"
+        yield from _named(_grouped_rows(path, 2, expected, skip_header=skip_header), path)
 
     return read
 
 
 @registry.misc("sapel.nemo_pairs_reader.v1")
-def nemo_pairs_reader() -> ConceptReader:
+def nemo_pairs_reader(*, skip_header: bool = False) -> ConceptReader:
     """NeMo SAP-training pairs TSV ``ID<TAB>synonym<TAB>synonym``; a concept's names
-    are all its synonyms in first-seen order."""
+    are all its synonyms in first-seen order. ``skip_header`` as for ``nemo_index``."""
+    _check_skip_header("nemo_pairs", skip_header)
 
     def read(path: Union[str, Path]) -> Iterator[Concept]:
         path = Path(path)
         expected = "3 tab-separated fields: ID<TAB>synonym1<TAB>synonym2"
-        yield from _named(_grouped_rows(path, 3, expected), path)
+        yield from _named(_grouped_rows(path, 3, expected, skip_header=skip_header), path)
 
     return read
 
 
-def _grouped_rows(path: Path, n_fields: int, expected: str) -> Iterator[Concept]:
-    """One concept per id of a ``ID<TAB>name...`` file, its names in file order."""
+def _grouped_rows(
+    path: Path, n_fields: int, expected: str, *, skip_header: bool = False
+) -> Iterator[Concept]:
+    """One concept per id of a ``ID<TAB>name...`` file, its names in file order; the
+    first non-empty row is skipped with ``skip_header``, and reported when it looks
+    like a header without it."""
     groups: Dict[str, List[str]] = {}
+    first = True
     for number, line in _iter_lines(path):
-        if line.strip():
-            concept_id, *names = _split_row(path, number, line, "\t", n_fields, expected)
-            groups.setdefault(concept_id.strip(), []).extend(names)
+        if not line.strip():
+            continue
+        if first and skip_header:
+            first = False
+            continue
+        concept_id, *names = _split_row(path, number, line, "\t", n_fields, expected)
+        if first:
+            first = False
+            if _looks_like_header(concept_id, names):
+                warnings.warn(Warnings.W003.format(path=path, line=number, text=line))
+        groups.setdefault(concept_id.strip(), []).extend(names)
     for concept_id, names in groups.items():
         yield Concept(concept_id, names[0], names[1:])
+
+
+_HEADER_IDS = frozenset(
+    {"id", "ids", "cui", "conceptid", "code", "identifier", "entityid", "curie", "meshid"}
+)
+_HEADER_NAMES = frozenset(
+    {"name", "names", "synonym", "synonyms", "synonym1", "synonym2", "term", "alias", "str"}
+)
+
+
+def _check_skip_header(reader: str, skip_header: Any) -> None:
+    if not isinstance(skip_header, bool):
+        raise ValueError(
+            Errors.E012.format(
+                option="skip_header", values=[skip_header], reader=reader, valid="true, false"
+            )
+        )
+
+
+def _looks_like_header(concept_id: str, names: Sequence[str]) -> bool:
+    """A row of column names: the id field is a word like ``id`` or ``cui``, or every
+    name is a word like ``name`` or ``synonym`` (case, spaces, ``_`` and ``-`` ignored)."""
+
+    def word(value: str) -> str:
+        return re.sub(r"[\s_-]", "", value).casefold()
+
+    return word(concept_id) in _HEADER_IDS or all(word(name) in _HEADER_NAMES for name in names)
 
 
 # --- CTD MEDIC ---------------------------------------------------------------------

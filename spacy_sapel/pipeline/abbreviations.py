@@ -15,6 +15,10 @@ SCISPACY_LONG_FORM_ATTR = "long_form"
 OFFSETS_ATTR = "sapel_abbreviation_offsets"
 MAX_SHORT_FORM_CHARS = 10
 MAX_PAREN_TOKENS = 10
+# tokens looked at before a "(": twice the widest long-form window (15 words for a
+# 10-character short form), room for punctuation and space tokens, so that the work
+# per parenthesis is bounded when a doc has no (or very long) sentences
+MAX_LOOKBACK_TOKENS = 2 * (MAX_SHORT_FORM_CHARS + 5)
 
 
 def install_abbreviation_extension() -> None:
@@ -101,9 +105,9 @@ def _definition(doc: Doc, short: Span, before: Span) -> Optional[Tuple[Span, Spa
 def find_abbreviations(doc: Doc) -> List[Tuple[Span, Span]]:
     """Definitions ``long form (short form)`` and ``short form (long form)`` in the
     doc, each as ``(short_span, long_span)``, within one sentence when sentence
-    boundaries are set."""
+    boundaries are set. Before each parenthesis at most ``MAX_LOOKBACK_TOKENS``
+    tokens are examined, so the work is linear in the length of the doc."""
     found: List[Tuple[Span, Span]] = []
-    has_sents = doc.has_annotation("SENT_START")
     i = 0
     while i < len(doc):
         if doc[i].text != "(":
@@ -116,7 +120,7 @@ def find_abbreviations(doc: Doc) -> List[Tuple[Span, Span]]:
         if close is None or close == i + 1:
             i += 1
             continue
-        sent_start = doc[i].sent.start if has_sents else 0
+        sent_start = _window_start(doc, i)
         inside = doc[i + 1 : close]
         # "(WD; see below)" -> "WD"
         cut = next((t.i for t in inside if t.text in {";", ","}), None)
@@ -132,6 +136,14 @@ def find_abbreviations(doc: Doc) -> List[Tuple[Span, Span]]:
             found.append(definition)
         i = close + 1
     return found
+
+
+def _window_start(doc: Doc, i: int) -> int:
+    """The start of the text before token ``i`` that may hold a long form: the
+    sentence's start (the doc's without sentence boundaries), or at most
+    ``MAX_LOOKBACK_TOKENS`` tokens back."""
+    start = max(0, i - MAX_LOOKBACK_TOKENS)
+    return next((j for j in range(i, start, -1) if doc[j].is_sent_start), start)
 
 
 def short_form_map(definitions: List[Tuple[Span, Span]]) -> Dict[str, str]:

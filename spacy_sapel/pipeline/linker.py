@@ -1,7 +1,7 @@
 """The ``sapel_linker`` component: links ``doc.ents`` to knowledge-base concepts by
 nearest-neighbour search over SAP-encoder embeddings of the concepts' names."""
 
-import json
+import warnings
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
@@ -20,22 +20,27 @@ from spacy.util import (
 )
 
 from ..encoder import SapEncoder
-from ..errors import Errors
+from ..errors import Errors, IndexLoadError, Warnings
 from ..index import DenseIndex
 from ..kb import KnowledgeBase
+from ..kb.knowledge_base import format_examples
 from ..index.sparse import SparseIndex
-from ..util import json_dumps, read_json, write_json
+from ..util import json_dumps, write_json
 from .abbreviations import (
     collect_abbreviations,
     install_abbreviation_extension,
     set_abbreviations,
     short_form_map,
 )
-from .linker_kb import SPARSE_PART, Candidates, LinkerKB, TypeSet
+from .linker_kb import PARTS, SPARSE_PART, Candidates, LinkerKB, TypeSet
 
 CANDIDATES_ATTR = "kb_candidates"
 # scispaCy's name for the same [(concept_id, score), ...] list
 SCISPACY_CANDIDATES_ATTR = "kb_ents"
+# where the candidates are stored: msgpack (Doc.to_bytes, DocBin, nlp.pipe with
+# n_process > 1) gives tuples back as lists, so the public attribute reads through a
+# getter that always returns a list of (concept_id, score) tuples
+CANDIDATES_DATA_ATTR = "sapel_kb_candidates"
 DEFAULT_CONFIG: Dict[str, Any] = {
     "top_k": 5,
     "threshold": 0.0,
@@ -50,18 +55,30 @@ DEFAULT_CONFIG: Dict[str, Any] = {
 
 
 def install_extensions() -> None:
-    """Register ``Span._.kb_candidates`` once, and ``Span._.kb_ents`` (scispaCy's name,
-    a read-only view of the same list, ``[]`` when not linked) if no one registered
-    it: scispaCy's linker, wherever it is loaded, keeps its own. Safe to call from
-    every linker."""
+    """Register ``Span._.kb_candidates`` once (a getter over stored data), and
+    ``Span._.kb_ents`` (scispaCy's name, a read-only view of the same list, ``[]`` when
+    not linked) if no one registered it: scispaCy's linker, wherever it is loaded,
+    keeps its own. Safe to call from every linker."""
+    if not Span.has_extension(CANDIDATES_DATA_ATTR):
+        Span.set_extension(CANDIDATES_DATA_ATTR, default=None)
     if not Span.has_extension(CANDIDATES_ATTR):
-        Span.set_extension(CANDIDATES_ATTR, default=None)
+        Span.set_extension(CANDIDATES_ATTR, getter=_get_candidates, setter=_set_candidates)
     if not Span.has_extension(SCISPACY_CANDIDATES_ATTR):
         Span.set_extension(SCISPACY_CANDIDATES_ATTR, getter=_kb_ents)
 
 
+def _get_candidates(span: Span) -> Optional[Candidates]:
+    stored = span._.get(CANDIDATES_DATA_ATTR)
+    return None if stored is None else [(cid, score) for cid, score in stored]
+
+
+def _set_candidates(span: Span, candidates: Optional[Iterable[Tuple[str, float]]]) -> None:
+    stored = None if candidates is None else [(cid, score) for cid, score in candidates]
+    span._.set(CANDIDATES_DATA_ATTR, stored)
+
+
 def _kb_ents(span: Span) -> List[Tuple[str, float]]:
-    return list(span._.get(CANDIDATES_ATTR) or [])
+    return _get_candidates(span) or []
 
 
 @Language.factory(
@@ -160,6 +177,10 @@ class SapelLinker(Pipe):
         self.linker_kb: Optional[LinkerKB] = None
         self._cache: "OrderedDict[Tuple[str, TypeSet], Candidates]" = OrderedDict()
         self._cache_key: Tuple[Any, ...] = ()
+        # the KB whose types were checked against type_filter; whether the labels were
+        # checked against the docs' entity labels (each warns once)
+        self._types_checked: Optional[LinkerKB] = None
+        self._labels_checked = False
         install_extensions()
         install_abbreviation_extension()
 
@@ -180,6 +201,49 @@ class SapelLinker(Pipe):
         linker_kb = self._require_kb()
         if self.cfg["sparse_weight"] > 0 and linker_kb.sparse is None:
             linker_kb.add_sparse_index()
+        if nlp is not None:
+            self._check_pipeline_labels(nlp)
+
+    def _check_pipeline_labels(self, nlp: Language) -> None:
+        """Warn when the pipeline's entity recognizers declare labels and some of the
+        linker's ``labels`` are not among them: those entities never come."""
+        known = set()
+        for name, pipe in nlp.pipeline:
+            if pipe is not self and "doc.ents" in nlp.get_pipe_meta(name).assigns:
+                known.update(getattr(pipe, "labels", None) or ())
+        missing = [label for label in self.cfg["labels"] if label not in known]
+        if known and missing:
+            warnings.warn(
+                Warnings.W320.format(name=self.name, labels=missing, known=sorted(known))
+            )
+            self._labels_checked = True
+
+    def _check_settings(self, linker_kb: LinkerKB, docs: List[Doc]) -> None:
+        """Warn once when ``type_filter`` names types that no concept of the KB has,
+        or when ``labels`` differ only in case from the entity labels of the docs."""
+        if self.cfg["type_filter"] and self._types_checked is not linker_kb:
+            self._types_checked = linker_kb
+            kb_types = {t for concept in linker_kb.kb for t in concept.types}
+            wanted = {t for types in self.cfg["type_filter"].values() for t in types}
+            if wanted - kb_types:
+                warnings.warn(
+                    Warnings.W321.format(
+                        name=self.name,
+                        types=sorted(wanted - kb_types),
+                        kb_types=format_examples(sorted(kb_types), limit=20) or "none",
+                    )
+                )
+        if self.cfg["labels"] and not self._labels_checked:
+            seen = {ent.label_ for doc in docs for ent in doc.ents}
+            by_case = {label.casefold(): label for label in seen}
+            near = {
+                label: by_case[label.casefold()]
+                for label in self.cfg["labels"]
+                if label not in seen and label.casefold() in by_case
+            }
+            if near:
+                self._labels_checked = True
+                warnings.warn(Warnings.W322.format(name=self.name, labels=near))
 
     def set_kb(self, kb_loader: Callable[[], LinkerKB]) -> None:
         """Give the linker its KB through a loader callable (as spaCy's EntityLinker)."""
@@ -240,6 +304,7 @@ class SapelLinker(Pipe):
         """Candidates for each linkable entity of each doc; all mentions of the batch
         are encoded together, identical strings once."""
         docs = list(docs)
+        self._check_settings(self._require_kb(), docs)
         type_filter = {
             label: frozenset(types) for label, types in self.cfg["type_filter"].items()
         }
@@ -330,7 +395,9 @@ class SapelLinker(Pipe):
         self, path: Path, *, exclude: Iterable[str] = SimpleFrozenList()
     ) -> None:
         """One key per part: ``cfg``, ``encoder``, ``kb``, ``index``. A linker without
-        a KB (not initialized yet) writes its ``cfg`` only."""
+        a KB (not initialized yet) writes its ``cfg`` only. ``cfg`` records the
+        settings for reference; loading takes them from the config (see
+        :meth:`from_disk`)."""
         serialize: Dict[str, Callable] = {"cfg": lambda p: write_json(p, self.cfg)}
         if self.linker_kb is not None:
             serialize["encoder"] = self.linker_kb.encoder.to_disk
@@ -343,6 +410,11 @@ class SapelLinker(Pipe):
     def from_disk(
         self, path: Path, *, exclude: Iterable[str] = SimpleFrozenList()
     ) -> "SapelLinker":
+        """Load the KB parts (data). The settings stay those the linker was built
+        with, i.e. the config's, as for spaCy's own components: ``spacy.load(path,
+        config=...)`` overrides win and ``nlp.config`` matches what runs. A directory
+        with some but not all of ``encoder``, ``kb`` and ``index`` is refused."""
+        path = Path(path)
         parts: Dict[str, Any] = {}
 
         def load_encoder(p: Path) -> None:
@@ -355,19 +427,22 @@ class SapelLinker(Pipe):
             )
 
         deserialize = {
-            "cfg": lambda p: self.cfg.update(read_json(p)),
             "encoder": load_encoder,
             "kb": lambda p: parts.__setitem__("kb", KnowledgeBase.from_disk(p)),
             "index": load_index,
             SPARSE_PART: lambda p: parts.__setitem__("sparse", SparseIndex.from_disk(p)),
         }
-        if not (Path(path) / SPARSE_PART).exists():
+        wanted = [part for part in PARTS if part not in exclude]
+        present = [part for part in wanted if (path / part).exists()]
+        if not present:
+            return self  # saved before it had a KB
+        if len(present) < len(wanted):
+            missing = ", ".join(f"{part}/" for part in wanted if part not in present)
+            raise IndexLoadError(Errors.E320.format(name=self.name, path=path, missing=missing))
+        if not (path / SPARSE_PART).exists():
             del deserialize[SPARSE_PART]
-        if not (Path(path) / "encoder").exists():
-            deserialize = {"cfg": deserialize["cfg"]}
         from_disk(path, deserialize, exclude)
-        if parts:
-            self.linker_kb = LinkerKB(**parts)
+        self._set_parts(parts)
         return self
 
     def to_bytes(self, *, exclude: Iterable[str] = SimpleFrozenList()) -> bytes:
@@ -383,9 +458,9 @@ class SapelLinker(Pipe):
     def from_bytes(
         self, bytes_data: bytes, *, exclude: Iterable[str] = SimpleFrozenList()
     ) -> "SapelLinker":
+        """Load the KB parts; the settings stay the config's (see :meth:`from_disk`)."""
         parts: Dict[str, Any] = {}
         deserialize = {
-            "cfg": lambda b: self.cfg.update(json.loads(b)),
             "encoder": lambda b: parts.__setitem__("encoder", SapEncoder.from_bytes(b)),
             "kb": lambda b: parts.__setitem__("kb", KnowledgeBase.from_bytes(b)),
             "index": lambda b: parts.__setitem__(
@@ -399,9 +474,18 @@ class SapelLinker(Pipe):
             SPARSE_PART: lambda b: parts.__setitem__("sparse", SparseIndex.from_bytes(b)),
         }
         from_bytes(bytes_data, deserialize, exclude)
-        if parts:
-            self.linker_kb = LinkerKB(**parts)
+        self._set_parts(parts)
         return self
+
+    def _set_parts(self, parts: Dict[str, Any]) -> None:
+        """Make the loaded parts the linker's KB; refuse a sparse_weight that the
+        loaded KB cannot serve now rather than at the first doc."""
+        if not parts:
+            return
+        linker_kb = LinkerKB(**parts)
+        if self.cfg["sparse_weight"] > 0 and linker_kb.sparse is None:
+            raise ValueError(Errors.E311)
+        self.linker_kb = linker_kb
 
 
 def _merge(first: Candidates, second: Candidates, top_k: int) -> Candidates:

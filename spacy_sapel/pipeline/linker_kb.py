@@ -13,7 +13,7 @@ from ..errors import Errors, IndexLoadError
 from ..index import DenseIndex
 from ..index.sparse import SparseIndex
 from ..kb import KnowledgeBase
-from ..util import PathLike, atomic_directory, write_json
+from ..util import PathLike, atomic_directory, has_visible_text, write_json
 
 FORMAT_VERSION = 1
 PARTS = ("encoder", "kb", "index")
@@ -112,7 +112,8 @@ class LinkerKB:
         character n-gram cosine; a concept found by one retriever only gets the other's
         lowest returned score for that mention). ``types`` gives, per mention, the KB
         types its concepts must have (None: any); the filter applies before the top-k
-        is taken. Identical mention strings are encoded and searched once."""
+        is taken. Identical mention strings are encoded and searched once; a mention
+        with nothing visible (empty, blank, NUL, zero-width space) gets no candidates."""
         if top_k < 1:
             raise ValueError(Errors.E303.format(name="top_k", value=top_k))
         if not 0.0 <= sparse_weight <= 1.0:
@@ -120,9 +121,9 @@ class LinkerKB:
         if sparse_weight > 0 and self.sparse is None:
             raise ValueError(Errors.E311)
         queries = list(zip(mentions, types if types is not None else [None] * len(mentions)))
-        unique = list(dict.fromkeys(queries))
+        unique = [query for query in dict.fromkeys(queries) if has_visible_text(query[0])]
         if not unique:
-            return []
+            return [[] for _ in queries]
         texts = list(dict.fromkeys(text for text, _ in unique))
         position = {text: i for i, text in enumerate(texts)}
         vectors = self.encoder.encode(texts, batch_size=batch_size)
@@ -156,7 +157,7 @@ class LinkerKB:
                     (self.kb.concept_id_at(row), float(score)) for row, score in found[:top_k]
                 ]
             pending, k = retry, min(4 * k, self.index.ntotal)
-        return [ranked[query] for query in queries]
+        return [ranked.get(query, []) for query in queries]
 
     def _best_per_concept(self, scores: np.ndarray, rows: np.ndarray) -> List[Dict[int, float]]:
         alias_concepts = self.kb.alias_concepts()

@@ -1,16 +1,59 @@
 """Documents from JSONL (``{"text": ..., "ents": [{"start", "end", "label", "kb_id"}]}``)
-or plain text (one document per non-empty line)."""
+or plain text (one document per non-empty line), told apart by content."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Iterator, Tuple
+from typing import Callable, Iterator, Tuple
 
 from spacy.language import Language
 from spacy.tokens import Doc
 
 from ..errors import Errors
 from ..util import iter_lines
+
+#: ``fail(problem, expected)``: the exception to raise for a bad record
+RecordFailure = Callable[[str, str], Exception]
+_ENTITY = '{"start": int, "end": int, "label": str, "kb_id": str (optional)}'
+INPUT_FORMATS = ("auto", "jsonl", "text")
+
+
+def read_input_docs(
+    nlp: Language, path: Path, *, input_format: str = "auto"
+) -> Iterator[Tuple[Doc, bool]]:
+    """``(doc, has_ents)`` from JSONL records or from text lines (``has_ents`` False):
+    as ``input_format`` says, or with ``"auto"`` as the content says (whatever the
+    file's name: ``.json``, ``.ndjson``, ``.JSONL``, gzipped, ...)."""
+    if input_format not in INPUT_FORMATS:
+        raise ValueError(
+            Errors.E506.format(option="input format", value=input_format, options=", ".join(INPUT_FORMATS))
+        )
+    if input_format == "jsonl" or (input_format == "auto" and is_jsonl(path)):
+        return read_jsonl_docs(nlp, path)
+    return ((doc, False) for doc in read_text_docs(nlp, path))
+
+
+def is_jsonl(path: Path) -> bool:
+    """Whether the first non-empty line of ``path`` (plain or gzipped) is a JSON
+    object. A first line that starts like JSON but is no object on one line (a
+    pretty-printed file, a JSON array) is refused rather than read as text."""
+    path = Path(path)
+    for line_no, line in iter_lines(path):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            problem = f"invalid JSON ({err.msg})"
+            record = None
+        else:
+            problem = f"a JSON {type(record).__name__}, not an object"
+        if isinstance(record, dict):
+            return True
+        if line.lstrip().startswith(("{", "[")):
+            raise ValueError(Errors.E508.format(path=path, line=line_no, problem=problem))
+        return False
+    return False
 
 
 def read_jsonl_docs(nlp: Language, path: Path) -> Iterator[Tuple[Doc, bool]]:
@@ -20,49 +63,61 @@ def read_jsonl_docs(nlp: Language, path: Path) -> Iterator[Tuple[Doc, bool]]:
     for line_no, line in iter_lines(path):
         if not line.strip():
             continue
-        record = _parse(path, line_no, line)
-        doc = nlp.make_doc(record["text"])
-        ents = record.get("ents")
-        if ents is None:
-            yield doc, False
-            continue
-        spans = []
-        for ent in ents:
-            if not isinstance(ent, dict) or not {"start", "end", "label"} <= set(ent):
-                raise ValueError(
-                    Errors.E500.format(
-                        path=path,
-                        line=line_no,
-                        problem=f"entity {ent!r} lacks start, end or label",
-                        expected='{"start": int, "end": int, "label": str}',
-                    )
-                )
-            span = doc.char_span(
-                ent["start"], ent["end"], label=ent["label"], kb_id=ent.get("kb_id") or ""
+
+        def fail(problem: str, expected: str) -> Exception:
+            return ValueError(
+                Errors.E500.format(path=path, line=line_no, problem=problem, expected=expected)
             )
-            if span is None:
-                raise ValueError(
-                    Errors.E501.format(
-                        path=path,
-                        line=line_no,
-                        start=ent["start"],
-                        end=ent["end"],
-                        text=record["text"][ent["start"] : ent["end"]],
-                    )
-                )
-            spans.append(span)
-        try:
-            doc.ents = spans
-        except ValueError as err:
-            raise ValueError(
-                Errors.E500.format(
-                    path=path,
-                    line=line_no,
-                    problem=f"overlapping entities ({err})",
-                    expected="non-overlapping entity spans",
-                )
-            ) from None
-        yield doc, True
+
+        yield doc_from_jsonl_line(nlp, line, fail=fail)
+
+
+def doc_from_jsonl_line(nlp: Language, line: str, *, fail: RecordFailure) -> Tuple[Doc, bool]:
+    """``(doc, has_ents)`` from one JSONL record, checked strictly: each entity needs
+    integer character offsets inside the text on token boundaries and a non-empty
+    string label; ``fail`` makes the exception (naming the file and line) to raise."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise fail(f"invalid JSON ({err.msg})", "one JSON object per line") from None
+    if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+        raise fail("no string field 'text'", '{"text": "...", "ents": [...]}')
+    text = record["text"]
+    doc = nlp.make_doc(text)
+    ents = record.get("ents")
+    if ents is None:
+        return doc, False
+    if not isinstance(ents, list):
+        raise fail(f"'ents' is {ents!r}", f"a list of entities {_ENTITY}")
+    spans = []
+    for ent in ents:
+        if not isinstance(ent, dict) or not {"start", "end", "label"} <= set(ent):
+            raise fail(f"entity {ent!r} lacks start, end or label", _ENTITY)
+        start, end, label, kb_id = ent["start"], ent["end"], ent["label"], ent.get("kb_id")
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (start, end)) or not (
+            0 <= start < end <= len(text)
+        ):
+            raise fail(
+                f"entity {ent!r} has offsets {start!r}:{end!r}",
+                f"integer character offsets 0 <= start < end <= {len(text)} (the text's length)",
+            )
+        if not isinstance(label, str) or not label.strip():
+            raise fail(f"entity {ent!r} has label {label!r}", "a non-empty string label")
+        if kb_id is not None and not isinstance(kb_id, str):
+            raise fail(f"entity {ent!r} has kb_id {kb_id!r}", "a string kb_id (or none)")
+        span = doc.char_span(start, end, label=label, kb_id=kb_id or "")
+        if span is None:
+            raise fail(
+                f"entity [{start}:{end}] {text[start:end]!r} does not align with token "
+                "boundaries of the tokenizer",
+                "entity offsets on token boundaries",
+            )
+        spans.append(span)
+    try:
+        doc.ents = spans
+    except ValueError as err:
+        raise fail(f"overlapping entities ({err})", "non-overlapping entity spans") from None
+    return doc, True
 
 
 def read_text_docs(nlp: Language, path: Path) -> Iterator[Doc]:
@@ -70,23 +125,3 @@ def read_text_docs(nlp: Language, path: Path) -> Iterator[Doc]:
     for _, line in iter_lines(path):
         if line.strip():
             yield nlp.make_doc(line)
-
-
-def _parse(path: Path, line_no: int, line: str) -> dict:
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as err:
-        raise ValueError(
-            Errors.E500.format(
-                path=path, line=line_no, problem=f"invalid JSON ({err.msg})",
-                expected="one JSON object per line",
-            )
-        ) from None
-    if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-        raise ValueError(
-            Errors.E500.format(
-                path=path, line=line_no, problem="no string field 'text'",
-                expected='{"text": "...", "ents": [...]}',
-            )
-        )
-    return record

@@ -69,11 +69,13 @@ def evaluate_pipeline(
 
 
 def score_ner(preds: Sequence[Doc], gold_docs: Sequence[Doc]) -> Dict[str, Any]:
+    """Span P/R/F overall and per type; None (as spaCy's scorer gives) when there is
+    nothing to score, i.e. neither gold nor predicted entities."""
     examples = [Example(pred, gold) for pred, gold in zip(preds, gold_docs)]
     scores = Scorer.score_spans(examples, "ents")
     return {
         "p": scores["ents_p"], "r": scores["ents_r"], "f": scores["ents_f"],
-        "per_type": scores["ents_per_type"],
+        "per_type": scores["ents_per_type"] or {},
     }
 
 

@@ -103,6 +103,55 @@ def test_link_jsonl_and_text(tmp_path, kb_dir):
     assert len(out.read_text(encoding="utf8").splitlines()) == 2
 
 
+@pytest.fixture(scope="module")
+def link_pipeline(tmp_path_factory, kb_dir):
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sapel_linker", config={"top_k": 2})
+    nlp.get_pipe("sapel_linker").initialize(
+        kb_loader=spacy.registry.misc.get("sapel.load_kb_dir.v1")(kb_dir)
+    )
+    path = tmp_path_factory.mktemp("link") / "pipeline"
+    nlp.to_disk(path)
+    return path
+
+
+@pytest.mark.parametrize("name", ["in.json", "in.ndjson", "IN.JSONL", "in.jsonl.gz", "in.txt"])
+def test_link_tells_jsonl_by_content(tmp_path, link_pipeline, name):
+    import gzip
+
+    record = {"text": "flu and head pain", "ents": [{"start": 0, "end": 3, "label": "DISEASE"},
+                                                   {"start": 8, "end": 17, "label": "DISEASE"}]}
+    data = ("\n" + json.dumps(record) + "\n").encode("utf8")
+    src = tmp_path / name
+    src.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    out = tmp_path / "out.jsonl"
+    result = runner.invoke(app, ["link", str(link_pipeline), str(src), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    (line,) = [json.loads(line) for line in out.read_text(encoding="utf8").splitlines()]
+    assert [(e["text"], e["kb_id"]) for e in line["ents"]] == [("flu", "2"), ("head pain", "1")]
+    # --format text: every line is a document's text, JSON or not
+    result = runner.invoke(app, ["link", str(link_pipeline), str(src), "-o", str(out), "--format", "text"])
+    assert result.exit_code == 0, result.output
+    (line,) = [json.loads(line) for line in out.read_text(encoding="utf8").splitlines()]
+    assert line["text"] == json.dumps(record)
+
+
+def test_link_format_errors(tmp_path, link_pipeline):
+    txt = tmp_path / "in.jsonl"
+    txt.write_text("flu and asthma\n", encoding="utf8")
+    out = tmp_path / "out.jsonl"
+    result = runner.invoke(app, ["link", str(link_pipeline), str(txt), "-o", str(out), "--format", "jsonl"])
+    assert "E500" in str(result.exception) and "in.jsonl, line 1" in str(result.exception)
+    result = runner.invoke(app, ["link", str(link_pipeline), str(txt), "-o", str(out)])
+    assert result.exit_code == 0, result.output  # auto: text, whatever the name says
+    pretty = tmp_path / "pretty.json"
+    pretty.write_text(json.dumps([{"text": "flu"}], indent=2), encoding="utf8")
+    result = runner.invoke(app, ["link", str(link_pipeline), str(pretty), "-o", str(out)])
+    assert "E508" in str(result.exception) and "pretty.json, line 1" in str(result.exception)
+    result = runner.invoke(app, ["link", str(link_pipeline), str(txt), "-o", str(out), "--format", "csv"])
+    assert "E402" in str(result.exception) and "csv" in str(result.exception)
+
+
 def test_demo_with_a_local_encoder(tmp_path, tiny_bert_dir):
     result = runner.invoke(
         app, ["demo", "--output-dir", str(tmp_path), "--encoder", str(tiny_bert_dir), "--pooling", "cls"]

@@ -156,6 +156,9 @@ def test_annotate_ray_bad_record(ray_local, pipeline_dir, tmp_path):
     bad.write_text(json.dumps({"text": "flu", "ents": [{"start": 0, "end": 2, "label": "D"}]}) + "\n")
     with pytest.raises(Exception, match="E703"):
         annotate_ray(pipeline_dir, bad, tmp_path / "out", num_actors=1)
+    bad.write_text(json.dumps({"text": "flu", "ents": [{"start": "0", "end": 3, "label": "D"}]}) + "\n")
+    with pytest.raises(Exception, match="E703.*offsets '0':3"):
+        annotate_ray(pipeline_dir, bad, tmp_path / "out", num_actors=1)
     with pytest.raises(ValueError, match="E402.*output format"):
         annotate_ray(pipeline_dir, bad, tmp_path / "out", output_format="csv")
 
@@ -170,3 +173,19 @@ def test_commands_without_ray_say_how_to_install_it(monkeypatch, command, tmp_pa
     assert "E701" in result.output and "spacy-sapel[ray]" in result.output
     with pytest.raises(ImportError, match="E701"):
         _compat.import_ray()
+
+
+@pytest.mark.parametrize(
+    "ent,match",
+    [
+        ({"start": "0", "end": 3, "label": "D"}, "offsets '0':3"),
+        ({"start": 0, "end": 3, "label": 5}, "label 5"),
+        ({"start": 0, "end": 3, "label": ""}, "label ''"),
+    ],
+)
+def test_ray_records_are_checked_as_the_jsonl_reader_does(ent, match):
+    from spacy_sapel.distributed import doc_from_record
+
+    line = json.dumps({"text": "flu and more", "ents": [ent]})
+    with pytest.raises(ValueError, match=rf"E703.*in.jsonl.*{match}"):
+        doc_from_record(spacy.blank("en"), line, source="in.jsonl")

@@ -12,6 +12,7 @@ from spacy.util import filter_spans
 from spacy_sapel.encoder import SapEncoder
 from spacy_sapel.kb import Concept, KnowledgeBase
 from spacy_sapel.pipeline import LinkerKB
+from spacy_sapel.util import has_visible_text
 
 FUZZ = settings(
     max_examples=40,
@@ -53,6 +54,9 @@ def check_well_formed(doc: Doc, kb_ids) -> None:
         cands = ent._.kb_candidates
         if ent.label_ == "OTHER":
             assert cands is None and ent.kb_id_ == ""
+            continue
+        if not has_visible_text(ent.text):  # nothing to link: NIL, no candidates
+            assert cands == [] and ent.kb_id_ == ""
             continue
         assert isinstance(cands, list) and 1 <= len(cands) <= 3
         ids = [cid for cid, _ in cands]

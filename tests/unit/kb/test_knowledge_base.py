@@ -36,6 +36,18 @@ def test_names_dedup_keeps_first_spelling_and_drops_empty():
     assert Concept("C3", " ").names() == []
 
 
+@pytest.mark.parametrize("invisible", ["\x00", "\u200b", " \u200b\u00ad ", "\ufeff", "\u2028"])
+def test_names_of_invisible_characters_count_as_empty(invisible):
+    assert Concept("C1", invisible, ["x", invisible]).names() == ["x"]
+    with pytest.raises(ValueError, match="E010"):
+        KnowledgeBase().add_concept(Concept("C1", invisible))
+    kb = KnowledgeBase.from_concepts([Concept("C1", "a")])
+    assert kb.add_aliases("C1", [invisible], source="test") == 0
+    with pytest.warns(UserWarning, match="W002.*'C2'"):
+        kb = KnowledgeBase.from_concepts([Concept("C1", "a"), Concept("C2", invisible)])
+    assert kb.concept_ids == ["C1"]
+
+
 def test_alias_table_rows_and_order(kb):
     names, rows = kb.alias_table()
     assert names == [

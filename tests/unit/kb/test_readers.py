@@ -470,3 +470,33 @@ def test_real_scispacy_fixture(shared_data):
     kb = quiet_read_kb(shared_data / "scispacy-fixtures" / "umls_test_fixture.json", "scispacy")
     assert len(kb) == 11
     assert kb["C0000005"].names() == ["(131)I-Macroaggregated Albumin", "(131)I-MAA"]
+
+
+@pytest.mark.parametrize(
+    "reader,header,row",
+    [
+        ("nemo_index", "id\tname", "D1\tflu"),
+        ("nemo_index", "CUI\tSTR", "D1\tflu"),
+        ("nemo_pairs", "concept_id\tsynonym1\tsynonym2", "D1\tflu\tinfluenza"),
+    ],
+)
+def test_a_header_row_warns_or_is_skipped(tmp_path, reader, header, row):
+    path = tmp_path / "vocab.tsv"
+    path.write_text(f"\n{header}\n{row}\n", encoding="utf8")
+    with pytest.warns(UserWarning, match=r"W003.*vocab.tsv, line 2.*header.*skip_header=true"):
+        kb = read_kb(path, reader)
+    assert len(kb) == 2  # read as a concept, as the warning says
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        kb = read_kb(path, reader, skip_header=True)
+    assert kb.concept_ids == ["D1"]
+    with pytest.raises(ValueError, match="E012.*skip_header.*'yes'"):
+        read_kb(path, reader, skip_header="yes")
+
+
+def test_a_first_row_that_is_a_concept_does_not_warn(tmp_path):
+    path = tmp_path / "vocab.tsv"
+    path.write_text("D1\tflu\nD2\tname\n", encoding="utf8")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert read_kb(path, "nemo_index").concept_ids == ["D1", "D2"]

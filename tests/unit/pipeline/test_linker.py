@@ -4,6 +4,8 @@ import json
 import os
 import subprocess
 import sys
+import warnings
+import shutil
 
 import pytest
 import spacy
@@ -224,7 +226,7 @@ def test_analyze_pipes_knows_requires_and_assigns(nlp):
 
 def test_to_bytes_round_trip(nlp):
     nlp2 = spacy.blank("en")
-    nlp2.add_pipe("sapel_linker")
+    nlp2.add_pipe("sapel_linker", config={"top_k": 3})
     nlp2.get_pipe("sapel_linker").from_bytes(nlp.get_pipe("sapel_linker").to_bytes())
     assert nlp2.get_pipe("sapel_linker").cfg == nlp.get_pipe("sapel_linker").cfg
     a = nlp(doc_with_ents(nlp, *TEXTS[1]))
@@ -260,15 +262,100 @@ print(json.dumps(out))
     assert json.loads(result.stdout.strip().splitlines()[-1]) == expected
 
 
-def test_uninitialized_linker_saves_and_loads_its_cfg(tmp_path):
+def test_uninitialized_linker_saves_and_loads_its_settings(tmp_path):
     nlp = spacy.blank("en")
     nlp.add_pipe("sapel_linker", config={"top_k": 7, "threshold": 0.7, "sparse_weight": 0.3})
     nlp.to_disk(tmp_path / "p")
     nlp2 = spacy.load(tmp_path / "p")
+    cfg = nlp2.get_pipe("sapel_linker").cfg
+    # exactly: srsly's JSON reads 0.3 back as 0.30000000000000004
+    assert (cfg["top_k"], cfg["threshold"], cfg["sparse_weight"]) == (7, 0.7, 0.3)
+    assert nlp2.get_pipe("sapel_linker").linker_kb is None
+    # settings come from the config, as for spaCy's components: bytes carry data only
     nlp3 = spacy.blank("en")
     nlp3.add_pipe("sapel_linker").from_bytes(nlp.get_pipe("sapel_linker").to_bytes())
-    for other in (nlp2, nlp3):
-        cfg = other.get_pipe("sapel_linker").cfg
-        # exactly: srsly's JSON reads 0.3 back as 0.30000000000000004
-        assert (cfg["top_k"], cfg["threshold"], cfg["sparse_weight"]) == (7, 0.7, 0.3)
-    assert nlp2.get_pipe("sapel_linker").linker_kb is None
+    assert nlp3.get_pipe("sapel_linker").cfg["top_k"] == 5
+
+
+def test_mentions_with_nothing_visible_stay_nil(nlp):
+    words = ["flu", "\x00", "and", "\u200b", "asthma"]
+    doc = Doc(nlp.vocab, words=words)
+    doc.ents = [Span(doc, i, i + 1, label="DISEASE") for i in (0, 1, 3, 4)]
+    doc = nlp(doc)
+    assert [(e.kb_id_, bool(e._.kb_candidates)) for e in doc.ents] == [
+        ("C5", True), ("", False), ("", False), ("C6", True)
+    ]
+
+
+def test_candidates_are_tuples_with_two_processes(nlp):
+    docs = [doc_with_ents(nlp, text, spans) for text, spans in TEXTS]
+    one = [links(doc) for doc in nlp.pipe(docs)]
+    two = [links(doc) for doc in nlp.pipe(
+        (doc_with_ents(nlp, text, spans) for text, spans in TEXTS), n_process=2, batch_size=1
+    )]
+    assert two == one
+    candidates = [c for doc in two for _, _, cands in doc for c in cands]
+    assert candidates and all(type(c) is tuple for c in candidates)
+
+
+def test_labels_the_pipelines_ner_does_not_predict_warn_at_initialize(toy_kb_dir):
+    nlp = spacy.blank("en")
+    nlp.add_pipe("entity_ruler")
+    nlp.add_pipe("sapel_linker", config={"labels": ["disease", "DISEASE"]})
+    nlp.config["initialize"]["components"] = {
+        "entity_ruler": {"patterns": [{"label": "DISEASE", "pattern": "flu"}]},
+        "sapel_linker": {"kb_loader": {"@misc": "sapel.load_kb_dir.v1", "path": str(toy_kb_dir)}},
+    }
+    with pytest.warns(UserWarning, match=r"W320.*\['disease'\].*\['DISEASE'\]"):
+        nlp.initialize()
+
+
+def test_labels_that_differ_in_case_from_the_docs_warn_once(toy_linker_kb):
+    from sapel_test_utils import linker_nlp
+
+    nlp = linker_nlp(toy_linker_kb, labels=["disease"])
+    with pytest.warns(UserWarning, match=r"W322.*'disease': 'DISEASE'"):
+        nlp(doc_with_ents(nlp, *TEXTS[1]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        doc = nlp(doc_with_ents(nlp, *TEXTS[0]))
+    assert [ent.kb_id_ for ent in doc.ents] == ["", ""]
+
+
+def test_type_filter_types_the_kb_lacks_warn_once(toy_linker_kb):
+    from sapel_test_utils import linker_nlp
+
+    nlp = linker_nlp(toy_linker_kb, type_filter={"DISEASE": ["Disease", "Disorder"]})
+    with pytest.warns(UserWarning, match=r"W321.*\['Disorder'\].*'Disease'"):
+        nlp(doc_with_ents(nlp, *TEXTS[1]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        nlp(doc_with_ents(nlp, *TEXTS[0]))
+        linker_nlp(toy_linker_kb, type_filter={"DISEASE": ["Disease"]})(doc_with_ents(nlp, *TEXTS[0]))
+
+
+def test_load_time_config_overrides_win_over_the_saved_settings(nlp, tmp_path):
+    nlp.to_disk(tmp_path / "pipeline")
+    overrides = {"components": {"sapel_linker": {"threshold": 1.0, "abbreviations": False}}}
+    loaded = spacy.load(tmp_path / "pipeline", config=overrides)
+    linker = loaded.get_pipe("sapel_linker")
+    assert (linker.cfg["threshold"], linker.cfg["abbreviations"]) == (1.0, False)
+    config = loaded.config["components"]["sapel_linker"]
+    assert (config["threshold"], config["abbreviations"]) == (1.0, False)
+    assert linker.cfg["top_k"] == config["top_k"] == 3
+    text = "Wilson disease (WD) and hedache"
+    spans = [("WD", "DISEASE"), ("hedache", "DISEASE")]
+    saved = nlp(doc_with_ents(nlp, text, spans))
+    doc = loaded(doc_with_ents(loaded, text, spans))
+    assert saved._.abbreviations and doc._.abbreviations is None
+    # a misspelling scores below 1.0: linked at the saved threshold 0.0, NIL at 1.0
+    assert saved.ents[1].kb_id_ and doc.ents[1]._.kb_candidates[0][1] < 1.0
+    assert doc.ents[1].kb_id_ == ""
+
+
+@pytest.mark.parametrize("part", ["encoder", "kb", "index"])
+def test_a_pipeline_missing_a_kb_part_is_refused_at_load(nlp, tmp_path, part):
+    nlp.to_disk(tmp_path / "pipeline")
+    shutil.rmtree(tmp_path / "pipeline" / "sapel_linker" / part)
+    with pytest.raises(IndexLoadError, match=rf"E320.*sapel_linker.*{part}/ missing"):
+        spacy.load(tmp_path / "pipeline")

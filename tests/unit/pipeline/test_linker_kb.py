@@ -19,6 +19,14 @@ def test_search_keeps_best_score_per_concept(toy_linker_kb):
     assert scores == sorted(scores, reverse=True)
 
 
+@pytest.mark.parametrize("mention", ["", "  ", "\x00", "\u200b", "\n\u200b\t"])
+def test_a_mention_with_nothing_visible_gets_no_candidates(toy_linker_kb, mention):
+    found = toy_linker_kb.search([mention, "flu", mention], top_k=2)
+    assert found[0] == found[2] == []
+    assert found[1][0][0] == "C5"
+    assert toy_linker_kb.search([mention], top_k=2) == [[]]
+
+
 def test_search_encodes_identical_mentions_once(toy_linker_kb, monkeypatch):
     seen = []
     encode = toy_linker_kb.encoder.encode

@@ -57,3 +57,32 @@ def test_best_long_form_and_short_form_rules():
 def test_short_form_map_keeps_the_first_definition():
     doc = nlp("Wilson disease (WD) and Wegener disease (WD).")
     assert short_form_map(find_abbreviations(doc)) == {"WD": "Wilson disease"}
+
+
+@pytest.mark.parametrize("sentences", [False, True])
+def test_work_per_parenthesis_is_bounded_in_long_docs(monkeypatch, sentences):
+    """A long doc without sentence boundaries (or one long sentence) must not make
+    every "(" look at all the text before it: count the tokens examined."""
+    from spacy_sapel.pipeline import abbreviations
+
+    examined = []
+    definition = abbreviations._definition
+
+    def counting(doc, short, before):
+        examined.append(len(before))
+        return definition(doc, short, before)
+
+    monkeypatch.setattr(abbreviations, "_definition", counting)
+    for n in (20, 200):
+        doc = nlp(" ".join(["some words about Wilson disease (WD) and more"] * n))
+        if sentences:
+            doc[0].is_sent_start = True
+            for token in doc[1:]:
+                token.is_sent_start = False
+        examined.clear()
+        found = find_abbreviations(doc)
+        assert [(s.text, l.text) for s, l in found] == [("WD", "Wilson disease")] * n
+        # a bounded number of tokens per parenthesis, however long the doc
+        per_paren = abbreviations.MAX_LOOKBACK_TOKENS + abbreviations.MAX_PAREN_TOKENS
+        assert sum(examined) <= n * per_paren
+        assert max(examined) <= abbreviations.MAX_LOOKBACK_TOKENS

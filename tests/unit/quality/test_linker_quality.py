@@ -116,7 +116,8 @@ def test_all_options_round_trip(linker_kb, tmp_path):
     loaded = spacy.load(tmp_path / "p")
     assert loaded.get_pipe("sapel_linker").linker_kb.sparse is not None
     nlp2 = spacy.blank("en")
-    nlp2.add_pipe("sapel_linker").from_bytes(nlp.get_pipe("sapel_linker").to_bytes())
+    # the settings come from the config, the bytes carry the KB parts
+    nlp2.add_pipe("sapel_linker", config={"top_k": 3, **config}).from_bytes(nlp.get_pipe("sapel_linker").to_bytes())
     for other in (loaded, nlp2):
         a = nlp(doc_with_ents(nlp, TEXT, MENTIONS))
         b = other(doc_with_ents(other, TEXT, MENTIONS))

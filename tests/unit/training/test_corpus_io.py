@@ -104,6 +104,16 @@ def test_read_jsonl_docs(tmp_path):
         ('{"text": "abc", "ents": [{"start": 0, "end": 2}]}', "lacks start, end or label"),
         ('{"text": "abc def", "ents": [{"start": 1, "end": 5, "label": "X"}]}', "does not align"),
         ('{"text": "abc def", "ents": [{"start": 0, "end": 7, "label": "X"}, {"start": 4, "end": 7, "label": "Y"}]}', "overlapping"),
+        ('{"text": "abc def", "ents": [{"start": "0", "end": 3, "label": "X"}]}', "offsets '0':3.*integer"),
+        ('{"text": "abc def", "ents": [{"start": 0, "end": 3.0, "label": "X"}]}', "offsets 0:3.0"),
+        ('{"text": "abc def", "ents": [{"start": 4, "end": 99, "label": "X"}]}', "offsets 4:99.*<= 7"),
+        ('{"text": "abc def", "ents": [{"start": 3, "end": 3, "label": "X"}]}', "offsets 3:3"),
+        ('{"text": "abc def", "ents": [{"start": true, "end": 3, "label": "X"}]}', "offsets True:3"),
+        ('{"text": "abc def", "ents": [{"start": 0, "end": 3, "label": 5}]}', "label 5.*non-empty string"),
+        ('{"text": "abc def", "ents": [{"start": 0, "end": 3, "label": ""}]}', "label ''"),
+        ('{"text": "abc def", "ents": [{"start": 0, "end": 3, "label": " "}]}', "label ' '"),
+        ('{"text": "abc def", "ents": [{"start": 0, "end": 3, "label": "X", "kb_id": 7}]}', "kb_id 7"),
+        ('{"text": "abc def", "ents": {"start": 0}}', "'ents' is"),
     ],
 )
 def test_bad_jsonl_names_file_and_line(tmp_path, line, match):
