@@ -347,7 +347,7 @@ def test_load_time_config_overrides_win_over_the_saved_settings(nlp, tmp_path):
     spans = [("WD", "DISEASE"), ("hedache", "DISEASE")]
     saved = nlp(doc_with_ents(nlp, text, spans))
     doc = loaded(doc_with_ents(loaded, text, spans))
-    assert saved._.abbreviations and doc._.abbreviations is None
+    assert saved._.sapel_abbreviations and doc._.sapel_abbreviations is None
     # a misspelling scores below 1.0: linked at the saved threshold 0.0, NIL at 1.0
     assert saved.ents[1].kb_id_ and doc.ents[1]._.kb_candidates[0][1] < 1.0
     assert doc.ents[1].kb_id_ == ""
