@@ -79,6 +79,7 @@ def annotate_ray_cli(
     num_gpus: Optional[float] = typer.Option(None, "--num-gpus", help="GPUs per actor (default 0)"),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (default: start a local Ray)"),
     num_cpus: Optional[int] = typer.Option(None, "--num-cpus", help="CPUs of a local Ray instance"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output directory that does not hold annotate-ray shards"),
 ) -> None:
     """Annotate a large corpus with a saved pipeline in a pool of Ray actors; the
     output equals what `link` writes, split into shards."""
@@ -95,4 +96,5 @@ def annotate_ray_cli(
         docs_per_task=docs_per_task,
         shard_size=shard_size,
         num_gpus=num_gpus,
+        overwrite=overwrite,
     )

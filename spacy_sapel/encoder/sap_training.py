@@ -25,7 +25,7 @@ from tqdm import tqdm
 from wasabi import msg
 
 from ..errors import Errors, Warnings
-from ..util import atomic_directory, read_json, write_json
+from ..util import DirMarker, atomic_directory, read_json, write_json
 from .batching import BATCHING, hard_order, label_neighbors
 from .ms_loss import TRIPLET_TYPES, mine_triplets, multi_similarity_loss
 from .pairs import PairSet, SynonymPair, texts_of
@@ -36,6 +36,7 @@ CHECKPOINT_DIR = "checkpoint"
 LOG_FILE = "training.json"
 _STATE_FILE = "state.pt"
 _STATE_JSON = "state.json"
+_CHECKPOINT_MARKER = DirMarker("SAP checkpoint directory", (_STATE_JSON, _STATE_FILE))
 # settings that may differ between an interrupted run and its resumption
 _RESUME_FREE = ("checkpoint_every", "max_seconds", "max_validation_pairs")
 
@@ -365,7 +366,7 @@ class SapTrainer:
 
     def _save_checkpoint(self, step, optimizer, scheduler, scaler, history, n_empty, n_seen) -> None:
         self.encoder.reset_fingerprint()
-        with atomic_directory(self.output_dir / CHECKPOINT_DIR) as tmp:
+        with atomic_directory(self.output_dir / CHECKPOINT_DIR, _CHECKPOINT_MARKER) as tmp:
             self.encoder.to_disk(tmp / "encoder")
             state = {
                 "step": step,

@@ -13,11 +13,15 @@ from ..errors import Errors, IndexLoadError
 from ..index import DenseIndex
 from ..index.sparse import SparseIndex
 from ..kb import KnowledgeBase
-from ..util import PathLike, atomic_directory, write_json
+from ..util import DirMarker, PathLike, atomic_directory, write_json
 
 FORMAT_VERSION = 1
 PARTS = ("encoder", "kb", "index")
 SPARSE_PART = "sparse"
+#: what ``to_disk`` may replace: a KB directory written by ``build-kb`` (its meta.json)
+KB_DIR_MARKER = DirMarker(
+    "KB directory written by build-kb", ("meta.json",), ("format_version", "kb", "index", "encoder")
+)
 
 Candidates = List[Tuple[str, float]]
 #: allowed KB types of a mention (None: any concept)
@@ -206,9 +210,11 @@ class LinkerKB:
             self._type_masks[type_set] = mask
         return mask
 
-    def to_disk(self, path: PathLike) -> None:
-        """Write ``encoder/``, ``kb/``, ``index/`` and ``meta.json`` atomically."""
-        with atomic_directory(path) as tmp:
+    def to_disk(self, path: PathLike, *, overwrite: bool = False) -> None:
+        """Write ``encoder/``, ``kb/``, ``index/`` and ``meta.json`` atomically. An
+        existing ``path`` is replaced only if it is a KB directory (or empty), unless
+        ``overwrite``."""
+        with atomic_directory(path, KB_DIR_MARKER, overwrite=overwrite) as tmp:
             self.encoder.to_disk(tmp / "encoder")
             self.kb.to_disk(tmp / "kb")
             self.index.to_disk(tmp / "index")
