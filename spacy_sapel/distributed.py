@@ -23,7 +23,6 @@ from wasabi import msg
 from ._compat import import_ray
 from .encoder import SapEncoder
 from .errors import Errors
-from .index import DenseIndex
 from .kb import KnowledgeBase
 from .pipeline.linker_kb import LinkerKB
 from .util import DirMarker, PathLike, atomic_directory, check_output_dir
@@ -138,8 +137,7 @@ def build_linker_kb_ray(
     load; on a multi-machine cluster that folder must be on a shared filesystem."""
     import tempfile
 
-    if len(kb) == 0:
-        raise ValueError(Errors.E004.format(source=kb.meta.get("name", "kb")))
+    index = LinkerKB.plan_index(kb, encoder, index_type=index_type, index_options=index_options)
     names, _ = kb.alias_table()
     with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
         encoder_dir = Path(tmp) / "encoder"
@@ -152,7 +150,6 @@ def build_linker_kb_ray(
             rows_per_task=rows_per_task,
             num_gpus=num_gpus,
         )
-    index = DenseIndex(index_type=index_type, **(index_options or {}))
     index.build(vectors, fingerprint=encoder.fingerprint)
     return LinkerKB(encoder=encoder, kb=kb, index=index)
 

@@ -11,7 +11,7 @@ from ..pipeline import SapelLinker
 from ..pipeline.annotate import annotate
 from ..pipeline.describe import describe_entities
 from ..training import read_jsonl_docs, read_text_docs
-from ..util import atomic_write_path
+from ..util import atomic_write_path, check_output_file
 from ._app import app
 
 
@@ -25,6 +25,7 @@ def link_cli(
     """Link the entities of every document and write them, with ids, names, scores and
     candidates, as JSONL. Documents given with `ents` keep them (components that set
     entities are skipped for them); plain texts go through the whole pipeline."""
+    check_output_file(output, inputs=[input_path])
     nlp = spacy.load(pipeline)
     check_has_linker(nlp, pipeline)
     if input_path.suffix == ".jsonl":

@@ -273,6 +273,22 @@ class DenseIndex:
         params, _ = self._resolve(count, dim)
         _new_faiss_index(dim, params)
 
+    def estimate_bytes(self, count: int, dim: int) -> int:
+        """Roughly how many bytes the index of ``count`` vectors of dimension ``dim``
+        takes on disk (at most float32 vectors plus ids and graph links)."""
+        params, _ = self._resolve(count, dim)
+        work_dim = params["pca_dim"] or dim
+        index_type = params["index_type"]
+        if index_type == "ivfpq":
+            per_vector = params["pq_m"] * params["pq_nbits"] / 8 + 8
+        elif index_type == "factory":
+            per_vector = 4 * work_dim + 8
+        else:
+            per_vector = _STORAGE_BYTES[params["storage"]] * work_dim + 8
+        if index_type == "hnsw":
+            per_vector += 8 * params["hnsw_m"]
+        return int(count * per_vector + 4 * dim * work_dim)
+
     def _resolve(self, count: int, dim: int) -> Tuple[Dict[str, Any], int]:
         """The build parameters for ``count`` vectors of dimension ``dim`` (``auto``
         and ``nlist`` resolved) and the k-means training points per list."""
@@ -585,8 +601,9 @@ def _as_queries(queries: Any, dim: int) -> np.ndarray:
     return np.ascontiguousarray(array, dtype=np.float32)
 
 
-#: faiss index_factory codes of the ``storage`` values.
+#: faiss index_factory codes of the ``storage`` values, and their bytes per dimension.
 _STORAGE_CODES = {"fp32": "Flat", "fp16": "SQfp16", "sq8": "SQ8"}
+_STORAGE_BYTES = {"fp32": 4, "fp16": 2, "sq8": 1}
 
 
 def factory_string(params: Dict[str, Any]) -> str:

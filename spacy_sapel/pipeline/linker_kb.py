@@ -56,17 +56,48 @@ class LinkerKB:
         show_progress: bool = False,
     ) -> "LinkerKB":
         """Embed every distinct name of every concept and index the embeddings; with
-        ``sparse``, also index their character n-grams for hybrid search."""
-        if len(kb) == 0:
-            raise ValueError(Errors.E004.format(source=kb.meta.get("name", "kb")))
+        ``sparse``, also index their character n-grams for hybrid search. The index
+        options are checked before any name is encoded."""
+        index = cls.plan_index(kb, encoder, index_type=index_type, index_options=index_options)
         names, _ = kb.alias_table()
         vectors = encoder.encode(names, show_progress=show_progress)
-        index = DenseIndex(index_type=index_type, **(index_options or {}))
         index.build(vectors, fingerprint=encoder.fingerprint)
         linker_kb = cls(encoder=encoder, kb=kb, index=index)
         if sparse:
             linker_kb.add_sparse_index()
         return linker_kb
+
+    @staticmethod
+    def plan_index(
+        kb: KnowledgeBase,
+        encoder: SapEncoder,
+        *,
+        index_type: str = "flat",
+        index_options: Optional[Dict[str, Any]] = None,
+    ) -> DenseIndex:
+        """The unbuilt index for ``kb``'s names, its options checked against the KB's
+        size and the encoder's dimension (unknown names, a PCA or IVF too big for the
+        data, a bad factory string), so that a mistake shows before the encoding."""
+        if len(kb) == 0:
+            raise ValueError(Errors.E004.format(source=kb.meta.get("name", "kb")))
+        index = DenseIndex.from_options(index_type, index_options)
+        index.check_build(kb.n_names, encoder.dim)
+        return index
+
+    @staticmethod
+    def estimate_bytes(
+        kb: KnowledgeBase, encoder: SapEncoder, index: DenseIndex, *, sparse: bool = False
+    ) -> int:
+        """A rough upper estimate of the disk space :meth:`to_disk` needs (encoder
+        weights, KB strings and arrays, index vectors), for checking before a build."""
+        names, _ = kb.alias_table()
+        name_bytes = sum(len(name.encode("utf8")) for name in names)
+        weights = sum(t.numel() * t.element_size() for t in encoder.model.parameters())
+        size = weights + 2 * name_bytes + 32 * (len(kb) + len(names))
+        size += index.estimate_bytes(len(names), encoder.dim)
+        if sparse:
+            size += 16 * name_bytes
+        return int(size)
 
     def add_sparse_index(self, *, ngram_range: Tuple[int, int] = (2, 3)) -> None:
         """Index the KB's names by character n-grams (TF-IDF), for ``sparse_weight``."""
