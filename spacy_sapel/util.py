@@ -198,9 +198,11 @@ def atomic_directory(
         os.chmod(tmp, 0o777 & ~_umask())
     except BaseException as err:
         shutil.rmtree(tmp, ignore_errors=True)
-        problem = _write_problem(err)
+        # a nested writer's report names its temporary path: name ``path`` instead
+        cause = err.__cause__ if isinstance(err, OutputError) and err.__cause__ else err
+        problem = _write_problem(cause)
         if problem is not None:
-            raise OutputError(Errors.E426.format(path=path, problem=problem, error=err)) from err
+            raise OutputError(Errors.E426.format(path=path, problem=problem, error=cause)) from cause
         raise
     old = None
     if path.exists():
