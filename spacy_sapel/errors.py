@@ -123,6 +123,9 @@ class Errors(metaclass=ErrorsWithCodes):
             "'SQfp16') into the string instead of pca_dim / storage.")
     E125 = ("The index option factory={factory!r} is read only with index_type='factory' "
             "(got index_type={index_type!r}).")
+    E126 = ("The {index_type} index searched with the {backend} backend cannot restrict a "
+            "search to allowed rows (faiss ID selectors work on the CPU only); check "
+            "DenseIndex.supports_selection first.")
     # --- encoder (E2xx) ---
     E201 = ("Encoder path not found: {path}. Expected a local model directory (with "
             "config.json, weights and tokenizer files) or a Hugging Face model name.")

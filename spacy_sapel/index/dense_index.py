@@ -28,7 +28,7 @@ import inspect
 import logging
 import math
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, Mapping, Optional, Tuple, Union, cast
 
 import faiss
 import numpy as np
@@ -324,10 +324,26 @@ class DenseIndex:
                 raise ValueError(Errors.E109.format(nlist=nlist, count=count))
         return params, points_per_list
 
-    def search(self, queries: np.ndarray, k: int) -> Tuple[np.ndarray, np.ndarray]:
+    @property
+    def supports_selection(self) -> bool:
+        """Whether :meth:`search` can restrict the results to ``allowed`` rows in the
+        search itself (a faiss ID selector): faiss on the CPU, for the index kinds
+        that take one; not the GPU or torch backends."""
+        searcher = self._get_searcher()
+        return (
+            self._backend == "cpu"
+            and isinstance(searcher, FaissSearcher)
+            and _selection_params(self._require_index("searching"), None, self.meta["params"]) is not None
+        )
+
+    def search(
+        self, queries: np.ndarray, k: int, *, allowed: Optional[np.ndarray] = None
+    ) -> Tuple[np.ndarray, np.ndarray]:
         """The ``k`` best rows for each query: ``(scores float32 [m, k], rows int64
         [m, k])``, best first. Where fewer than ``k`` rows are found (``k`` > ntotal,
-        or IVF lists that hold too few) rows are -1 and scores -inf."""
+        or IVF lists that hold too few) rows are -1 and scores -inf. ``allowed``, a
+        boolean mask over the rows, keeps the search to those rows (needs
+        :attr:`supports_selection`), so the best ``k`` allowed rows come in one pass."""
         index = self._require_index("searching")
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
             raise ValueError(Errors.E111.format(k=k))
@@ -338,11 +354,33 @@ class DenseIndex:
         if q.shape[0] == 0:
             return scores, rows
         found = min(k, int(index.ntotal))
-        found_scores, found_rows = self._get_searcher().search(q, found)
+        if allowed is None:
+            found_scores, found_rows = self._get_searcher().search(q, found)
+        else:
+            found_scores, found_rows = self._search_allowed(q, found, allowed)
         scores[:, :found] = found_scores
         rows[:, :found] = found_rows
         scores[rows < 0] = -np.inf
         return scores, rows
+
+    def _search_allowed(
+        self, queries: np.ndarray, k: int, allowed: np.ndarray
+    ) -> Tuple[np.ndarray, np.ndarray]:
+        mask = np.asarray(allowed)
+        if mask.dtype != bool or mask.shape != (self.ntotal,):
+            raise ValueError(
+                Errors.E102.format(
+                    name="allowed", value=f"array {mask.dtype} {mask.shape}",
+                    expected=f"a boolean mask over the {self.ntotal} rows",
+                )
+            )
+        if not self.supports_selection:
+            raise ValueError(Errors.E126.format(backend=self._backend, index_type=self.index_type))
+        bitmap = np.packbits(mask, bitorder="little")
+        selector = faiss.IDSelectorBitmap(bitmap)
+        params = _selection_params(self._require_index("searching"), selector, self.meta["params"])
+        # ``selector`` points into ``bitmap``, which lives until this returns
+        return cast(FaissSearcher, self._get_searcher()).search(queries, k, params=params)
 
     def to_disk(self, path: PathLike) -> None:
         """Write the directory ``path`` (``index.faiss`` and ``meta.json``) atomically:
@@ -702,6 +740,22 @@ def _search_nprobe(index: faiss.Index, params: Dict[str, Any]) -> Optional[int]:
     """nprobe for an IVF index (at most nlist: more probes than lists is exhaustive)."""
     ivf = faiss.try_extract_index_ivf(index)
     return None if ivf is None else min(params["nprobe"], int(ivf.nlist))
+
+
+def _selection_params(
+    index: faiss.Index, selector: Optional[faiss.IDSelector], params: Dict[str, Any]
+) -> Optional[faiss.SearchParameters]:
+    """faiss search parameters that restrict a search of ``index`` to ``selector``
+    (with the index's own nprobe / efSearch), or None for an index kind that takes
+    no selector."""
+    base = _base_index(index)
+    if isinstance(base, faiss.IndexIVF):
+        return faiss.SearchParametersIVF(sel=selector, nprobe=_search_nprobe(index, params))
+    if isinstance(base, faiss.IndexHNSW):
+        return faiss.SearchParametersHNSW(sel=selector, efSearch=params["ef_search"])
+    if isinstance(base, (faiss.IndexFlat, faiss.IndexScalarQuantizer, faiss.IndexPQ)):
+        return faiss.SearchParameters(sel=selector)
+    return None
 
 
 def _apply_search_params(index: faiss.Index, params: Dict[str, Any]) -> None:

@@ -40,6 +40,9 @@ class LinkerKB:
     _type_masks: Dict[FrozenSet[str], np.ndarray] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+    _alias_masks: Dict[FrozenSet[str], np.ndarray] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         self.check()
@@ -162,16 +165,17 @@ class LinkerKB:
         position = {text: i for i, text in enumerate(texts)}
         vectors = self.encoder.encode(texts, batch_size=batch_size)
         # Several names of one concept can fill the neighbour list, so search more
-        # alias rows than concepts wanted; a type filter may need more still.
+        # alias rows than concepts wanted; a type filter may need more still. Where
+        # the index can filter (faiss on the CPU), the dense search itself keeps to
+        # the allowed names, else the filter applies afterwards and the search widens.
         k = min(alias_k or max(8 * top_k, 32), self.index.ntotal)
+        select = self.index.supports_selection
         ranked: Dict[Tuple[str, TypeSet], Candidates] = {}
         pending = unique
         while pending:
             wanted = list(dict.fromkeys(text for text, _ in pending))
             rows_of = {text: i for i, text in enumerate(wanted)}
-            dense = self._best_per_concept(
-                *self.index.search(vectors[[position[t] for t in wanted]], k)
-            )
+            dense, exhausted = self._dense_search(vectors, position, pending, k, select=select)
             lexical = (
                 self._best_per_concept(*self.sparse.search(wanted, k))
                 if sparse_weight > 0 and self.sparse is not None
@@ -181,10 +185,15 @@ class LinkerKB:
             for text, type_set in pending:
                 i = rows_of[text]
                 found = self._fuse(
-                    dense[i], lexical[i] if lexical is not None else None,
+                    dense[(text, type_set)], lexical[i] if lexical is not None else None,
                     sparse_weight, type_set,
                 )
-                if len(found) < top_k and type_set is not None and k < self.index.ntotal:
+                if (
+                    len(found) < top_k
+                    and type_set is not None
+                    and k < self.index.ntotal
+                    and not exhausted[(text, type_set)]
+                ):
                     retry.append((text, type_set))
                     continue
                 ranked[(text, type_set)] = [
@@ -192,6 +201,48 @@ class LinkerKB:
                 ]
             pending, k = retry, min(4 * k, self.index.ntotal)
         return [ranked[query] for query in queries]
+
+    def _dense_search(
+        self,
+        vectors: np.ndarray,
+        position: Dict[str, int],
+        queries: Sequence[Tuple[str, TypeSet]],
+        k: int,
+        *,
+        select: bool,
+    ) -> Tuple[Dict[Tuple[str, TypeSet], Dict[int, float]], Dict[Tuple[str, TypeSet], bool]]:
+        """Per query, the best dense score of each concept among its ``k`` nearest
+        names, with ``select`` among the names of allowed concepts only (one search
+        per type set), and whether that search ran out of allowed names (a larger
+        ``k`` would find no more)."""
+        groups: Dict[TypeSet, List[str]] = {}
+        for text, type_set in queries:
+            group = groups.setdefault(type_set if select else None, [])
+            if text not in group:
+                group.append(text)
+        found: Dict[Tuple[str, TypeSet], Dict[int, float]] = {}
+        exhausted: Dict[Tuple[str, TypeSet], bool] = {}
+        for type_set, texts in groups.items():
+            allowed = None if type_set is None else self._alias_mask(type_set)
+            scores, rows = self.index.search(
+                vectors[[position[t] for t in texts]], k, allowed=allowed
+            )
+            for text, best, row in zip(texts, self._best_per_concept(scores, rows), rows):
+                found[(text, type_set)] = best
+                exhausted[(text, type_set)] = allowed is not None and bool((row < 0).any())
+        key = (lambda query: query) if select else (lambda query: (query[0], None))
+        return (
+            {query: found[key(query)] for query in queries},
+            {query: exhausted[key(query)] for query in queries},
+        )
+
+    def _alias_mask(self, type_set: FrozenSet[str]) -> np.ndarray:
+        """Which names (index rows) belong to a concept of one of ``type_set``'s types."""
+        mask = self._alias_masks.get(type_set)
+        if mask is None:
+            mask = self._type_mask(type_set)[self.kb.alias_concepts()]
+            self._alias_masks[type_set] = mask
+        return mask
 
     def _best_per_concept(self, scores: np.ndarray, rows: np.ndarray) -> List[Dict[int, float]]:
         alias_concepts = self.kb.alias_concepts()
