@@ -122,8 +122,11 @@ def check_output_dir(
     space for ``needed_bytes``. Returns the absolute output path."""
     path = Path(path)
     target = Path(os.path.abspath(path))
-    cwd = Path.cwd()
-    if not target.name or target == cwd or target in cwd.parents:
+    try:
+        cwd: Optional[Path] = Path.cwd()
+    except OSError:  # the current directory was deleted
+        cwd = None
+    if not target.name or (cwd is not None and (target == cwd or target in cwd.parents)):
         raise OutputError(Errors.E420.format(path=path, what=marker.what))
     for source in inputs:
         source = Path(os.path.abspath(source))
