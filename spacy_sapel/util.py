@@ -102,7 +102,8 @@ class DirMarker:
         return False
 
 
-#: A directory that only this process may write next to ``path`` (its PID in the name).
+#: The names atomic_directory gives its temporary and swapped-out directories next to
+#: ``path``; both carry the writing process's PID.
 _TMP_PATTERN = r"\.{name}\.(?P<pid>[0-9]+)-[A-Za-z0-9_]{{8}}\.tmp"
 _OLD_PATTERN = r"\.{name}\.old-(?P<pid>[0-9]+)"
 
@@ -264,10 +265,10 @@ def _existing_ancestor(path: Path) -> Path:
     return path
 
 
-#: errno values that mean "the output location cannot take this write".
+#: errno values that only a write gives, and what they say about the output location
+#: (permission errors are not among them: reading an input can give those too).
 _DISK_ERRNOS = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded",
-                errno.EROFS: "the file system is read-only", errno.EACCES: "permission denied",
-                errno.EPERM: "permission denied"}
+                errno.EROFS: "the file system is read-only"}
 #: The same, as libraries that wrap OS errors in their own exceptions word them
 #: (safetensors' SafetensorError, faiss's RuntimeError).
 _DISK_MESSAGES = {"No space left on device": "the disk is full",

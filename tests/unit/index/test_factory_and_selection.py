@@ -121,6 +121,12 @@ def test_bad_factory_strings_are_refused_before_the_vectors_exist(factory, match
         index.check_build(2000, 32)
 
 
+def test_faiss_training_failures_are_clear_errors(vectors):
+    index = DenseIndex(index_type="factory", factory="PQ4x10", device="cpu")
+    with pytest.raises(ValueError, match=r"E123.*'PQ4x10' with 300 vectors.*Number of training points"):
+        index.build(vectors[:300], fingerprint=FINGERPRINT)
+
+
 def test_unknown_options_are_named_with_the_closest_valid_one():
     with pytest.raises(ValueError, match=r"E121.*'nprob' \(did you mean 'nprobe'\?\)"):
         DenseIndex.from_options("ivf", {"nprob": 4})
