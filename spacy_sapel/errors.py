@@ -215,8 +215,8 @@ class Errors(metaclass=ErrorsWithCodes):
             "directory, e.g. {path}/out.")
     E421 = ("Output path {path} is or contains the input {input}: writing it would "
             "delete the input. Choose another output path.")
-    E422 = ("Output path {path} is an existing file. Expected a directory for the {what}: "
-            "remove the file or choose another path.")
+    E422 = ("Output path {path} is an existing file, not a {what}: remove the file or "
+            "choose another path.")
     E423 = ("Output directory {path} already exists and is not a {what} (it holds "
             "{content}); refusing to delete its content. Choose another path, or pass "
             "--overwrite (overwrite=True) to replace it.")

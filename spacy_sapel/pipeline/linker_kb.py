@@ -20,7 +20,7 @@ PARTS = ("encoder", "kb", "index")
 SPARSE_PART = "sparse"
 #: what ``to_disk`` may replace: a KB directory written by ``build-kb`` (its meta.json)
 KB_DIR_MARKER = DirMarker(
-    "KB directory written by build-kb", ("meta.json",), ("format_version", "kb", "index", "encoder")
+    "KB directory", ("meta.json",), ("format_version", "kb", "index", "encoder")
 )
 
 Candidates = List[Tuple[str, float]]
