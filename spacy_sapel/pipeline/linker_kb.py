@@ -215,11 +215,9 @@ class LinkerKB:
         names, with ``select`` among the names of allowed concepts only (one search
         per type set), and whether that search ran out of allowed names (a larger
         ``k`` would find no more)."""
-        groups: Dict[TypeSet, List[str]] = {}
+        groups: Dict[TypeSet, Dict[str, None]] = {}
         for text, type_set in queries:
-            group = groups.setdefault(type_set if select else None, [])
-            if text not in group:
-                group.append(text)
+            groups.setdefault(type_set if select else None, {})[text] = None
         found: Dict[Tuple[str, TypeSet], Dict[int, float]] = {}
         exhausted: Dict[Tuple[str, TypeSet], bool] = {}
         for type_set, texts in groups.items():
