@@ -235,3 +235,20 @@ def _dead_pid() -> int:
         except PermissionError:
             pass
         pid += 1
+
+
+def test_annotate_ray_checks_its_output_before_starting_ray(tmp_path, monkeypatch):
+    from spacy_sapel import distributed
+
+    monkeypatch.setattr(distributed, "_ray", lambda: pytest.fail("Ray started before the output check"))
+    corpus = tmp_path / "docs.txt"
+    corpus.write_text("Flu.\n", encoding="utf8")
+    (tmp_path / "pipeline").mkdir()
+    with pytest.raises(OutputError, match="E421"):
+        distributed.annotate_ray(tmp_path / "pipeline", corpus, tmp_path, overwrite=True)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "keep.txt").write_text("x")
+    with pytest.raises(OutputError, match="E423.*annotate-ray output directory"):
+        distributed.annotate_ray(tmp_path / "pipeline", corpus, mine)
+    assert [p.name for p in mine.iterdir()] == ["keep.txt"]
