@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,6 +107,11 @@ class DirMarker:
 #: ``path``; both carry the writing process's PID.
 _TMP_PATTERN = r"\.{name}\.(?P<pid>[0-9]+)-[A-Za-z0-9_]{{8}}\.tmp"
 _OLD_PATTERN = r"\.{name}\.old-(?P<pid>[0-9]+)"
+#: Temporary directories of spacy_sapel versions before the PID was in the name: those
+#: exist only while a directory is being written (seconds to minutes), so one unchanged
+#: for an hour belongs to a killed write.
+_LEGACY_TMP_PATTERN = r"\.{name}\.[a-z0-9_]{{8}}\.tmp"
+_LEGACY_TMP_AGE_S = 3600
 
 
 def check_output_dir(
@@ -186,7 +192,8 @@ def atomic_directory(
     An existing ``path`` is replaced only if it is empty or ``marker`` recognises it
     as written by this writer (or with ``overwrite``); see :func:`check_output_dir`.
     A successful write removes what killed earlier writes of ``path`` left behind
-    (``.NAME.PID-XXXXXXXX.tmp``, ``.NAME.old-PID`` of processes no longer running).
+    (``.NAME.PID-XXXXXXXX.tmp``, ``.NAME.old-PID`` of processes no longer running,
+    and an earlier version's ``.NAME.XXXXXXXX.tmp`` unchanged for an hour).
     A full disk or a read-only location is reported as :class:`OutputError`."""
     path = Path(os.path.abspath(path))
     check_output_dir(path, marker, overwrite=overwrite)
@@ -222,19 +229,26 @@ def atomic_directory(
 def remove_leftovers(path: PathLike) -> List[Path]:
     """Remove the temporary and swapped-out directories that killed writes of ``path``
     left next to it: only names that match :func:`atomic_directory`'s exactly and whose
-    process is no longer running. Returns what was removed."""
+    process is no longer running (or, for an earlier version's names without a PID,
+    that were not modified for an hour). Returns what was removed."""
     path = Path(path)
     name = re.escape(path.name)
     patterns = [re.compile(p.format(name=name)) for p in (_TMP_PATTERN, _OLD_PATTERN)]
+    legacy = re.compile(_LEGACY_TMP_PATTERN.format(name=name))
     removed = []
     for candidate in path.parent.iterdir():
+        if candidate.is_symlink() or not candidate.is_dir():
+            continue
         match = next((m for m in (p.fullmatch(candidate.name) for p in patterns) if m), None)
-        if match is None or candidate.is_symlink() or not candidate.is_dir():
-            continue
-        if _process_alive(int(match.group("pid"))):
-            continue
-        shutil.rmtree(candidate, ignore_errors=True)
-        removed.append(candidate)
+        if match is not None:
+            dead = not _process_alive(int(match.group("pid")))
+        else:
+            dead = bool(legacy.fullmatch(candidate.name)) and (
+                time.time() - candidate.stat().st_mtime > _LEGACY_TMP_AGE_S
+            )
+        if dead:
+            shutil.rmtree(candidate, ignore_errors=True)
+            removed.append(candidate)
     return removed
 
 

@@ -2,6 +2,7 @@ import json
 import os
 import random
 import stat
+import time
 
 import pytest
 
@@ -120,9 +121,14 @@ def test_successful_write_removes_leftovers_of_killed_writes_only(tmp_path):
         f".kb.old-{dead}x",
         "kb.old-1",
     ]
+    legacy_old, legacy_recent = ".kb.x7_k2m9q.tmp", ".kb.a1b2c3d4.tmp"  # before the PID
+    leftovers.append(legacy_old)
+    kept.append(legacy_recent)
     for name in leftovers + kept:
         (tmp_path / name).mkdir()
         (tmp_path / name / "big.bin").write_bytes(b"x")
+    two_hours_ago = time.time() - 7200
+    os.utime(tmp_path / legacy_old, (two_hours_ago, two_hours_ago))
     write_marked(tmp_path / "kb")
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(kept + ["kb"])
     assert remove_leftovers(tmp_path / "kb") == []
