@@ -22,13 +22,16 @@ from wasabi import msg
 from ._compat import import_ray
 from .encoder import SapEncoder
 from .errors import Errors
-from .index import DenseIndex
 from .kb import KnowledgeBase
 from .pipeline.linker_kb import LinkerKB
 from .training.jsonl import doc_from_jsonl_line, is_jsonl
-from .util import PathLike, atomic_directory
+from .util import DirMarker, PathLike, atomic_directory, check_output_dir
 
 OUTPUT_FORMATS = ("jsonl", "docbin")
+
+
+#: what ``annotate_ray`` may replace: a directory of its shards
+SHARDS_MARKER = DirMarker("annotate-ray output directory", ("part-00000.jsonl", "part-00000.spacy"))
 
 
 def _ray() -> Any:
@@ -134,8 +137,7 @@ def build_linker_kb_ray(
     load; on a multi-machine cluster that folder must be on a shared filesystem."""
     import tempfile
 
-    if len(kb) == 0:
-        raise ValueError(Errors.E004.format(source=kb.meta.get("name", "kb")))
+    index = LinkerKB.plan_index(kb, encoder, index_type=index_type, index_options=index_options)
     names, _ = kb.alias_table()
     with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
         encoder_dir = Path(tmp) / "encoder"
@@ -148,7 +150,6 @@ def build_linker_kb_ray(
             rows_per_task=rows_per_task,
             num_gpus=num_gpus,
         )
-    index = DenseIndex(index_type=index_type, **(index_options or {}))
     index.build(vectors, fingerprint=encoder.fingerprint)
     return LinkerKB(encoder=encoder, kb=kb, index=index)
 
@@ -212,12 +213,15 @@ def annotate_ray(
     docs_per_task: int = 256,
     shard_size: int = 10_000,
     num_gpus: Optional[float] = None,
+    overwrite: bool = False,
 ) -> Dict[str, int]:
     """Annotate ``input_path`` (JSONL records ``{"text", "ents"?}``, told by content,
     or text, one document per line) with the pipeline at ``pipeline`` in ``num_actors`` actors and
     write ``part-NNNNN.jsonl`` (``shard_size`` documents each, records as the ``link``
     command writes them) or ``part-NNNNN.spacy`` (a DocBin per task) into
-    ``output_dir``, in input order. Returns the numbers of documents and shards."""
+    ``output_dir``, in input order. Returns the numbers of documents and shards. An
+    existing ``output_dir`` is replaced only if it holds such shards (or nothing),
+    unless ``overwrite``; it may never be or contain the pipeline or the input."""
     if output_format not in OUTPUT_FORMATS:
         raise ValueError(
             Errors.E402.format(what="output format", value=output_format,
@@ -230,6 +234,7 @@ def annotate_ray(
     input_path = Path(input_path)
     if not input_path.is_file():
         raise FileNotFoundError(Errors.E001.format(path=input_path))
+    check_output_dir(output_dir, SHARDS_MARKER, overwrite=overwrite, inputs=[pipeline, input_path])
     ray = _ray()
     ray.data.DataContext.get_current().execution_options.preserve_order = True
     input_format = "jsonl" if is_jsonl(input_path) else "text"
@@ -255,7 +260,7 @@ def annotate_ray(
         for batch in dataset.iter_batches(batch_size=None, batch_format="numpy")
         for out in batch["out"]
     )
-    with atomic_directory(output_dir) as tmp:
+    with atomic_directory(output_dir, SHARDS_MARKER, overwrite=overwrite) as tmp:
         if output_format == "jsonl":
             counts = _write_jsonl_shards(outputs, Path(tmp), shard_size)
         else:

@@ -124,6 +124,20 @@ class Errors(metaclass=ErrorsWithCodes):
     E119 = ("Index type 'ivfpq' stores product-quantised codes; storage={value!r} applies "
             "to flat, ivf and hnsw only. Leave storage='fp32' for ivfpq.")
     E120 = "Unknown gpu_sharding {value!r}. Expected one of: {options}."
+    E121 = "Unknown index option {name!r}{hint}. Valid options: {options}."
+    E122 = ("faiss cannot make an index from the factory string {factory!r} for vectors "
+            "of dimension {dim}: {error}. Expected a faiss index_factory string such as "
+            "'IVF1024,Flat', 'HNSW32,SQ8' or 'OPQ16_64,IVF1024,PQ16'.")
+    E123 = ("faiss could not train or fill the index {factory!r} with {count} vectors: "
+            "{error}. Use fewer lists or codes for a knowledge base this small.")
+    E124 = ("index_type='factory' takes the whole layout from the factory string "
+            "{factory!r}: put a PCA ('PCA256,L2norm,...') or the storage ('SQ8', "
+            "'SQfp16') into the string instead of pca_dim / storage.")
+    E125 = ("The index option factory={factory!r} is read only with index_type='factory' "
+            "(got index_type={index_type!r}).")
+    E126 = ("The {index_type} index searched with the {backend} backend cannot restrict a "
+            "search to allowed rows (faiss ID selectors work on the CPU only); check "
+            "DenseIndex.supports_selection first.")
     # --- encoder (E2xx) ---
     E201 = ("Encoder path not found: {path}. Expected a local model directory (with "
             "config.json, weights and tokenizer files) or a Hugging Face model name.")
@@ -210,6 +224,24 @@ class Errors(metaclass=ErrorsWithCodes):
     E403 = ("{path} has no sapel_linker named {name!r}: its sapel_linker components are "
             "{linkers}. Pass one of them with --linker.")
     E404 = "{path}: no gold mentions for the linker {name!r} (labels {labels}) in {corpus}; nothing to calibrate."
+    # output paths (checked before the work starts; nothing of the user's is replaced)
+    E420 = ("Output path {path} is the current directory or one of its parents: writing "
+            "the {what} there would replace the directory you are in. Give a new "
+            "directory, e.g. {path}/out.")
+    E421 = ("Output path {path} is or contains the input {input}: writing it would "
+            "delete the input. Choose another output path.")
+    E422 = ("Output path {path} is an existing file, not a {what}: remove the file or "
+            "choose another path.")
+    E423 = ("Output directory {path} already exists and is not a {what} (it holds "
+            "{content}); refusing to delete its content. Choose another path, or pass "
+            "--overwrite (overwrite=True) to replace it.")
+    E424 = "Output path {path} cannot be written: {problem}."
+    E425 = ("Not enough free disk space for {path}: about {needed} are needed, {free} are "
+            "free. Free some space or choose another location.")
+    E426 = ("Writing {path} failed: {problem} ({error}). The previous content, if any, is "
+            "unchanged; free some space or choose a writable location.")
+    E427 = ("Output path {path} is an existing directory. Expected a file path, e.g. "
+            "{path}/out.jsonl.")
     # --- training / corpora (E5xx) ---
     E500 = "{path}, line {line}: {problem}. Expected {expected}."
     E501 = ("{path}, line {line}: entity [{start}:{end}] {text!r} does not align with "
@@ -265,6 +297,11 @@ class InputFileError(ValueError):
 
 class KBReadError(InputFileError):
     """A knowledge-base input file is missing, malformed or empty."""
+
+
+class OutputError(ValueError):
+    """An output path must not or cannot be written (checked before the work), or a
+    write failed because the disk is full or the location is read-only."""
 
 
 class IndexLoadError(ValueError):

@@ -1,7 +1,7 @@
 """The options ``build-kb`` and ``build-kb-ray`` share, declared once, and the step
 they share: read the vocabulary (plus training mentions as aliases) and the encoder."""
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import typer
 from wasabi import msg
@@ -11,6 +11,8 @@ from ..encoder.pairs import add_mention_aliases
 from ..index import INDEX_TYPES
 from ..kb import KnowledgeBase
 from ..kb.readers import READERS, read_kb
+from ..pipeline.linker_kb import KB_DIR_MARKER, LinkerKB
+from ..util import check_output_dir
 from ._util import parse_options
 
 INPUTS = typer.Argument(..., help="Vocabulary file(s) to read", exists=True, dir_okay=False)
@@ -25,7 +27,49 @@ INDEX_TYPE_HELP = f"Index type: {', '.join(INDEX_TYPES)}"
 INDEX_OPTION = typer.Option([], "--index-option", help="Index option as key=value, e.g. nprobe=32, pca_dim=256, storage=sq8; repeatable")
 NAME = typer.Option("kb", "--name", help="KB name stored in its metadata")
 TRAIN_MENTIONS = typer.Option([], "--train-mentions", help="PubTator training corpus whose unambiguous gold mentions (one id, in the KB) become aliases of their concepts; repeatable", exists=True, dir_okay=False)
+OVERWRITE = typer.Option(False, "--overwrite", help="Replace OUTPUT even if it is not a KB directory (its whole content is deleted); a KB directory is always replaced")
 TRAIN_MENTION_TYPES = typer.Option([], "--train-mention-type", help="Mention types to take from --train-mentions (e.g. Disease); repeatable")
+
+
+def check_output(
+    output: Path,
+    inputs: Sequence[Path],
+    train_mentions: Sequence[Path],
+    encoder: str,
+    *,
+    overwrite: bool,
+    needed_bytes: int = 0,
+) -> None:
+    """Refuse an output directory that must not be replaced (see
+    :func:`~spacy_sapel.util.check_output_dir`): never the vocabulary, the training
+    mentions or a local encoder directory, nor anything containing them."""
+    sources = [*inputs, *train_mentions]
+    if Path(encoder).exists():
+        sources.append(Path(encoder))
+    check_output_dir(
+        output, KB_DIR_MARKER, overwrite=overwrite, inputs=sources, needed_bytes=needed_bytes
+    )
+
+
+def plan_build(
+    output: Path,
+    inputs: Sequence[Path],
+    train_mentions: Sequence[Path],
+    kb: KnowledgeBase,
+    enc: SapEncoder,
+    *,
+    encoder: str,
+    index_type: str,
+    index_options: Dict[str, Any],
+    sparse: bool = False,
+    overwrite: bool,
+) -> None:
+    """The checks that need the KB and the encoder but not the vectors: the index
+    options against the KB's size and the encoder's dimension, and (roughly) the
+    free disk space for the output."""
+    index = LinkerKB.plan_index(kb, enc, index_type=index_type, index_options=index_options)
+    needed = LinkerKB.estimate_bytes(kb, enc, index, sparse=sparse)
+    check_output(output, inputs, train_mentions, encoder, overwrite=overwrite, needed_bytes=needed)
 
 
 def read_vocabulary(

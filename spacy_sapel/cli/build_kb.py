@@ -4,7 +4,7 @@ from typing import List, Optional
 import typer
 from wasabi import msg
 
-from ..index import INDEX_TYPES
+from ..index import INDEX_TYPES, DenseIndex
 from ..pipeline.linker_kb import LinkerKB
 from . import _kb_options as opts
 from ._app import app
@@ -28,20 +28,29 @@ def build_kb_cli(
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda"),
     train_mentions: List[Path] = opts.TRAIN_MENTIONS,
     train_mention_types: List[str] = opts.TRAIN_MENTION_TYPES,
+    overwrite: bool = opts.OVERWRITE,
 ) -> None:
     """Read a vocabulary, embed every concept name with the encoder, index the
     embeddings and write a KB directory that the linker's `sapel.load_kb_dir.v1`
-    loader reads."""
+    loader reads. Options, the output path and the free disk space are checked
+    before any name is encoded."""
     check_choice("index type", index_type, INDEX_TYPES)
+    index_options = parse_options(index_option)
+    DenseIndex.from_options(index_type, index_options)
+    opts.check_output(output, inputs, train_mentions, encoder, overwrite=overwrite)
     kb = opts.read_vocabulary(inputs, reader, reader_option, name, train_mentions, train_mention_types)
     enc = opts.load_encoder(encoder, pooling, max_length, batch_size, device)
+    opts.plan_build(
+        output, inputs, train_mentions, kb, enc, encoder=encoder, index_type=index_type,
+        index_options=index_options, sparse=sparse, overwrite=overwrite,
+    )
     linker_kb = LinkerKB.build(
         kb,
         enc,
         index_type=index_type,
-        index_options=parse_options(index_option),
+        index_options=index_options,
         sparse=sparse,
         show_progress=True,
     )
-    linker_kb.to_disk(output)
+    linker_kb.to_disk(output, overwrite=overwrite)
     msg.good(f"Wrote KB directory {output} ({index_type} index, dim {enc.dim})")

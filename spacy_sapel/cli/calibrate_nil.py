@@ -15,7 +15,7 @@ from wasabi import msg
 from ..errors import Errors
 from ..pipeline.linker import SapelLinker
 from ..training.calibrate import ThresholdPoint, best_threshold, link_outcomes
-from ..util import atomic_write_bytes
+from ..util import atomic_write_bytes, check_output_file
 from ._app import app
 from ._util import read_gold_docs
 
@@ -32,6 +32,8 @@ def calibrate_nil_cli(
     and F1 of linking at each threshold (a mention is linked when its best score
     reaches the threshold; a wrong link is a false positive, and mentions whose gold
     concept is not in the KB should stay NIL), and the threshold with the best F1."""
+    if output is not None:
+        check_output_file(output, inputs=[corpus])
     nlp = spacy.load(pipeline)
     linkers = [name for name, pipe in nlp.pipeline if isinstance(pipe, SapelLinker)]
     if not linkers:

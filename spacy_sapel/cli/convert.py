@@ -12,7 +12,7 @@ from ..training.conll import IOB_WARNINGS, read_iob_docs
 from ..training.jsonl import read_jsonl_docs
 from ..training.pubtator_docs import MISALIGNED_POLICIES, emit_pubtator_warnings, pubtator_to_docs
 from ..training.report import CorpusReport
-from ..util import atomic_write_path
+from ..util import atomic_write_path, check_output_file
 from ._app import app
 from ._util import check_choice
 
@@ -46,6 +46,7 @@ def convert_cli(
     """Convert PubTator (entities with kb ids), token-per-line IOB (`token<TAB>tag`),
     CoNLL-2003 (`-DOCSTART-`) or JSONL corpora to a .spacy file for `spacy train`.
     Dropped, split or skipped mentions are counted and reported with examples."""
+    check_output_file(output, inputs=inputs)
     nlp = spacy.blank(lang)
     label_map = None
     if label:

@@ -7,7 +7,7 @@ from wasabi import msg
 
 from .. import _compat
 from ..errors import Errors
-from ..index import INDEX_TYPES
+from ..index import INDEX_TYPES, DenseIndex
 from . import _kb_options as opts
 from ._app import app
 from ._util import check_choice, parse_options
@@ -46,23 +46,31 @@ def build_kb_ray_cli(
     num_gpus: Optional[float] = typer.Option(None, "--num-gpus", help="GPUs per actor (default: 1 when the cluster has GPUs, else 0)"),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (default: start a local Ray)"),
     num_cpus: Optional[int] = typer.Option(None, "--num-cpus", help="CPUs of a local Ray instance"),
+    overwrite: bool = opts.OVERWRITE,
 ) -> None:
     """As `build-kb`, with the names embedded by a pool of Ray actors."""
+    check_choice("index type", index_type, INDEX_TYPES)
+    index_options = parse_options(index_option)
+    DenseIndex.from_options(index_type, index_options)
+    opts.check_output(output, inputs, train_mentions, encoder, overwrite=overwrite)
     _start_ray(address, num_cpus)
     from ..distributed import build_linker_kb_ray
 
-    check_choice("index type", index_type, INDEX_TYPES)
     kb = opts.read_vocabulary(inputs, reader, reader_option, name, train_mentions, train_mention_types)
     enc = opts.load_encoder(encoder, pooling, max_length, batch_size, "cpu")
+    opts.plan_build(
+        output, inputs, train_mentions, kb, enc, encoder=encoder, index_type=index_type,
+        index_options=index_options, overwrite=overwrite,
+    )
     linker_kb = build_linker_kb_ray(
         kb,
         enc,
         index_type=index_type,
-        index_options=parse_options(index_option),
+        index_options=index_options,
         num_actors=num_actors,
         num_gpus=num_gpus,
     )
-    linker_kb.to_disk(output)
+    linker_kb.to_disk(output, overwrite=overwrite)
     msg.good(f"Wrote KB directory {output} ({linker_kb.index.index_type} index, dim {enc.dim})")
 
 
@@ -79,6 +87,7 @@ def annotate_ray_cli(
     num_gpus: Optional[float] = typer.Option(None, "--num-gpus", help="GPUs per actor (default 0)"),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (default: start a local Ray)"),
     num_cpus: Optional[int] = typer.Option(None, "--num-cpus", help="CPUs of a local Ray instance"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output directory that does not hold annotate-ray shards"),
 ) -> None:
     """Annotate a large corpus with a saved pipeline in a pool of Ray actors; the
     output equals what `link` writes, split into shards."""
@@ -95,4 +104,5 @@ def annotate_ray_cli(
         docs_per_task=docs_per_task,
         shard_size=shard_size,
         num_gpus=num_gpus,
+        overwrite=overwrite,
     )

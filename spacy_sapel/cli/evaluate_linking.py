@@ -6,7 +6,6 @@ import time
 from pathlib import Path
 from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
 
-import srsly
 import typer
 from wasabi import msg
 
@@ -18,7 +17,7 @@ from ..kb.readers import READERS, read_kb
 from ..pipeline.linker_kb import LinkerKB
 from ..training import accuracy_at_k, gold_id_set, read_pubtator
 from ..training.pubtator import is_pubtator, normalize_id, split_ids
-from ..util import iter_lines
+from ..util import atomic_write_bytes, check_output_file, iter_lines, json_dumps
 from ._app import app
 from ._util import parse_options
 
@@ -94,6 +93,8 @@ def evaluate_linking_cli(
     """Print acc@1 and acc@5 of each encoder on the gold mentions: a mention is
     correct at k when any id of one of the top-k distinct concepts is in its gold id
     set (composite ids split on | and +)."""
+    if output is not None:
+        check_output_file(output, inputs=[queries, *kb_inputs])
     if kb_dir is not None:
         kb = KnowledgeBase.from_disk(kb_dir / "kb")
     elif kb_inputs:
@@ -118,4 +119,5 @@ def evaluate_linking_cli(
         report.append({"encoder": label, "path": path, "acc@1": acc[1], "acc@5": acc[5], "pooling": enc.pooling})
     msg.table(rows, header=("encoder", "acc@1", "acc@5", "pooling", "seconds"), divider=True)
     if output is not None:
-        srsly.write_json(output, {"queries": str(queries), "n_queries": len(gold), "results": report})
+        data = {"queries": str(queries), "n_queries": len(gold), "results": report}
+        atomic_write_bytes(output, (json_dumps(data) + "\n").encode("utf8"))

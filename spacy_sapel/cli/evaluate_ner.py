@@ -7,7 +7,7 @@ import typer
 from wasabi import msg
 
 from ..training.ner_eval import evaluate_pipeline
-from ..util import atomic_write_bytes
+from ..util import atomic_write_bytes, check_output_file
 from ._app import app
 from ._util import read_gold_docs
 
@@ -23,6 +23,8 @@ def evaluate_ner_cli(
     """Score a pipeline that finds and links entities: NER precision/recall/F1
     overall and per type, each linker's acc@1/acc@5 on the gold mentions, joint
     NER + linking P/R/F (span, label and id correct), and words per second."""
+    if output is not None:
+        check_output_file(output, inputs=[corpus])
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
     nlp = spacy.load(pipeline)

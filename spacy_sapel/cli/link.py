@@ -11,7 +11,7 @@ from ..pipeline import SapelLinker
 from ..pipeline.annotate import annotate
 from ..pipeline.describe import describe_entities
 from ..training import INPUT_FORMATS, read_input_docs
-from ..util import atomic_write_path
+from ..util import atomic_write_path, check_output_file
 from ._app import app
 from ._util import check_choice
 
@@ -28,6 +28,7 @@ def link_cli(
     candidates, as JSONL. Documents given with `ents` keep them (components that set
     entities are skipped for them); plain texts go through the whole pipeline."""
     check_choice("input format", input_format, INPUT_FORMATS)
+    check_output_file(output, inputs=[input_path])
     nlp = spacy.load(pipeline)
     check_has_linker(nlp, pipeline)
     stream = read_input_docs(nlp, input_path, input_format=input_format)

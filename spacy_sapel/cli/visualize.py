@@ -11,7 +11,7 @@ from wasabi import msg
 from ..errors import Errors
 from ..pipeline.linker import SapelLinker
 from ..pipeline.describe import DEFAULT_URL_TEMPLATE, display_options, links_data, render_links
-from ..util import atomic_write_bytes
+from ..util import atomic_write_bytes, check_output_file
 from ._app import app
 from ._util import read_corpus_docs
 
@@ -52,6 +52,7 @@ def visualize_cli(
 ) -> None:
     """Write a standalone displaCy page of linked entities: each shows its label and,
     as a link, its KB id and canonical name; hovering shows the runner-up candidates."""
+    check_output_file(output, inputs=[input_path] if input_path is not None else [])
     nlp = spacy.load(pipeline)
     items: List[Tuple[Doc, Optional[str]]] = [(nlp.make_doc(t), None) for t in text]
     if input_path is not None:

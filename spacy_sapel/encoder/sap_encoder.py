@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from ..errors import EncoderError, Errors, Warnings
-from ..util import atomic_directory
+from ..util import DirMarker, atomic_directory
 from .bert import BertEncoderModel, load_bert
 from .default import DEFAULT_ENCODER, resolve_encoder_path
 from .tokenizer import EncoderTokenizer
@@ -33,6 +33,8 @@ POOLING = ("cls", "mean")
 # is the BioSyn/SapBERT preprocessing, lowercase with punctuation turned into spaces.
 NORMALIZE = ("none", "lower_punct")
 CFG_FILE = "sapel_encoder.json"
+#: what ``to_disk`` may replace: an encoder directory it wrote
+ENCODER_MARKER = DirMarker("saved encoder directory", (CFG_FILE,))
 _ST_POOLING_FILE = "1_Pooling/config.json"
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 # Config entries that change on save/load or across library versions without
@@ -296,7 +298,7 @@ class SapEncoder:
     def to_disk(self, path: Union[str, Path]) -> None:
         """Write weights (safetensors), tokenizer and ``sapel_encoder.json`` to the
         directory ``path``, atomically."""
-        with atomic_directory(path) as tmp:
+        with atomic_directory(path, ENCODER_MARKER) as tmp:
             self.model.save(tmp)
             self.tokenizer.save(tmp)
             (tmp / CFG_FILE).write_text(json.dumps(self.cfg, indent=2), encoding="utf8")

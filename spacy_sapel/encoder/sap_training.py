@@ -25,17 +25,18 @@ from tqdm import tqdm
 from wasabi import msg
 
 from ..errors import Errors, Warnings
-from ..util import atomic_directory, read_json, write_json
+from ..util import DirMarker, atomic_directory, check_output_dir, read_json, write_json
 from .batching import BATCHING, hard_order, label_neighbors
 from .ms_loss import TRIPLET_TYPES, mine_triplets, multi_similarity_loss
 from .pairs import PairSet, SynonymPair, texts_of
-from .sap_encoder import SapEncoder
+from .sap_encoder import ENCODER_MARKER, SapEncoder
 
 MODEL_DIR = "model-last"
 CHECKPOINT_DIR = "checkpoint"
 LOG_FILE = "training.json"
 _STATE_FILE = "state.pt"
 _STATE_JSON = "state.json"
+_CHECKPOINT_MARKER = DirMarker("SAP checkpoint directory", (_STATE_JSON, _STATE_FILE))
 # settings that may differ between an interrupted run and its resumption
 _RESUME_FREE = ("checkpoint_every", "max_seconds", "max_validation_pairs")
 
@@ -201,6 +202,9 @@ class SapTrainer:
         self.encoder = encoder
         self.pairs = pairs
         self.output_dir = Path(output_dir)
+        # refuse outputs that may not be replaced now, not after hours of training
+        check_output_dir(self.output_dir / MODEL_DIR, ENCODER_MARKER)
+        check_output_dir(self.output_dir / CHECKPOINT_DIR, _CHECKPOINT_MARKER)
         self.recipe = recipe or {}
         self.validation = list(validation.pairs) if validation is not None else []
         if self.config.max_validation_pairs and len(self.validation) > self.config.max_validation_pairs:
@@ -365,7 +369,7 @@ class SapTrainer:
 
     def _save_checkpoint(self, step, optimizer, scheduler, scaler, history, n_empty, n_seen) -> None:
         self.encoder.reset_fingerprint()
-        with atomic_directory(self.output_dir / CHECKPOINT_DIR) as tmp:
+        with atomic_directory(self.output_dir / CHECKPOINT_DIR, _CHECKPOINT_MARKER) as tmp:
             self.encoder.to_disk(tmp / "encoder")
             state = {
                 "step": step,

@@ -30,8 +30,11 @@ class FaissSearcher:
     def __init__(self, index: faiss.Index) -> None:
         self.index = index
 
-    def search(self, queries: np.ndarray, k: int) -> SearchResult:
-        scores, rows = self.index.search(queries, k)
+    def search(
+        self, queries: np.ndarray, k: int, params: Optional[faiss.SearchParameters] = None
+    ) -> SearchResult:
+        """``params`` (CPU indexes): faiss search parameters, e.g. with an ID selector."""
+        scores, rows = self.index.search(queries, k, params=params)
         return scores, rows
 
 

@@ -10,6 +10,11 @@ Index types:
 - ``ivfpq``: inverted lists of product-quantised codes, for KBs too big for memory.
 - ``auto``: ``flat`` up to :data:`AUTO_EXACT_MAX` vectors, ``ivf`` above (see
   :func:`resolve_index_type`); the resolved type is what the meta records.
+- ``factory``: any faiss ``index_factory`` string, given as ``factory`` (e.g.
+  ``"OPQ16_64,IVF1024,PQ16"``), built with the inner-product metric.
+
+Every type is built from a faiss ``index_factory`` string (:func:`factory_string`),
+recorded in the meta as ``factory``; indexes saved before that still load.
 
 With ``pca_dim`` every type first reduces the vectors with a PCA and re-normalises
 them, so scores stay cosine similarities (in the reduced space). ``storage`` keeps the
@@ -18,23 +23,25 @@ ranking in practice) or 8-bit scalar-quantised codes (a quarter).
 """
 from __future__ import annotations
 
+import difflib
+import inspect
 import logging
 import math
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Any, Dict, Mapping, Optional, Tuple, Union, cast
 
 import faiss
 import numpy as np
 import srsly
 
 from ..errors import Errors, IndexLoadError, Warnings
-from ..util import PathLike, atomic_directory, read_json, write_json
+from ..util import DirMarker, PathLike, atomic_directory, read_json, write_json
 from .backends import FaissSearcher, Searcher, TorchSearcher, to_gpus
 from .device import check_device, choose_search_backend, torch_cuda_available
 
 logger = logging.getLogger("spacy_sapel")
 
-INDEX_TYPES = ("flat", "ivf", "hnsw", "ivfpq", "auto")
+INDEX_TYPES = ("flat", "ivf", "hnsw", "ivfpq", "auto", "factory")
 #: Vector storage of flat / ivf / hnsw indexes (ivfpq stores PQ codes).
 STORAGES = ("fp32", "fp16", "sq8")
 #: How faiss spreads an index over several GPUs.
@@ -49,6 +56,8 @@ AUTO_POINTS_PER_LIST = 64
 FORMAT_VERSION = 1
 INDEX_FILE = "index.faiss"
 META_FILE = "meta.json"
+#: what ``to_disk`` may replace: an index directory it wrote
+INDEX_MARKER = DirMarker("index directory", (META_FILE,), ("format_version", "dim", "fingerprint"))
 
 _IVF_TYPES = ("ivf", "ivfpq")
 #: faiss k-means warns below 39 training points per centroid.
@@ -107,12 +116,14 @@ class DenseIndex:
         gpu_sharding: str = "shard",
         device: str = "auto",
         seed: int = 0,
+        factory: Optional[str] = None,
     ) -> None:
         """Check the options; no I/O and no faiss work happens here. ``device`` is
         one of "auto", "cpu", "gpu", "faiss-gpu", "torch-gpu" (see
         :func:`~spacy_sapel.index.device.choose_search_backend`); ``seed`` fixes the
         training sample and the k-means initialisation. ``gpu_sharding`` ("shard" or
-        "replicate") says how faiss spreads the index over several GPUs."""
+        "replicate") says how faiss spreads the index over several GPUs. ``factory`` is
+        the faiss ``index_factory`` string of ``index_type="factory"``."""
         if index_type not in INDEX_TYPES:
             raise ValueError(
                 Errors.E101.format(value=index_type, options=", ".join(INDEX_TYPES))
@@ -134,6 +145,7 @@ class DenseIndex:
             )
         if index_type == "ivfpq" and storage != "fp32":
             raise ValueError(Errors.E119.format(value=storage))
+        _check_factory(index_type, factory, pca_dim=pca_dim, storage=storage)
         if gpu_sharding not in GPU_SHARDING:
             raise ValueError(
                 Errors.E120.format(value=gpu_sharding, options=", ".join(GPU_SHARDING))
@@ -153,11 +165,29 @@ class DenseIndex:
             "storage": storage,
             "gpu_sharding": gpu_sharding,
             "seed": int(seed),
+            "factory": factory,
         }
         self._index: Optional[faiss.Index] = None
         self._meta: Optional[Dict[str, Any]] = None
         self._searcher: Optional[Searcher] = None
         self._backend: Optional[str] = None
+
+    @classmethod
+    def from_options(
+        cls, index_type: str = "flat", options: Optional[Mapping[str, Any]] = None
+    ) -> "DenseIndex":
+        """A DenseIndex from user-given options (``--index-option``, a config's
+        ``index_options``): an unknown name is refused with the valid ones (and the
+        closest) instead of a TypeError, before any vector is computed."""
+        options = dict(options or {})
+        for name in options:
+            if name not in INDEX_OPTIONS:
+                close = difflib.get_close_matches(name, INDEX_OPTIONS, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ValueError(
+                    Errors.E121.format(name=name, hint=hint, options=", ".join(INDEX_OPTIONS))
+                )
+        return cls(index_type=index_type, **options)
 
     @property
     def index_type(self) -> str:
@@ -202,6 +232,66 @@ class DenseIndex:
             raise ValueError(Errors.E116.format(value=fingerprint))
         x = _as_vectors(vectors)
         count, dim = x.shape
+        params, points_per_list = self._resolve(count, dim)
+        factory = factory_string(params)
+        index = _new_faiss_index(dim, params)
+        try:
+            if not index.is_trained:
+                index.train(
+                    _training_sample(
+                        x,
+                        nlist=_nlist(index),
+                        seed=params["seed"],
+                        points_per_list=points_per_list,
+                    )
+                )
+            index.add(x)
+        except RuntimeError as err:
+            raise ValueError(Errors.E123.format(factory=factory, count=count, error=err)) from err
+        _apply_search_params(index, params)
+        self._index = index
+        self._meta = {
+            "format_version": FORMAT_VERSION,
+            "dim": dim,
+            "metric": "ip",
+            "count": count,
+            "index_type": params["index_type"],
+            "requested_index_type": self._params["index_type"],
+            "factory": factory,
+            "params": params,
+            "pca_dim": params["pca_dim"],
+            "fingerprint": fingerprint,
+            "faiss_version": faiss.__version__,
+        }
+        self._searcher = None
+        self._backend = None
+
+    def check_build(self, count: int, dim: int) -> None:
+        """Refuse options that cannot build an index of ``count`` vectors of
+        dimension ``dim`` (a PCA or IVF too big for the data, a factory string faiss
+        does not accept), so that callers can check before computing the vectors."""
+        params, _ = self._resolve(count, dim)
+        _new_faiss_index(dim, params)
+
+    def estimate_bytes(self, count: int, dim: int) -> int:
+        """Roughly how many bytes the index of ``count`` vectors of dimension ``dim``
+        takes on disk (at most float32 vectors plus ids and graph links)."""
+        params, _ = self._resolve(count, dim)
+        work_dim = params["pca_dim"] or dim
+        index_type = params["index_type"]
+        if index_type == "ivfpq":
+            per_vector = params["pq_m"] * params["pq_nbits"] / 8 + 8
+        elif index_type == "factory":
+            per_vector = 4 * work_dim + 8
+        else:
+            per_vector = _STORAGE_BYTES[params["storage"]] * work_dim + 8
+        if index_type == "hnsw":
+            per_vector += 8 * params["hnsw_m"]
+        return int(count * per_vector + 4 * dim * work_dim)
+
+    def _resolve(self, count: int, dim: int) -> Tuple[Dict[str, Any], int]:
+        """The build parameters for ``count`` vectors of dimension ``dim`` (``auto``
+        and ``nlist`` resolved) and the k-means training points per list."""
         params = dict(self._params)
         requested = params["index_type"]
         index_type = params["index_type"] = resolve_index_type(requested, count)
@@ -228,38 +318,32 @@ class DenseIndex:
                 raise ValueError(
                     Errors.E108.format(pq_nbits=params["pq_nbits"], needed=needed, count=count)
                 )
-        index = _new_faiss_index(dim, params)
-        if not index.is_trained:
-            index.train(
-                _training_sample(
-                    x,
-                    nlist=params["nlist"],
-                    seed=params["seed"],
-                    points_per_list=points_per_list,
-                )
-            )
-        index.add(x)
-        _apply_search_params(index, params)
-        self._index = index
-        self._meta = {
-            "format_version": FORMAT_VERSION,
-            "dim": dim,
-            "metric": "ip",
-            "count": count,
-            "index_type": index_type,
-            "requested_index_type": requested,
-            "params": params,
-            "pca_dim": pca_dim,
-            "fingerprint": fingerprint,
-            "faiss_version": faiss.__version__,
-        }
-        self._searcher = None
-        self._backend = None
+        if index_type == "factory":
+            nlist = _nlist(_new_faiss_index(dim, params))
+            if nlist is not None and nlist > count:
+                raise ValueError(Errors.E109.format(nlist=nlist, count=count))
+        return params, points_per_list
 
-    def search(self, queries: np.ndarray, k: int) -> Tuple[np.ndarray, np.ndarray]:
+    @property
+    def supports_selection(self) -> bool:
+        """Whether :meth:`search` can restrict the results to ``allowed`` rows in the
+        search itself (a faiss ID selector): faiss on the CPU, for the index kinds
+        that take one; not the GPU or torch backends."""
+        searcher = self._get_searcher()
+        return (
+            self._backend == "cpu"
+            and isinstance(searcher, FaissSearcher)
+            and _selection_params(self._require_index("searching"), None, self.meta["params"]) is not None
+        )
+
+    def search(
+        self, queries: np.ndarray, k: int, *, allowed: Optional[np.ndarray] = None
+    ) -> Tuple[np.ndarray, np.ndarray]:
         """The ``k`` best rows for each query: ``(scores float32 [m, k], rows int64
         [m, k])``, best first. Where fewer than ``k`` rows are found (``k`` > ntotal,
-        or IVF lists that hold too few) rows are -1 and scores -inf."""
+        or IVF lists that hold too few) rows are -1 and scores -inf. ``allowed``, a
+        boolean mask over the rows, keeps the search to those rows (needs
+        :attr:`supports_selection`), so the best ``k`` allowed rows come in one pass."""
         index = self._require_index("searching")
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
             raise ValueError(Errors.E111.format(k=k))
@@ -270,17 +354,39 @@ class DenseIndex:
         if q.shape[0] == 0:
             return scores, rows
         found = min(k, int(index.ntotal))
-        found_scores, found_rows = self._get_searcher().search(q, found)
+        if allowed is None:
+            found_scores, found_rows = self._get_searcher().search(q, found)
+        else:
+            found_scores, found_rows = self._search_allowed(q, found, allowed)
         scores[:, :found] = found_scores
         rows[:, :found] = found_rows
         scores[rows < 0] = -np.inf
         return scores, rows
 
+    def _search_allowed(
+        self, queries: np.ndarray, k: int, allowed: np.ndarray
+    ) -> Tuple[np.ndarray, np.ndarray]:
+        mask = np.asarray(allowed)
+        if mask.dtype != bool or mask.shape != (self.ntotal,):
+            raise ValueError(
+                Errors.E102.format(
+                    name="allowed", value=f"array {mask.dtype} {mask.shape}",
+                    expected=f"a boolean mask over the {self.ntotal} rows",
+                )
+            )
+        if not self.supports_selection:
+            raise ValueError(Errors.E126.format(backend=self._backend, index_type=self.index_type))
+        bitmap = np.packbits(mask, bitorder="little")
+        selector = faiss.IDSelectorBitmap(bitmap)
+        params = _selection_params(self._require_index("searching"), selector, self.meta["params"])
+        # ``selector`` points into ``bitmap``, which lives until this returns
+        return cast(FaissSearcher, self._get_searcher()).search(queries, k, params=params)
+
     def to_disk(self, path: PathLike) -> None:
         """Write the directory ``path`` (``index.faiss`` and ``meta.json``) atomically:
         an interrupted write leaves the previous content in place."""
         index = self._require_index("saving it")
-        with atomic_directory(path) as tmp:
+        with atomic_directory(path, INDEX_MARKER) as tmp:
             faiss.write_index(index, str(tmp / INDEX_FILE))
             write_json(tmp / META_FILE, self._meta)
 
@@ -407,7 +513,7 @@ class DenseIndex:
         index = self._require_index("searching")
         params = self._require_meta("searching")["params"]
         storage = params.get("storage", "fp32")
-        reason = _gpu_unsupported(self.index_type, storage)
+        reason = _gpu_unsupported(index)
         if backend == "faiss-gpu" and reason is not None:
             backend = self._gpu_fallback(reason)
             logger.info("Index search backend: %s (%s)", backend, reason)
@@ -459,11 +565,20 @@ class DenseIndex:
         return self._meta
 
 
-def _gpu_unsupported(index_type: str, storage: str) -> Optional[str]:
-    """Why faiss cannot copy this kind of index to a GPU, or None if it can."""
-    if index_type == "hnsw":
+#: The options :meth:`DenseIndex.from_options` takes (the constructor's keywords).
+INDEX_OPTIONS = tuple(
+    name for name in inspect.signature(DenseIndex.__init__).parameters
+    if name not in ("self", "index_type")
+)
+
+
+def _gpu_unsupported(index: faiss.Index) -> Optional[str]:
+    """Why faiss cannot copy this kind of index to a GPU, or None if it may (a copy
+    that still fails falls back too)."""
+    base = _base_index(index)
+    if isinstance(base, faiss.IndexHNSW):
         return "faiss has no GPU version of the hnsw index"
-    if index_type == "flat" and storage != "fp32":
+    if isinstance(base, faiss.IndexScalarQuantizer):
         return "faiss has no GPU version of the flat scalar-quantizer index"
     return None
 
@@ -524,57 +639,85 @@ def _as_queries(queries: Any, dim: int) -> np.ndarray:
     return np.ascontiguousarray(array, dtype=np.float32)
 
 
-def _new_faiss_index(dim: int, params: Dict[str, Any]) -> faiss.Index:
-    """An empty, untrained faiss index for ``params`` (with ``nlist`` resolved)."""
+#: faiss index_factory codes of the ``storage`` values, and their bytes per dimension.
+_STORAGE_CODES = {"fp32": "Flat", "fp16": "SQfp16", "sq8": "SQ8"}
+_STORAGE_BYTES = {"fp32": 4, "fp16": 2, "sq8": 1}
+
+
+def factory_string(params: Dict[str, Any]) -> str:
+    """The faiss ``index_factory`` string of resolved build ``params`` (``nlist``
+    set): e.g. ``"PCA256,L2norm,IVF4000,SQ8"``. A PCA is followed by a
+    re-normalisation, so that inner products stay cosine similarities."""
     index_type = params["index_type"]
-    pca_dim = params["pca_dim"]
-    work_dim = pca_dim or dim
-    ip = faiss.METRIC_INNER_PRODUCT
-    qtype = _SQ_TYPES.get(params.get("storage", "fp32"))
+    if index_type == "factory":
+        return params["factory"]
+    parts = []
+    if params["pca_dim"] is not None:
+        parts += [f"PCA{params['pca_dim']}", "L2norm"]
+    storage = _STORAGE_CODES[params.get("storage", "fp32")]
     if index_type == "flat":
-        if qtype is None:
-            index = faiss.IndexFlatIP(work_dim)
-        else:
-            index = faiss.IndexScalarQuantizer(work_dim, qtype, ip)
+        parts.append(storage)
     elif index_type == "hnsw":
-        if qtype is None:
-            index = faiss.IndexHNSWFlat(work_dim, params["hnsw_m"], ip)
-        else:
-            index = faiss.IndexHNSWSQ(work_dim, qtype, params["hnsw_m"], ip)
-        index.hnsw.efConstruction = params["ef_construction"]
+        parts += [f"HNSW{params['hnsw_m']}", storage]
+    elif index_type == "ivf":
+        parts += [f"IVF{params['nlist']}", storage]
     else:
-        quantizer = faiss.IndexFlatIP(work_dim)
-        if index_type == "ivf" and qtype is None:
-            index = faiss.IndexIVFFlat(quantizer, work_dim, params["nlist"], ip)
-        elif index_type == "ivf":
-            index = faiss.IndexIVFScalarQuantizer(
-                quantizer, work_dim, params["nlist"], qtype, ip
-            )
-        else:
-            index = faiss.IndexIVFPQ(
-                quantizer,
-                work_dim,
-                params["nlist"],
-                params["pq_m"],
-                params["pq_nbits"],
-                faiss.METRIC_INNER_PRODUCT,
-            )
-            index.pq.cp.seed = params["seed"]
-        index.cp.seed = params["seed"]
-    if pca_dim is None:
-        return index
-    # PCA, then re-normalisation so that inner products stay cosine similarities
-    chained = faiss.IndexPreTransform(index)
-    chained.prepend_transform(faiss.NormalizationTransform(pca_dim, 2.0))
-    chained.prepend_transform(faiss.PCAMatrix(dim, pca_dim))
-    return chained
+        parts += [f"IVF{params['nlist']}", f"PQ{params['pq_m']}x{params['pq_nbits']}"]
+    return ",".join(parts)
 
 
-#: faiss scalar-quantizer types of the ``storage`` values (fp32 stores floats as is).
-_SQ_TYPES = {
-    "fp16": faiss.ScalarQuantizer.QT_fp16,
-    "sq8": faiss.ScalarQuantizer.QT_8bit,
-}
+def _new_faiss_index(dim: int, params: Dict[str, Any]) -> faiss.Index:
+    """An empty, untrained faiss index for ``params`` (with ``nlist`` resolved), made
+    by faiss's ``index_factory``, with the seeds and build-time knobs set."""
+    factory = factory_string(params)
+    try:
+        index = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
+    except RuntimeError as err:
+        message = " ".join(str(err).split())[:300]
+        raise ValueError(Errors.E122.format(factory=factory, dim=dim, error=message)) from err
+    base = _base_index(index)
+    ivf = faiss.try_extract_index_ivf(index)
+    if ivf is not None:
+        ivf.cp.seed = params["seed"]
+    for part in (base, None if ivf is None else faiss.downcast_index(ivf)):
+        if hasattr(part, "pq"):
+            part.pq.cp.seed = params["seed"]
+    if isinstance(base, faiss.IndexHNSW):
+        base.hnsw.efConstruction = params["ef_construction"]
+    return index
+
+
+def _base_index(index: faiss.Index) -> faiss.Index:
+    """The index under any pre-transforms (PCA, OPQ, normalisation), downcast."""
+    index = faiss.downcast_index(index)
+    while isinstance(index, faiss.IndexPreTransform):
+        index = faiss.downcast_index(index.index)
+    return index
+
+
+def _nlist(index: faiss.Index) -> Optional[int]:
+    """The number of inverted lists of an IVF index (None for other kinds)."""
+    ivf = faiss.try_extract_index_ivf(index)
+    return None if ivf is None else int(ivf.nlist)
+
+
+def _check_factory(
+    index_type: str, factory: Optional[str], *, pca_dim: Optional[int], storage: str
+) -> None:
+    """``factory`` goes with ``index_type="factory"`` and carries the whole layout."""
+    if index_type == "factory":
+        if not isinstance(factory, str) or not factory.strip():
+            raise ValueError(
+                Errors.E102.format(
+                    name="factory", value=factory,
+                    expected="a faiss index_factory string such as 'IVF1024,SQ8' "
+                    "with index_type='factory'",
+                )
+            )
+        if pca_dim is not None or storage != "fp32":
+            raise ValueError(Errors.E124.format(factory=factory))
+    elif factory is not None:
+        raise ValueError(Errors.E125.format(factory=factory, index_type=index_type))
 
 
 def _training_sample(
@@ -599,14 +742,28 @@ def _search_nprobe(index: faiss.Index, params: Dict[str, Any]) -> Optional[int]:
     return None if ivf is None else min(params["nprobe"], int(ivf.nlist))
 
 
+def _selection_params(
+    index: faiss.Index, selector: Optional[faiss.IDSelector], params: Dict[str, Any]
+) -> Optional[faiss.SearchParameters]:
+    """faiss search parameters that restrict a search of ``index`` to ``selector``
+    (with the index's own nprobe / efSearch), or None for an index kind that takes
+    no selector."""
+    base = _base_index(index)
+    if isinstance(base, faiss.IndexIVF):
+        return faiss.SearchParametersIVF(sel=selector, nprobe=_search_nprobe(index, params))
+    if isinstance(base, faiss.IndexHNSW):
+        return faiss.SearchParametersHNSW(sel=selector, efSearch=params["ef_search"])
+    if isinstance(base, (faiss.IndexFlat, faiss.IndexScalarQuantizer, faiss.IndexPQ)):
+        return faiss.SearchParameters(sel=selector)
+    return None
+
+
 def _apply_search_params(index: faiss.Index, params: Dict[str, Any]) -> None:
     """Set the search-time knobs (IVF nprobe, HNSW efSearch) on ``index``."""
     ivf = faiss.try_extract_index_ivf(index)
     if ivf is not None:
         ivf.nprobe = _search_nprobe(index, params)
-    base = faiss.downcast_index(index)
-    if isinstance(base, faiss.IndexPreTransform):
-        base = faiss.downcast_index(base.index)
+    base = _base_index(index)
     if isinstance(base, faiss.IndexHNSW):
         base.hnsw.efSearch = params["ef_search"]
 

@@ -12,11 +12,12 @@ import srsly
 from scipy import sparse
 
 from ..errors import Errors, IndexLoadError
-from ..util import PathLike, atomic_directory
+from ..util import DirMarker, PathLike, atomic_directory
 
 FORMAT_VERSION = 1
 MATRIX_FILE = "names.npz"
 META_FILE = "sparse_meta.msgpack"
+SPARSE_MARKER = DirMarker("sparse index directory", (META_FILE,))
 QUERY_BATCH = 256
 
 
@@ -124,7 +125,7 @@ class SparseIndex:
         }
 
     def to_disk(self, path: PathLike) -> None:
-        with atomic_directory(path) as tmp:
+        with atomic_directory(path, SPARSE_MARKER) as tmp:
             sparse.save_npz(tmp / MATRIX_FILE, self.matrix)
             srsly.write_msgpack(tmp / META_FILE, self._state())
 

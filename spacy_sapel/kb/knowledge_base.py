@@ -14,13 +14,22 @@ import numpy
 import srsly
 
 from ..errors import Errors, KBReadError, Warnings
-from ..util import PathLike, atomic_directory, has_visible_text, read_json, write_json
+from ..util import (
+    DirMarker,
+    PathLike,
+    atomic_directory,
+    has_visible_text,
+    read_json,
+    write_json,
+)
 from .columns import ColumnStore
 
 FORMAT_VERSION = 2
 #: The single column file of format version 1 (read, no longer written).
 CONCEPTS_FILE = "concepts.msgpack"
 META_FILE = "meta.json"
+#: what ``to_disk`` may replace: a directory it wrote (any format version)
+KB_MARKER = DirMarker("knowledge base directory", (META_FILE,), ("format_version", "n_concepts"))
 _COUNT_DTYPE = "<u4"
 _N_EXAMPLES = 5
 
@@ -419,7 +428,7 @@ class KnowledgeBase:
         ``path``, atomically: an interrupted write leaves a previous directory
         untouched."""
         arrays = self._arrays()
-        with atomic_directory(path) as tmp:
+        with atomic_directory(path, KB_MARKER) as tmp:
             ColumnStore.save(arrays, tmp)
             write_json(tmp / META_FILE, self.meta)
 

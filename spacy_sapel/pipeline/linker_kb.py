@@ -13,11 +13,15 @@ from ..errors import Errors, IndexLoadError
 from ..index import DenseIndex
 from ..index.sparse import SparseIndex
 from ..kb import KnowledgeBase
-from ..util import PathLike, atomic_directory, has_visible_text, write_json
+from ..util import DirMarker, PathLike, atomic_directory, has_visible_text, write_json
 
 FORMAT_VERSION = 1
 PARTS = ("encoder", "kb", "index")
 SPARSE_PART = "sparse"
+#: what ``to_disk`` may replace: a KB directory written by ``build-kb`` (its meta.json)
+KB_DIR_MARKER = DirMarker(
+    "KB directory", ("meta.json",), ("format_version", "kb", "index", "encoder")
+)
 
 Candidates = List[Tuple[str, float]]
 #: allowed KB types of a mention (None: any concept)
@@ -36,6 +40,9 @@ class LinkerKB:
     _type_masks: Dict[FrozenSet[str], np.ndarray] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+    _alias_masks: Dict[FrozenSet[str], np.ndarray] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         self.check()
@@ -52,17 +59,48 @@ class LinkerKB:
         show_progress: bool = False,
     ) -> "LinkerKB":
         """Embed every distinct name of every concept and index the embeddings; with
-        ``sparse``, also index their character n-grams for hybrid search."""
-        if len(kb) == 0:
-            raise ValueError(Errors.E004.format(source=kb.meta.get("name", "kb")))
+        ``sparse``, also index their character n-grams for hybrid search. The index
+        options are checked before any name is encoded."""
+        index = cls.plan_index(kb, encoder, index_type=index_type, index_options=index_options)
         names, _ = kb.alias_table()
         vectors = encoder.encode(names, show_progress=show_progress)
-        index = DenseIndex(index_type=index_type, **(index_options or {}))
         index.build(vectors, fingerprint=encoder.fingerprint)
         linker_kb = cls(encoder=encoder, kb=kb, index=index)
         if sparse:
             linker_kb.add_sparse_index()
         return linker_kb
+
+    @staticmethod
+    def plan_index(
+        kb: KnowledgeBase,
+        encoder: SapEncoder,
+        *,
+        index_type: str = "flat",
+        index_options: Optional[Dict[str, Any]] = None,
+    ) -> DenseIndex:
+        """The unbuilt index for ``kb``'s names, its options checked against the KB's
+        size and the encoder's dimension (unknown names, a PCA or IVF too big for the
+        data, a bad factory string), so that a mistake shows before the encoding."""
+        if len(kb) == 0:
+            raise ValueError(Errors.E004.format(source=kb.meta.get("name", "kb")))
+        index = DenseIndex.from_options(index_type, index_options)
+        index.check_build(kb.n_names, encoder.dim)
+        return index
+
+    @staticmethod
+    def estimate_bytes(
+        kb: KnowledgeBase, encoder: SapEncoder, index: DenseIndex, *, sparse: bool = False
+    ) -> int:
+        """A rough upper estimate of the disk space :meth:`to_disk` needs (encoder
+        weights, KB strings and arrays, index vectors), for checking before a build."""
+        names, _ = kb.alias_table()
+        name_bytes = sum(len(name.encode("utf8")) for name in names)
+        weights = sum(t.numel() * t.element_size() for t in encoder.model.parameters())
+        size = weights + 2 * name_bytes + 32 * (len(kb) + len(names))
+        size += index.estimate_bytes(len(names), encoder.dim)
+        if sparse:
+            size += 16 * name_bytes
+        return int(size)
 
     def add_sparse_index(self, *, ngram_range: Tuple[int, int] = (2, 3)) -> None:
         """Index the KB's names by character n-grams (TF-IDF), for ``sparse_weight``."""
@@ -128,16 +166,17 @@ class LinkerKB:
         position = {text: i for i, text in enumerate(texts)}
         vectors = self.encoder.encode(texts, batch_size=batch_size)
         # Several names of one concept can fill the neighbour list, so search more
-        # alias rows than concepts wanted; a type filter may need more still.
+        # alias rows than concepts wanted; a type filter may need more still. Where
+        # the index can filter (faiss on the CPU), the dense search itself keeps to
+        # the allowed names, else the filter applies afterwards and the search widens.
         k = min(alias_k or max(8 * top_k, 32), self.index.ntotal)
+        select = self.index.supports_selection
         ranked: Dict[Tuple[str, TypeSet], Candidates] = {}
         pending = unique
         while pending:
             wanted = list(dict.fromkeys(text for text, _ in pending))
             rows_of = {text: i for i, text in enumerate(wanted)}
-            dense = self._best_per_concept(
-                *self.index.search(vectors[[position[t] for t in wanted]], k)
-            )
+            dense, exhausted = self._dense_search(vectors, position, pending, k, select=select)
             lexical = (
                 self._best_per_concept(*self.sparse.search(wanted, k))
                 if sparse_weight > 0 and self.sparse is not None
@@ -147,10 +186,15 @@ class LinkerKB:
             for text, type_set in pending:
                 i = rows_of[text]
                 found = self._fuse(
-                    dense[i], lexical[i] if lexical is not None else None,
+                    dense[(text, type_set)], lexical[i] if lexical is not None else None,
                     sparse_weight, type_set,
                 )
-                if len(found) < top_k and type_set is not None and k < self.index.ntotal:
+                if (
+                    len(found) < top_k
+                    and type_set is not None
+                    and k < self.index.ntotal
+                    and not exhausted[(text, type_set)]
+                ):
                     retry.append((text, type_set))
                     continue
                 ranked[(text, type_set)] = [
@@ -158,6 +202,46 @@ class LinkerKB:
                 ]
             pending, k = retry, min(4 * k, self.index.ntotal)
         return [ranked.get(query, []) for query in queries]
+
+    def _dense_search(
+        self,
+        vectors: np.ndarray,
+        position: Dict[str, int],
+        queries: Sequence[Tuple[str, TypeSet]],
+        k: int,
+        *,
+        select: bool,
+    ) -> Tuple[Dict[Tuple[str, TypeSet], Dict[int, float]], Dict[Tuple[str, TypeSet], bool]]:
+        """Per query, the best dense score of each concept among its ``k`` nearest
+        names, with ``select`` among the names of allowed concepts only (one search
+        per type set), and whether that search ran out of allowed names (a larger
+        ``k`` would find no more)."""
+        groups: Dict[TypeSet, Dict[str, None]] = {}
+        for text, type_set in queries:
+            groups.setdefault(type_set if select else None, {})[text] = None
+        found: Dict[Tuple[str, TypeSet], Dict[int, float]] = {}
+        exhausted: Dict[Tuple[str, TypeSet], bool] = {}
+        for type_set, texts in groups.items():
+            allowed = None if type_set is None else self._alias_mask(type_set)
+            scores, rows = self.index.search(
+                vectors[[position[t] for t in texts]], k, allowed=allowed
+            )
+            for text, best, row in zip(texts, self._best_per_concept(scores, rows), rows):
+                found[(text, type_set)] = best
+                exhausted[(text, type_set)] = allowed is not None and bool((row < 0).any())
+        key = (lambda query: query) if select else (lambda query: (query[0], None))
+        return (
+            {query: found[key(query)] for query in queries},
+            {query: exhausted[key(query)] for query in queries},
+        )
+
+    def _alias_mask(self, type_set: FrozenSet[str]) -> np.ndarray:
+        """Which names (index rows) belong to a concept of one of ``type_set``'s types."""
+        mask = self._alias_masks.get(type_set)
+        if mask is None:
+            mask = self._type_mask(type_set)[self.kb.alias_concepts()]
+            self._alias_masks[type_set] = mask
+        return mask
 
     def _best_per_concept(self, scores: np.ndarray, rows: np.ndarray) -> List[Dict[int, float]]:
         alias_concepts = self.kb.alias_concepts()
@@ -207,9 +291,11 @@ class LinkerKB:
             self._type_masks[type_set] = mask
         return mask
 
-    def to_disk(self, path: PathLike) -> None:
-        """Write ``encoder/``, ``kb/``, ``index/`` and ``meta.json`` atomically."""
-        with atomic_directory(path) as tmp:
+    def to_disk(self, path: PathLike, *, overwrite: bool = False) -> None:
+        """Write ``encoder/``, ``kb/``, ``index/`` and ``meta.json`` atomically. An
+        existing ``path`` is replaced only if it is a KB directory (or empty), unless
+        ``overwrite``."""
+        with atomic_directory(path, KB_DIR_MARKER, overwrite=overwrite) as tmp:
             self.encoder.to_disk(tmp / "encoder")
             self.kb.to_disk(tmp / "kb")
             self.index.to_disk(tmp / "index")

@@ -199,3 +199,19 @@ def test_lower_punct_normalisation_is_saved_and_applied(tiny_bert_dir, tmp_path)
     assert SapEncoder.from_pretrained(tmp_path / "enc", device="cpu").normalize == "lower_punct"
     with pytest.raises(ValueError, match="E212"):
         SapEncoder.from_pretrained(tiny_bert_dir, device="cpu", normalize="upper")
+
+
+def test_an_output_it_may_not_replace_is_refused_before_training(encoder, tmp_path):
+    """model-last/ and checkpoint/ are replaced only if they are SAP outputs: a user's
+    folder of that name stops the run before any training step."""
+    from spacy_sapel.errors import OutputError
+
+    (tmp_path / "model-last").mkdir()
+    (tmp_path / "model-last" / "notes.txt").write_text("mine")
+    with pytest.raises(OutputError, match=r"E423.*model-last.*notes.txt"):
+        SapTrainer(encoder, kb_pairs(toy_kb()), tmp_path, config=SapConfig(max_steps=1))
+    (tmp_path / "model-last" / "notes.txt").unlink()
+    (tmp_path / "checkpoint").write_text("a file")
+    with pytest.raises(OutputError, match=r"E422.*checkpoint"):
+        SapTrainer(encoder, kb_pairs(toy_kb()), tmp_path, config=SapConfig(max_steps=1))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint", "model-last"]

@@ -209,7 +209,8 @@ def test_constructor_does_no_faiss_work(monkeypatch):
     monkeypatch.setattr(dense_index_module, "choose_search_backend", fail)
     monkeypatch.setattr(faiss, "IndexFlatIP", fail)
     for index_type in INDEX_TYPES:
-        DenseIndex(index_type=index_type, pca_dim=16, device="faiss-gpu")
+        options = {"factory": "PCA16,Flat"} if index_type == "factory" else {"pca_dim": 16}
+        DenseIndex(index_type=index_type, device="faiss-gpu", **options)
 
 
 @pytest.mark.parametrize(

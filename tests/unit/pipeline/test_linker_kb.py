@@ -97,3 +97,52 @@ def test_interrupted_write_keeps_the_previous_kb_dir(toy_linker_kb, tmp_path, mo
 def test_build_refuses_an_empty_kb(tiny_encoder):
     with pytest.raises(ValueError, match="E004"):
         LinkerKB.build(KnowledgeBase(name="empty"), tiny_encoder)
+
+
+@pytest.fixture(scope="module")
+def typed_linker_kb(tiny_encoder):
+    """Many Disease concepts and a few Chemical ones, so that a Chemical filter finds
+    nothing among the nearest names of most mentions."""
+    words = ["cardio", "neuro", "hepato", "nephro", "osteo", "derma", "gastro", "pneumo"]
+    ends = ["itis", "pathy", "oma", "algia", "emia", "osis"]
+    concepts = [
+        Concept(f"D{i}", f"{a}{b} type {i}", aliases=[f"{b} of the {a} {i}"], types=["Disease"])
+        for i, (a, b) in enumerate((a, b) for a in words for b in ends)
+    ]
+    concepts += [
+        Concept(f"X{i}", name, types=["Chemical"])
+        for i, name in enumerate(["aspirin", "insulin", "cisplatin", "metformin", "heparin"])
+    ]
+    kb = KnowledgeBase.from_concepts(concepts, name="typed")
+    return LinkerKB.build(kb, tiny_encoder, index_options={"device": "cpu"})
+
+
+def test_type_filter_selects_in_one_search_with_the_results_of_widening(typed_linker_kb, monkeypatch):
+    mentions = ["hepatitis", "kidney pain", "aspirin", "bone tumour", "skin rash", "insulin"]
+    types = [frozenset({"Chemical"})] * 4 + [frozenset({"Disease"}), None]
+    index = typed_linker_kb.index
+    assert index.supports_selection
+    calls = []
+    search = DenseIndex.search
+
+    def counting(self, queries, k, **options):
+        calls.append((len(queries), k, options.get("allowed") is not None))
+        return search(self, queries, k, **options)
+
+    monkeypatch.setattr(DenseIndex, "search", counting)
+    kwargs = dict(top_k=4, alias_k=8, types=types)
+    selected = typed_linker_kb.search(mentions, **kwargs)
+    # one search per type set (Chemical, Disease, none), each in one pass
+    assert sorted(calls) == sorted([(4, 8, True), (1, 8, True), (1, 8, False)])
+    calls.clear()
+    monkeypatch.setattr(DenseIndex, "supports_selection", property(lambda self: False))
+    widened = typed_linker_kb.search(mentions, **kwargs)
+    assert len(calls) > 1 and all(not filtered for *_, filtered in calls)
+    assert [[c for c, _ in found] for found in selected] == [[c for c, _ in found] for found in widened]
+    for a, b in zip(selected, widened):
+        assert [s for _, s in a] == pytest.approx([s for _, s in b], abs=1e-6)
+    kb = typed_linker_kb.kb
+    for found, allowed in zip(selected, types):
+        assert len(found) == 4
+        if allowed is not None:
+            assert all(allowed & set(kb[c].types) for c, _ in found)
