@@ -105,7 +105,7 @@ def encode_names_ray(
         },
         batch_size=rows_per_task,
         batch_format="numpy",
-        concurrency=num_actors,
+        compute=ray.data.ActorPoolStrategy(size=num_actors),
         num_gpus=_gpus_per_actor(ray, num_gpus),
     )
     for batch in dataset.iter_batches(batch_size=rows_per_task, batch_format="numpy"):
@@ -267,7 +267,7 @@ def annotate_ray(
         },
         batch_size=docs_per_task,
         batch_format="numpy",
-        concurrency=num_actors,
+        compute=ray.data.ActorPoolStrategy(size=num_actors),
         num_gpus=float(num_gpus or 0),
     )
     outputs = (
