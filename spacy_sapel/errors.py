@@ -213,6 +213,8 @@ class Errors(metaclass=ErrorsWithCodes):
     E506 = "Unknown {option} {value!r}. Expected one of: {options}."
     E507 = ("Cannot guess the corpus format of {path}. Expected --format pubtator, iob, "
             "conll or jsonl (or a file ending in .txt, .tsv, .iob, .conll or .jsonl).")
+    E508 = ("{name} needs spacy-transformers, which is not installed (the linker alone "
+            "does not). Install the optional extra: pip install \"spacy-sapel[trf]\".")
     # --- SAP training (E6xx) ---
     E600 = ("{path}, line {line}: {problem}. Expected {expected}. The line reads: "
             "{text!r}")
