@@ -13,12 +13,12 @@ instance is started.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import srsly
-from wasabi import msg
 
 from ._compat import import_ray
 from .encoder import SapEncoder
@@ -28,6 +28,7 @@ from .kb import KnowledgeBase
 from .pipeline.linker_kb import LinkerKB
 from .util import PathLike, atomic_directory
 
+logger = logging.getLogger("spacy_sapel")
 OUTPUT_FORMATS = ("jsonl", "docbin")
 
 
@@ -280,7 +281,7 @@ def annotate_ray(
             counts = _write_jsonl_shards(outputs, Path(tmp), shard_size)
         else:
             counts = _write_docbin_shards(outputs, Path(tmp))
-    msg.good(f"Annotated {counts['docs']} documents -> {output_dir} ({counts['shards']} shards)")
+    logger.info("Annotated %d documents -> %s (%d shards)", counts["docs"], output_dir, counts["shards"])
     return counts
 
 

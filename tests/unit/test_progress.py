@@ -60,3 +60,16 @@ def test_index_training_is_logged(caplog):
         DenseIndex(index_type="ivf", nlist=4, device="cpu").build(vectors, fingerprint="f")
     assert any("Training the index on 400 vectors (4 inverted lists)" in r.getMessage()
                for r in caplog.records)
+
+
+def test_command_line_shows_the_library_log(monkeypatch, capsys):
+    """Library code logs instead of printing; ``python -m spacy_sapel`` shows the
+    ``spacy_sapel`` logger's INFO messages on stderr."""
+    from spacy_sapel.cli import _app
+
+    logger = logging.getLogger("spacy_sapel")
+    monkeypatch.setattr(logger, "handlers", [])
+    monkeypatch.setattr(logger, "level", logging.NOTSET)
+    monkeypatch.setattr(_app, "app", lambda: logger.info("Training the index on 3 vectors"))
+    _app.main()
+    assert "Training the index on 3 vectors" in capsys.readouterr().err
