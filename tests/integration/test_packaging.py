@@ -23,7 +23,7 @@ EXAMPLE_DATA = ["spacy_sapel/example/diseases.jsonl", "spacy_sapel/example/texts
 OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PIP_NO_INDEX": "1"}
 # pyproject.toml's build-system.requires: built without isolation (offline), so they
 # must be installed here (the test extra brings them)
-BUILD_REQUIRES = ["setuptools>=68", "wheel"]
+BUILD_REQUIRES = ["setuptools>=70.1"]
 
 
 def missing_build_requirements() -> list:
