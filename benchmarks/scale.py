@@ -77,12 +77,18 @@ t = time.perf_counter()
 linker.linker_kb.search([f"disease {i}" for i in range(200)], top_k=5)
 search_s = time.perf_counter() - t
 import json
-from importlib.metadata import version
-# memory read before anything else is imported; the version from the metadata
+from importlib.metadata import PackageNotFoundError, version
+# memory read before anything else is imported; the version from the metadata (none
+# in a linker install without the trf extra)
+try:
+    transformers_version = version("transformers")
+except PackageNotFoundError:
+    transformers_version = "not installed"
 print(json.dumps({
     "load_s": load_s, "import_spacy_s": import_s, "peak_load": peak_load,
     "peak_search": status("VmHWM"), "search_s": search_s, "parts_s": parts_s,
-    "rss_end": status("VmRSS"), "transformers": version("transformers"),
+    "rss_end": status("VmRSS"), "transformers": transformers_version,
+    "transformers_imported": "transformers" in sys.modules,
     "sklearn_imported": "sklearn" in sys.modules,
 }))
 """
@@ -380,7 +386,8 @@ def main(
         index_file = (big / "sapel_linker" / "index" / "index.faiss").stat().st_size
         for python in probe_python.split(",") if probe_python else [sys.executable]:
             b, s = load_probe(big, python, load_repeats), load_probe(small, python, load_repeats)
-            env = (f"{python}: transformers {b['transformers']}, scikit-learn "
+            env = (f"{python}: transformers {b['transformers']} "
+                   f"({'imported' if b['transformers_imported'] else 'not imported'}), scikit-learn "
                    f"{'imported' if b['sklearn_imported'] else 'not imported'}")
             rows = [
                 (label, f"{p['load_s']:.2f}", f"{p['import_spacy_s']:.2f}", f"{p['parts_s']:.3f}",

@@ -18,6 +18,10 @@ FAISS_HAS_GPU_MODULE: bool = hasattr(faiss, "StandardGpuResources") and hasattr(
     faiss, "get_num_gpus"
 )
 
+#: spacy-transformers is importable (optional extra ``spacy-sapel[trf]``, the
+#: transformer NER of ``configs/ner_trf.cfg``).
+HAS_SPACY_TRANSFORMERS: bool = importlib.util.find_spec("spacy_transformers") is not None
+
 #: Ray is importable (optional extra ``spacy-sapel[ray]``).
 HAS_RAY: bool = importlib.util.find_spec("ray") is not None
 

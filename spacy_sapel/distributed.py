@@ -12,12 +12,13 @@ instance is started.
 """
 from __future__ import annotations
 
+import json
+import logging
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import srsly
-from wasabi import msg
 
 from ._compat import import_ray
 from .encoder import SapEncoder
@@ -27,6 +28,7 @@ from .pipeline.linker_kb import LinkerKB
 from .training.jsonl import doc_from_jsonl_line, is_jsonl
 from .util import DirMarker, PathLike, atomic_directory, check_output_dir
 
+logger = logging.getLogger("spacy_sapel")
 OUTPUT_FORMATS = ("jsonl", "docbin")
 
 
@@ -108,7 +110,7 @@ def encode_names_ray(
         },
         batch_size=rows_per_task,
         batch_format="numpy",
-        concurrency=num_actors,
+        compute=ray.data.ActorPoolStrategy(size=num_actors),
         num_gpus=_gpus_per_actor(ray, num_gpus),
     )
     for batch in dataset.iter_batches(batch_size=rows_per_task, batch_format="numpy"):
@@ -252,7 +254,7 @@ def annotate_ray(
         },
         batch_size=docs_per_task,
         batch_format="numpy",
-        concurrency=num_actors,
+        compute=ray.data.ActorPoolStrategy(size=num_actors),
         num_gpus=float(num_gpus or 0),
     )
     outputs = (
@@ -265,7 +267,7 @@ def annotate_ray(
             counts = _write_jsonl_shards(outputs, Path(tmp), shard_size)
         else:
             counts = _write_docbin_shards(outputs, Path(tmp))
-    msg.good(f"Annotated {counts['docs']} documents -> {output_dir} ({counts['shards']} shards)")
+    logger.info("Annotated %d documents -> %s (%d shards)", counts["docs"], output_dir, counts["shards"])
     return counts
 
 

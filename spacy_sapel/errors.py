@@ -263,6 +263,8 @@ class Errors(metaclass=ErrorsWithCodes):
     E508 = ("{path}, line {line} starts like JSON but is not one JSON object per line "
             "({problem}). Expected JSON lines ({{\"text\": ...}} per line) or plain text; "
             "pass --format text to read every line as a document.")
+    E509 = ("{name} needs spacy-transformers, which is not installed (the linker alone "
+            "does not). Install the optional extra: pip install \"spacy-sapel[trf]\".")
     # --- SAP training (E6xx) ---
     E600 = ("{path}, line {line}: {problem}. Expected {expected}. The line reads: "
             "{text!r}")

@@ -1,6 +1,13 @@
 """Helpers shared by test modules (pytest puts tests/ on sys.path for its conftest)."""
 from __future__ import annotations
 
+import os
+import site
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
 import spacy
 from spacy.language import Language
 from spacy.tokens import Doc
@@ -30,3 +37,25 @@ def linker_nlp(linker_kb, *, initialize: bool = False, **config) -> Language:
     else:
         linker.set_kb(lambda: linker_kb)
     return nlp
+
+
+def child_venv(env_dir: Path) -> Path:
+    """A fresh virtualenv at ``env_dir`` that also sees this interpreter's packages;
+    returns its python.
+
+    ``venv``'s ``system_site_packages`` would add the *base* interpreter's packages,
+    which lack what a virtualenv or conda env running the tests holds. Instead a
+    ``.pth`` file adds this interpreter's site directories after the new env's own
+    (with ``site.addsitedir``, so that their ``.pth`` files, editable installs
+    included, work): whatever is installed into the new env comes first."""
+    venv.EnvBuilder(with_pip=False, symlinks=os.name != "nt").create(env_dir)
+    python = env_dir / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()
+    dirs = [*site.getsitepackages(), *([site.getusersitepackages()] if site.ENABLE_USER_SITE else [])]
+    lines = [f"import site; site.addsitedir({d!r})" for d in dict.fromkeys(dirs) if Path(d).is_dir()]
+    assert lines, f"no site-packages found for {sys.executable}"
+    (Path(purelib) / "_sapel_parent_env.pth").write_text("\n".join(lines) + "\n", encoding="utf8")
+    return python

@@ -1,3 +1,4 @@
+import logging
 import sys
 
 import typer
@@ -16,6 +17,7 @@ def main() -> None:
     """Run the CLI; errors with a message from spacy_sapel.errors (they start with a
     code such as ``[E001]`` and name the input at fault) end the command with that
     message instead of a traceback."""
+    show_library_log()
     try:
         app()
     except (ValueError, FileNotFoundError, KeyError, TypeError) as err:
@@ -24,3 +26,15 @@ def main() -> None:
             raise
         msg.fail(text)
         sys.exit(1)
+
+
+def show_library_log() -> None:
+    """The library reports through the ``spacy_sapel`` logger (index training, SAP
+    validation, ...); on the command line its INFO messages go to stderr, as spaCy's
+    CLI shows its own logger's."""
+    logger = logging.getLogger("spacy_sapel")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)

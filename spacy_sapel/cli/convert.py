@@ -8,6 +8,7 @@ from spacy.tokens import DocBin
 from wasabi import msg
 
 from ..errors import Errors
+from ..progress import progress
 from ..training.conll import IOB_WARNINGS, read_iob_docs
 from ..training.jsonl import read_jsonl_docs
 from ..training.pubtator_docs import MISALIGNED_POLICIES, emit_pubtator_warnings, pubtator_to_docs
@@ -68,7 +69,7 @@ def convert_cli(
             docs = read_iob_docs(nlp.vocab, path, n_sents=n_sents, invalid_tags=invalid_tags, report=report)
         else:
             docs = (doc for doc, _ in read_jsonl_docs(nlp, path))
-        for doc in docs:
+        for doc in progress(docs, desc=f"Converting {path.name}", unit="doc"):
             docbin.add(doc)
             if kind == "jsonl":
                 report.docs += 1

@@ -7,6 +7,7 @@ from spacy.language import Language
 from wasabi import msg
 
 from ..errors import Errors
+from ..progress import progress
 from ..pipeline import SapelLinker
 from ..pipeline.annotate import annotate
 from ..pipeline.describe import describe_entities
@@ -34,7 +35,7 @@ def link_cli(
     stream = read_input_docs(nlp, input_path, input_format=input_format)
     n_docs = n_ents = 0
     with atomic_write_path(output) as tmp, tmp.open("w", encoding="utf8") as f:
-        for doc in annotate(nlp, stream, batch_size=batch_size):
+        for doc in progress(annotate(nlp, stream, batch_size=batch_size), desc="Linking", unit="doc"):
             ents = describe_entities(nlp, doc)
             f.write(srsly.json_dumps({"text": doc.text, "ents": ents}) + "\n")
             n_docs += 1

@@ -3,12 +3,12 @@ pairs come from (a KB read with any reader, a NeMo pairs TSV, a labelled corpus)
 the training settings, so that the CLI, ``project.yml`` and Python share one path."""
 from __future__ import annotations
 
+import logging
 from dataclasses import fields
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 from spacy.util import registry
-from wasabi import msg
 
 from ..errors import Errors
 from ..kb import KnowledgeBase
@@ -26,6 +26,8 @@ from .pairs import (
 )
 from .sap_encoder import SapEncoder
 from .sap_training import SapConfig, SapResult, SapTrainer
+
+logger = logging.getLogger("spacy_sapel")
 
 PathLike = Union[str, Path]
 SapRun = Callable[..., SapResult]
@@ -130,7 +132,7 @@ def create_sap_pretrainer(
             seed=config.seed,
         )
         train, val = split_validation(pair_set, fraction=validation_fraction, seed=config.seed)
-        msg.info(
+        logger.info(
             f"{len(train)} training pairs of {len(train.labels)} concepts"
             + (f", {len(val)} validation pairs of {len(val.labels)} held-out concepts" if len(val) else "")
         )

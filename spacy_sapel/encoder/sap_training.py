@@ -11,6 +11,7 @@ Output directory layout (like ``spacy train``'s ``model-last``)::
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import random
 import time
@@ -22,7 +23,6 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 import numpy as np
 import torch
 from tqdm import tqdm
-from wasabi import msg
 
 from ..errors import Errors, Warnings
 from ..util import DirMarker, atomic_directory, check_output_dir, read_json, write_json
@@ -31,6 +31,7 @@ from .ms_loss import TRIPLET_TYPES, mine_triplets, multi_similarity_loss
 from .pairs import PairSet, SynonymPair, texts_of
 from .sap_encoder import ENCODER_MARKER, SapEncoder
 
+logger = logging.getLogger("spacy_sapel")
 MODEL_DIR = "model-last"
 CHECKPOINT_DIR = "checkpoint"
 LOG_FILE = "training.json"
@@ -260,7 +261,7 @@ class SapTrainer:
         n_empty = n_batches_seen = 0
         if resume:
             step, history, n_empty, n_batches_seen = self._load_checkpoint(optimizer, scheduler, scaler)
-            msg.info(f"Resumed from {self.output_dir / CHECKPOINT_DIR} at step {step}")
+            logger.info("Resumed from %s at step %d", self.output_dir / CHECKPOINT_DIR, step)
         elif self.validation:
             history.append({"step": 0, "val_acc@1": validation_accuracy(self.encoder, self.validation)})
         model.train()
@@ -354,7 +355,7 @@ class SapTrainer:
         if self.validation:
             acc = validation_accuracy(self.encoder, self.validation)
             history.append({"step": step, "val_acc@1": acc})
-            msg.text(f"step {step}: validation synonym acc@1 {acc:.3f}")
+            logger.info("step %d: validation synonym acc@1 %.3f", step, acc)
 
     # --- checkpoints --------------------------------------------------------------
     def _identity(self) -> Dict[str, Any]:

@@ -730,10 +730,11 @@ def _training_sample(
     """A seeded random subset of ``x`` big enough for the PCA and for k-means (faiss
     would subsample to 256 points per list itself, with its own generator)."""
     limit = max(_PCA_TRAIN_POINTS, points_per_list * (nlist or 0))
-    if len(x) <= limit:
-        return x
-    rows = np.random.default_rng(seed).choice(len(x), limit, replace=False)
-    return x[np.sort(rows)]
+    if len(x) > limit:
+        x = x[np.sort(np.random.default_rng(seed).choice(len(x), limit, replace=False))]
+    # the training (k-means, PCA) may take minutes: say so before it starts
+    logger.info("Training the index on %d vectors (%s inverted lists)", len(x), nlist or "no")
+    return x
 
 
 def _search_nprobe(index: faiss.Index, params: Dict[str, Any]) -> Optional[int]:

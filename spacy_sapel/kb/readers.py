@@ -21,6 +21,7 @@ from typing import Sequence, Tuple, Union
 from spacy.util import registry
 
 from ..errors import Errors, KBReadError, Warnings
+from ..progress import progress
 from ..util import iter_lines, read_text
 from .knowledge_base import Concept, KnowledgeBase, format_examples
 
@@ -79,7 +80,9 @@ def read_kb(
 
 
 def _iter_lines(path: Path) -> Iterator[Tuple[int, str]]:
-    return iter_lines(path, error=KBReadError)
+    """The numbered lines of a vocabulary file, with a progress bar (UMLS's
+    MRCONSO.RRF has millions)."""
+    yield from progress(iter_lines(path, error=KBReadError), desc=f"Reading {path.name}", unit="line")
 
 
 def _read_text(path: Path) -> str:

@@ -1,6 +1,9 @@
 """The transformer for the NER stage: spacy-transformers' ``TransformerModel`` whose
 weights come from a *local* directory only (the packaged all-MiniLM-L6-v2 by
-default), checked at initialization with a clear error instead of a download."""
+default), checked at initialization with a clear error instead of a download.
+spacy-transformers is the optional extra ``spacy-sapel[trf]``: this module imports
+without it (spaCy imports it when it resolves the entry point), the architecture
+fails with E509."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,6 +12,7 @@ from typing import Callable, Optional
 from spacy.util import registry
 from thinc.api import Model
 
+from .. import _compat
 from ..errors import Errors
 
 
@@ -36,7 +40,10 @@ def create_local_transformer_model(
 ) -> Model:
     """``sapel.LocalTransformerModel.v1``: as ``spacy-transformers.TransformerModel.v3``
     with ``name_or_path`` a local directory (null: the packaged MiniLM). The directory
-    is read at ``initialize`` only; a saved pipeline carries the weights itself."""
+    is read at ``initialize`` only; a saved pipeline carries the weights itself.
+    Needs spacy-transformers (``spacy-sapel[trf]``): E509 without it."""
+    if not _compat.HAS_SPACY_TRANSFORMERS:
+        raise ImportError(Errors.E509.format(name="sapel.LocalTransformerModel.v1"))
     from spacy_transformers.layers import TransformerModel
 
     model = TransformerModel(

@@ -7,12 +7,12 @@ import json
 import os
 import shutil
 import subprocess
-import venv
 from pathlib import Path
 
 import pytest
 import spacy
 import srsly
+from sapel_test_utils import child_venv
 from spacy.tokens import DocBin
 from weasel.cli.run import project_run
 from weasel.util import load_project_config
@@ -114,8 +114,7 @@ def test_demo_package_installs_from_its_wheel_offline_and_loads_by_name(project,
     wheels = list((path / "packages" / "wheels").glob("en_sapel_test-*.whl"))
     assert len(wheels) == 1
     env_dir = tmp_path / "venv"
-    venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)
-    python = str(env_dir / "bin" / "python")
+    python = str(child_venv(env_dir))
     env = {**os.environ, **OFFLINE}
     subprocess.run(
         [python, "-m", "pip", "install", "--quiet", "--no-index", "--no-deps", str(wheels[0])],
@@ -125,11 +124,14 @@ def test_demo_package_installs_from_its_wheel_offline_and_loads_by_name(project,
         "import spacy, json; nlp = spacy.load('en_sapel_test'); "
         "doc = nlp('An acute heart attack and type 2 diabetes.'); "
         "print(json.dumps({'file': spacy.util.get_package_path('en_sapel_test').as_posix(), "
+        "'spacy': spacy.__file__, "
         "'pipes': nlp.pipe_names, 'ents': [[e.text, e.kb_id_] for e in doc.ents]}))"
     )
     out = subprocess.run([python, "-c", code], check=True, env=env, capture_output=True, text=True, cwd=tmp_path)
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["file"].startswith(env_dir.as_posix())
+    # spaCy comes from the environment running the tests, not the base interpreter's
+    assert Path(result["spacy"]) == Path(spacy.__file__)
     assert result["pipes"] == ["embed", "ner", "sapel_linker"]
     meta = json.loads(next((path / "packages").glob("en_sapel_test-*/meta.json")).read_text())
     assert any(req.startswith("spacy-sapel") for req in meta["requirements"])

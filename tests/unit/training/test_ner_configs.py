@@ -112,6 +112,20 @@ def test_missing_transformer_directory_is_a_clear_error(tmp_path):
         nlp.initialize(lambda: examples)
 
 
+def test_transformer_without_spacy_transformers_says_which_extra(monkeypatch):
+    """spacy-transformers is the ``trf`` extra: without it the name still resolves
+    (spaCy imports the entry point's module), and building the model says what to
+    install instead of failing on an import deep inside."""
+    from spacy.util import registry
+
+    from spacy_sapel import _compat
+
+    monkeypatch.setattr(_compat, "HAS_SPACY_TRANSFORMERS", False)
+    create = registry.architectures.get("sapel.LocalTransformerModel.v1")
+    with pytest.raises(ImportError, match=r"E509.*sapel.LocalTransformerModel.v1.*spacy-sapel\[trf\]"):
+        create(None, get_spans=lambda docs: docs)
+
+
 def test_full_pipeline_config_finds_and_links(tiny_bert_dir, kb_dir):
     nlp = nlp_from(
         CONFIG_DIR / "ner_linker_trf.cfg",
