@@ -12,7 +12,6 @@ instance is started.
 """
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
