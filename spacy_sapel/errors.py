@@ -218,6 +218,11 @@ class Errors(metaclass=ErrorsWithCodes):
             "with a knowledge base; save the pipeline again.")
     E309 = ("Option cache_size must be an integer >= 0 (mention strings whose candidates "
             "are cached; 0 turns the cache off), got {value!r}.")
+    E330 = ("Option veto_threshold must be null (no veto) or a number between -1 and 1 "
+            "(a cosine score; entities whose best link score is below it are vetoed), "
+            "got {value!r}.")
+    E331 = "Option veto_action must be one of {options}, got {value!r}."
+    E332 = "Option veto_label must be a non-empty entity label, got {value!r}."
     # --- CLI (E4xx) ---
     E401 = "No pipeline with a sapel_linker found in {path}: it has the components {pipes}."
     E402 = "Unknown {what} {value!r}. Expected one of: {options}."
