@@ -150,8 +150,12 @@ class VocabTagger(Pipe):
         to_disk(path, serialize, exclude)
 
     def from_disk(self, path: Path, *, exclude: Iterable[str] = SimpleFrozenList()) -> "VocabTagger":
+        """Load the names; a directory without ``phrases`` (saved with it excluded)
+        leaves the tagger as it is."""
+
         def load(p: Path) -> None:
-            self._set_phrases(_read_phrases(srsly.msgpack_loads(Path(p).read_bytes()), source=p))
+            if Path(p).exists():
+                self._set_phrases(_read_phrases(Path(p).read_bytes(), source=p))
 
         from_disk(path, {"phrases": load}, exclude)
         return self
@@ -165,15 +169,18 @@ class VocabTagger(Pipe):
 
     def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = SimpleFrozenList()) -> "VocabTagger":
         deserialize = {
-            "phrases": lambda b: self._set_phrases(
-                _read_phrases(srsly.msgpack_loads(b), source="bytes")
-            )
+            "phrases": lambda b: self._set_phrases(_read_phrases(b, source="bytes"))
         }
         from_bytes(bytes_data, deserialize, exclude)
         return self
 
 
-def _read_phrases(data: Any, *, source: Any) -> List[Phrase]:
+def _read_phrases(raw: bytes, *, source: Any) -> List[Phrase]:
+    """The phrase list of ``to_disk``/``to_bytes``; E342 for anything else."""
+    try:
+        data = srsly.msgpack_loads(raw)
+    except Exception:  # msgpack raises several types for bad input
+        data = None
     if not isinstance(data, list) or not all(
         isinstance(p, (list, tuple)) and all(isinstance(w, str) for w in p) for p in data
     ):
