@@ -4,7 +4,7 @@ nearest-neighbour search over SAP-encoder embeddings of the concepts' names."""
 import warnings
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Literal, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Literal, Optional, Sequence, Set, Tuple
 
 from spacy.language import Language
 from spacy.pipeline import Pipe
@@ -145,8 +145,8 @@ class SapelLinker(Pipe):
     ``veto_threshold`` (off when None): linking as evidence for the NER. A linked
     entity whose best score is below it (or that has no candidate) is dropped from
     ``doc.ents`` (``veto_action="drop"``) or gets the label ``veto_label``
-    (``"relabel"``) and no kb id. Choose it on development data as the NIL threshold
-    (``calibrate-nil``).
+    (``"relabel"``) and no kb id. Choose it on development data (README, "Linking as
+    evidence").
     """
 
     def __init__(
@@ -416,7 +416,7 @@ class SapelLinker(Pipe):
         threshold = self.cfg["threshold"]
         veto = self.cfg["veto_threshold"]
         for doc, doc_candidates in zip(docs, candidates):
-            vetoed = set()
+            vetoed: Set[Tuple[int, int]] = set()
             for ent, cands in zip(self._mentions(doc), doc_candidates):
                 kb_id = cands[0][0] if cands and cands[0][1] >= threshold else ""
                 if veto is not None and not (cands and cands[0][1] >= veto):
@@ -429,7 +429,7 @@ class SapelLinker(Pipe):
             if vetoed:
                 self._veto(doc, vetoed)
 
-    def _veto(self, doc: Doc, vetoed: set) -> None:
+    def _veto(self, doc: Doc, vetoed: Set[Tuple[int, int]]) -> None:
         """Drop or relabel the entities at the ``(start, end)`` token offsets
         ``vetoed``; their candidates stay on the spans' offsets."""
         ents = []
