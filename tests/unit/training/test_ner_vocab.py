@@ -126,22 +126,16 @@ def test_spacy_train_runs_the_config(kb_dir, tmp_path):
     assert nlp("no flu .")._.sapel_vocab_tags == ["O", "U", "O"]
 
 
-def test_the_feature_wraps_a_transformer_listener(tiny_bert_dir, kb_dir, tmp_path):
-    """ner_trf.cfg with the tagger and the wrapper around its TransformerListener."""
-    config = load_config(CONFIG.parent / "ner_trf.cfg", interpolate=True, overrides={
+def test_transformer_config_trains_saves_and_runs_without_the_vocabulary(tiny_bert_dir, kb_dir, tmp_path):
+    """configs/ner_trf_vocab.cfg: the wrapper around the TransformerListener."""
+    config = load_config(CONFIG.parent / "ner_trf_vocab.cfg", interpolate=True, overrides={
         "paths.transformer": str(tiny_bert_dir),
+        "paths.kb": str(kb_dir),
         "training.optimizer.learn_rate.warmup_steps": 1,
         "training.optimizer.learn_rate.initial_rate": 0.001,
     })
-    config["nlp"]["pipeline"] = ["transformer", "sapel_vocab_tagger", "ner"]
-    config["components"]["sapel_vocab_tagger"] = {"factory": "sapel_vocab_tagger"}
-    ner_model = config["components"]["ner"]["model"]
-    ner_model["tok2vec"] = {"@architectures": "sapel.VocabFeatureTok2Vec.v1", "width": 8,
-                            "tok2vec": ner_model["tok2vec"]}
-    config["training"]["annotating_components"] = ["sapel_vocab_tagger"]
-    config["initialize"]["components"]["sapel_vocab_tagger"] = {"names_loader": {
-        "@misc": "sapel.vocab_names_from_kb_dir.v1", "path": str(kb_dir)}}
     nlp = load_model_from_config(config, auto_fill=True, validate=True)
+    assert nlp.pipe_names == ["transformer", "sapel_vocab_tagger", "ner"]
     examples = [Example(nlp.make_doc(d.text), d) for d in gold_docs(nlp)]
     optimizer = nlp.initialize(lambda: examples)
     losses_seen = []
@@ -149,10 +143,12 @@ def test_the_feature_wraps_a_transformer_listener(tiny_bert_dir, kb_dir, tmp_pat
         losses = {}
         for eg in examples:
             eg.predicted = nlp.make_doc(eg.reference.text)
-        nlp.update(examples, sgd=optimizer, drop=0.0, losses=losses, annotates=["sapel_vocab_tagger"])
+        nlp.update(examples, sgd=optimizer, drop=0.0, losses=losses,
+                   annotates=nlp.config["training"]["annotating_components"])
         optimizer.step_schedules()
         losses_seen.append(losses["ner"])
     assert losses_seen[-1] < 0.8 * losses_seen[0]
+    assert nlp("no flu .")._.sapel_vocab_tags == ["O", "U", "O"]
     nlp.to_disk(tmp_path / "p")
     assert predictions(spacy.load(tmp_path / "p")) == predictions(nlp)
     without_tagger = spacy.load(tmp_path / "p", exclude=["sapel_vocab_tagger"])
