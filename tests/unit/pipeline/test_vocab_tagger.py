@@ -49,7 +49,7 @@ def test_tags_do_not_depend_on_the_order_or_repetition_of_names():
 
 def test_without_names_every_tag_is_o():
     nlp = spacy.blank("en")
-    nlp.add_pipe("sapel_vocab_tagger")
+    assert isinstance(nlp.add_pipe("sapel_vocab_tagger"), VocabTagger)
     nlp.initialize()
     doc = nlp(TEXT)
     assert set(doc._.sapel_vocab_tags) == {"O"}
