@@ -218,6 +218,24 @@ class Errors(metaclass=ErrorsWithCodes):
             "with a knowledge base; save the pipeline again.")
     E309 = ("Option cache_size must be an integer >= 0 (mention strings whose candidates "
             "are cached; 0 turns the cache off), got {value!r}.")
+    E330 = ("Option veto_threshold must be null (no veto) or a number between -1 and 1 "
+            "(a cosine score; entities whose best link score is below it are vetoed), "
+            "got {value!r}.")
+    E331 = "Option veto_action must be one of {options}, got {value!r}."
+    E332 = "Option veto_label must be a non-empty entity label, got {value!r}."
+    E340 = ("names_loader for '{name}' must be a callable that returns vocabulary names "
+            "(e.g. {{\"@misc\": \"sapel.vocab_names_from_kb_dir.v1\", \"path\": \"my_kb\"}}), "
+            "got {value!r}.")
+    E341 = ("The vocabulary names for '{name}' must be an iterable of strings, got "
+            "{value!r}.")
+    E342 = ("{path} is not a sapel_vocab_tagger phrase list (a msgpack list of token "
+            "lists, as nlp.to_disk writes it); save the pipeline again.")
+    E343 = ("Vocabulary directory not found: {path}. Expected a KB directory written by "
+            "`python -m spacy_sapel build-kb` (with a kb/ folder) or a kb/ folder itself.")
+    E344 = ("doc._.sapel_vocab_tags has {n_tags} tags but the doc has {n_tokens} tokens "
+            "({text!r}...): the doc was retokenized after sapel_vocab_tagger ran. Put "
+            "the tagger after any component that merges or splits tokens.")
+    E345 = "Unknown vocabulary tag {tag!r} in doc._.sapel_vocab_tags; expected one of {tags}."
     # --- CLI (E4xx) ---
     E401 = "No pipeline with a sapel_linker found in {path}: it has the components {pipes}."
     E402 = "Unknown {what} {value!r}. Expected one of: {options}."

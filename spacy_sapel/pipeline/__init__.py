@@ -1,11 +1,13 @@
 from .linker import CANDIDATES_ATTR, SapelLinker, install_extensions, make_sapel_linker
-from . import loaders, scorer  # noqa: F401  (registrations)
+from . import loaders, scorer, vocab_feature  # noqa: F401  (registrations)
+from .vocab_tagger import VocabTagger
 from .linker_kb import LinkerKB
 
 __all__ = [
     "CANDIDATES_ATTR",
     "LinkerKB",
     "SapelLinker",
+    "VocabTagger",
     "install_extensions",
     "make_sapel_linker",
 ]

@@ -4,7 +4,7 @@ nearest-neighbour search over SAP-encoder embeddings of the concepts' names."""
 import warnings
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Literal, Optional, Sequence, Set, Tuple
 
 from spacy.language import Language
 from spacy.pipeline import Pipe
@@ -41,6 +41,7 @@ SCISPACY_CANDIDATES_ATTR = "kb_ents"
 # n_process > 1) gives tuples back as lists, so the public attribute reads through a
 # getter that always returns a list of (concept_id, score) tuples
 CANDIDATES_DATA_ATTR = "sapel_kb_candidates"
+VETO_ACTIONS = ("drop", "relabel")
 DEFAULT_CONFIG: Dict[str, Any] = {
     "top_k": 5,
     "threshold": 0.0,
@@ -50,6 +51,9 @@ DEFAULT_CONFIG: Dict[str, Any] = {
     "abbreviations": True,
     "sparse_weight": 0.0,
     "type_filter": {},
+    "veto_threshold": None,
+    "veto_action": "drop",
+    "veto_label": "UNGROUNDED",
     "scorer": {"@scorers": "sapel.linker_scorer.v1"},
 }
 
@@ -99,6 +103,9 @@ def make_sapel_linker(
     abbreviations: bool,
     sparse_weight: float,
     type_filter: Dict[str, List[str]],
+    veto_threshold: Optional[float],
+    veto_action: Literal["drop", "relabel"],
+    veto_label: str,
     scorer: Optional[Callable],
 ) -> "SapelLinker":
     return SapelLinker(
@@ -112,6 +119,9 @@ def make_sapel_linker(
         abbreviations=abbreviations,
         sparse_weight=sparse_weight,
         type_filter=type_filter,
+        veto_threshold=veto_threshold,
+        veto_action=veto_action,
+        veto_label=veto_label,
         scorer=scorer,
     )
 
@@ -131,6 +141,12 @@ class SapelLinker(Pipe):
     well as by itself, keeping each concept's better score. ``sparse_weight``: fuse
     the dense score with a character n-gram score (hybrid search). ``type_filter``:
     entity label -> KB types its concepts must have, applied before the top-k.
+
+    ``veto_threshold`` (off when None): linking as evidence for the NER. A linked
+    entity whose best score is below it (or that has no candidate) is dropped from
+    ``doc.ents`` (``veto_action="drop"``) or gets the label ``veto_label``
+    (``"relabel"``) and no kb id. Choose it on development data (README, "Linking as
+    evidence").
     """
 
     def __init__(
@@ -146,6 +162,9 @@ class SapelLinker(Pipe):
         abbreviations: bool = True,
         sparse_weight: float = 0.0,
         type_filter: Optional[Dict[str, List[str]]] = None,
+        veto_threshold: Optional[float] = None,
+        veto_action: str = "drop",
+        veto_label: str = "UNGROUNDED",
         scorer: Optional[Callable] = None,
     ) -> None:
         if not isinstance(top_k, int) or top_k < 1:
@@ -161,6 +180,16 @@ class SapelLinker(Pipe):
         for label, allowed in (type_filter or {}).items():
             if not isinstance(allowed, (list, tuple)) or not all(isinstance(t, str) for t in allowed):
                 raise ValueError(Errors.E312.format(value=allowed, label=label))
+        if veto_threshold is not None and (
+            isinstance(veto_threshold, bool)
+            or not isinstance(veto_threshold, (int, float))
+            or not -1.0 <= veto_threshold <= 1.0
+        ):
+            raise ValueError(Errors.E330.format(value=veto_threshold))
+        if veto_action not in VETO_ACTIONS:
+            raise ValueError(Errors.E331.format(value=veto_action, options=VETO_ACTIONS))
+        if not isinstance(veto_label, str) or not veto_label.strip():
+            raise ValueError(Errors.E332.format(value=veto_label))
         self.vocab = nlp.vocab
         self.name = name
         self.cfg: Dict[str, Any] = {
@@ -172,6 +201,9 @@ class SapelLinker(Pipe):
             "abbreviations": bool(abbreviations),
             "sparse_weight": float(sparse_weight),
             "type_filter": {label: list(types) for label, types in (type_filter or {}).items()},
+            "veto_threshold": None if veto_threshold is None else float(veto_threshold),
+            "veto_action": veto_action,
+            "veto_label": veto_label,
         }
         self.scorer = scorer
         self.linker_kb: Optional[LinkerKB] = None
@@ -382,13 +414,31 @@ class SapelLinker(Pipe):
 
     def set_annotations(self, docs: Iterable[Doc], candidates: List[List[list]]) -> None:
         threshold = self.cfg["threshold"]
+        veto = self.cfg["veto_threshold"]
         for doc, doc_candidates in zip(docs, candidates):
+            vetoed: Set[Tuple[int, int]] = set()
             for ent, cands in zip(self._mentions(doc), doc_candidates):
                 kb_id = cands[0][0] if cands and cands[0][1] >= threshold else ""
+                if veto is not None and not (cands and cands[0][1] >= veto):
+                    vetoed.add((ent.start, ent.end))
+                    kb_id = ""
                 for token in ent:
                     token.ent_kb_id_ = kb_id
                 # extension values are keyed by the span's character offsets
                 ent._.set(CANDIDATES_ATTR, [(cid, score) for cid, score in cands])
+            if vetoed:
+                self._veto(doc, vetoed)
+
+    def _veto(self, doc: Doc, vetoed: Set[Tuple[int, int]]) -> None:
+        """Drop or relabel the entities at the ``(start, end)`` token offsets
+        ``vetoed``; their candidates stay on the spans' offsets."""
+        ents = []
+        for ent in doc.ents:
+            if (ent.start, ent.end) not in vetoed:
+                ents.append(ent)
+            elif self.cfg["veto_action"] == "relabel":
+                ents.append(Span(doc, ent.start, ent.end, label=self.cfg["veto_label"]))
+        doc.ents = ents
 
     # --- serialization ------------------------------------------------------------
     def to_disk(

@@ -83,7 +83,7 @@ def train(nlp, steps):
 @pytest.mark.parametrize("path", NER_CONFIGS, ids=[p.name for p in NER_CONFIGS])
 def test_config_passes_debug_config(path, corpus, kb_dir, trained_tok2vec_ner):
     overrides = {"paths.train": str(corpus), "paths.dev": str(corpus)}
-    if "linker" in path.name:
+    if "linker" in path.name or "vocab" in path.name:
         overrides["paths.kb"] = str(kb_dir)
     if path.name == "ner_linker.cfg":
         overrides["paths.ner_model"] = str(trained_tok2vec_ner)
