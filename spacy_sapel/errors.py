@@ -189,6 +189,18 @@ class Errors(metaclass=ErrorsWithCodes):
             "for label {label!r}.")
     E309 = ("Option cache_size must be an integer >= 0 (mention strings whose candidates "
             "are cached; 0 turns the cache off), got {value!r}.")
+    E330 = "Option short_forms must be one of {options}, got {value!r}."
+    E331 = ("Option reranker of '{name}' must be a registered reranker (e.g. "
+            "{{\"@misc\": \"sapel.linear_reranker.v1\"}}) or null, got {value!r}.")
+    E332 = ("The reranker was trained for {what} {trained}, but the linker's KB has "
+            "{found}. Train it again for this KB (`python -m spacy_sapel train-reranker`) "
+            "or load the KB it was trained for.")
+    E333 = ("{path} is not a valid reranker: {problem}. Expected the output of "
+            "`python -m spacy_sapel train-reranker` (reranker/ in a saved pipeline).")
+    E334 = ("Unknown reranker feature(s) {unknown}. Expected a list drawn from: "
+            "{options}.")
+    E335 = ("No training examples for the reranker from {source}: {problem}. Expected "
+            "gold mentions whose concept is among the linker's candidates.")
     # --- CLI (E4xx) ---
     E401 = "No pipeline with a sapel_linker found in {path}: it has the components {pipes}."
     E402 = "Unknown {what} {value!r}. Expected one of: {options}."

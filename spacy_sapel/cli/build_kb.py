@@ -28,12 +28,15 @@ def build_kb_cli(
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda"),
     train_mentions: List[Path] = opts.TRAIN_MENTIONS,
     train_mention_types: List[str] = opts.TRAIN_MENTION_TYPES,
+    priors: bool = opts.PRIORS,
 ) -> None:
     """Read a vocabulary, embed every concept name with the encoder, index the
     embeddings and write a KB directory that the linker's `sapel.load_kb_dir.v1`
     loader reads."""
     check_choice("index type", index_type, INDEX_TYPES)
-    kb = opts.read_vocabulary(inputs, reader, reader_option, name, train_mentions, train_mention_types)
+    kb = opts.read_vocabulary(
+        inputs, reader, reader_option, name, train_mentions, train_mention_types, priors=priors
+    )
     enc = opts.load_encoder(encoder, pooling, max_length, batch_size, device)
     linker_kb = LinkerKB.build(
         kb,

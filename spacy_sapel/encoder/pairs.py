@@ -262,6 +262,22 @@ def add_mention_aliases(
     return added
 
 
+def add_mention_priors(
+    kb: KnowledgeBase,
+    corpus: PathLike,
+    *,
+    types: Optional[Sequence[str]] = None,
+    source: Optional[str] = None,
+) -> Tuple[int, Dict[str, int]]:
+    """Count the gold mentions of a labelled corpus as the KB's priors (per mention
+    string and concept, and per concept; see :class:`~spacy_sapel.kb.priors.Priors`).
+    Returns the number counted and the mentions skipped, by reason (a composite or
+    missing id; an id that the KB does not know)."""
+    mentions, skipped = labelled_mentions(corpus, kb, types=types)
+    counted = kb.add_priors(mentions, source=source or f"train_mentions:{corpus}")
+    return counted, skipped
+
+
 def _check_not_empty(pair_set: PairSet) -> None:
     if not pair_set.pairs:
         raise ValueError(
