@@ -247,6 +247,14 @@ def add_mention_aliases(
     that the KB knows, and a string that the corpus never links to another concept.
     Recorded in ``kb.meta["alias_sources"]`` under ``source``; returns the new names."""
     mentions, _ = labelled_mentions(corpus, kb, types=types)
+    return add_aliases_from_mentions(kb, mentions, source=source or f"train_mentions:{corpus}")
+
+
+def add_aliases_from_mentions(
+    kb: KnowledgeBase, mentions: Sequence[Tuple[str, str]], *, source: str
+) -> int:
+    """:func:`add_mention_aliases` for ``(mention text, concept id)`` pairs: strings
+    that the pairs link to one concept only become its aliases."""
     by_key: Dict[str, set] = {}
     for text, concept_id in mentions:
         by_key.setdefault(name_key(text), set()).add(concept_id)
@@ -254,7 +262,6 @@ def add_mention_aliases(
     for text, concept_id in mentions:
         if len(by_key[name_key(text)]) == 1:
             per_concept.setdefault(concept_id, []).append(text)
-    source = source or f"train_mentions:{corpus}"
     added = 0
     for concept_id, texts in per_concept.items():
         added += kb.add_aliases(concept_id, texts, source=source)
