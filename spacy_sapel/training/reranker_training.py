@@ -74,7 +74,7 @@ def train_reranker(
         fold_kb = KnowledgeBase.from_concepts(base, name=f"{kb.meta.get('name')} fold {fold}")
         add_aliases_from_mentions(fold_kb, others, source=f"fold {fold}")
         fold_kb.add_priors(others, source=f"fold {fold}")
-        fold_linker_kb = vectors.linker_kb(fold_kb, sparse=linker_kb.sparse is not None)
+        fold_linker_kb = vectors.linker_kb(fold_kb, sparse=(linker_config or {}).get("sparse_weight", 0.0) > 0)
 
         def collect(lkb: LinkerKB, doc: Doc, mentions: List[Mention], pools: List[Candidates]):
             for mention, pool, x in zip(mentions, pools, reranker.featurize(lkb, doc, mentions, pools)):
