@@ -31,6 +31,7 @@ from wasabi import msg
 
 from spacy_sapel.encoder import DEFAULT_ENCODER, SapEncoder
 from spacy_sapel.encoder.pairs import add_mention_aliases, add_mention_priors
+from spacy_sapel.kb.priors import Priors
 from spacy_sapel.kb.readers import read_kb
 from spacy_sapel.pipeline import LinkerKB
 from spacy_sapel.pipeline.rerankers import LinearReranker
@@ -87,7 +88,14 @@ def cached_kb(data_dir: Path, set_name: str, encoder: str, cache: Optional[Path]
     key = hashlib.sha256(f"{set_name}|{encoder}|v3".encode()).hexdigest()[:12]
     path = cache / f"kb-{key}" if cache else None
     if path is not None and path.exists():
-        return LinkerKB.from_disk(path, device="cpu")
+        # the cache saves the encoding; the priors are counted afresh (cheap)
+        linker_kb = LinkerKB.from_disk(path, device="cpu")
+        added_names = linker_kb.kb.priors.added_names
+        linker_kb.kb.priors = Priors()
+        linker_kb.kb.priors.added_names = added_names
+        counted, skipped = add_mention_priors(linker_kb.kb, data_dir / train, types=types)
+        msg.info(f"{set_name}: cached KB; {counted} (mention, concept) pairs counted as priors; not counted: {skipped}")
+        return linker_kb
     kb = read_kb(data_dir / vocab, reader)
     added = add_mention_aliases(kb, data_dir / train, types=types)
     counted, skipped = add_mention_priors(kb, data_dir / train, types=types)

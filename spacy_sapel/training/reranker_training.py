@@ -45,22 +45,20 @@ def train_reranker(
         raise ValueError(Errors.E303.format(name="folds (at least 2)", value=folds))
     kb = linker_kb.kb
     index = concept_index(kb)
-    per_doc: List[List[Tuple[str, str]]] = []
-    report: Dict[str, Any] = {"mentions": 0, "composite or no id": 0, "id not in the KB": 0}
+    per_doc: List[List[Tuple[str, str, bool]]] = []
+    report: Dict[str, Any] = {"mentions": 0, "no id": 0, "id not in the KB": 0}
     for doc in docs:
         labelled = []
         for ent in doc.ents:
             ids = kb_id_set(ent.kb_id_)
-            if len(ids) != 1:
-                report["composite or no id"] += 1
+            known = list(dict.fromkeys(index[i] for i in sorted(ids) if i in index))
+            if not known:
+                report["id not in the KB" if ids else "no id"] += 1
                 continue
-            concept_id = index.get(next(iter(ids)))
-            if concept_id is None:
-                report["id not in the KB"] += 1
-                continue
-            labelled.append((clean_name(ent.text), concept_id))
+            # as build-kb: single-id mentions become aliases, every id counts as a prior
+            labelled.extend((clean_name(ent.text), cid, len(known) == 1) for cid in known)
+            report["mentions"] += 1
         per_doc.append(labelled)
-        report["mentions"] += len(labelled)
     base = _vocabulary_concepts(kb)
     vectors = _NameVectors(linker_kb)
     examples: List[Example] = []
@@ -72,8 +70,10 @@ def train_reranker(
             continue
         others = [m for i, labelled in enumerate(per_doc) if i % folds != fold for m in labelled]
         fold_kb = KnowledgeBase.from_concepts(base, name=f"{kb.meta.get('name')} fold {fold}")
-        add_aliases_from_mentions(fold_kb, others, source=f"fold {fold}")
-        fold_kb.add_priors(others, source=f"fold {fold}")
+        add_aliases_from_mentions(
+            fold_kb, [(text, cid) for text, cid, single in others if single], source=f"fold {fold}"
+        )
+        fold_kb.add_priors([(text, cid) for text, cid, _ in others], source=f"fold {fold}")
         fold_linker_kb = vectors.linker_kb(fold_kb, sparse=(linker_config or {}).get("sparse_weight", 0.0) > 0)
 
         def collect(lkb: LinkerKB, doc: Doc, mentions: List[Mention], pools: List[Candidates]):

@@ -42,21 +42,22 @@ def corpus(tmp_path):
 
 def test_counts_and_skipped_mentions_are_reported(kb, corpus):
     counted, skipped = add_mention_priors(kb, corpus)
-    assert counted == 4
-    assert skipped == {"composite or no id": 1, "id not in the KB": 1}
+    assert counted == 6  # the composite mention counts for both its ids
+    assert skipped == {"id not in the KB": 1}
     assert kb.priors.mention_count("md", "D3") == 2
     assert kb.priors.mention_count("MD", "OMIM:2") == 1
+    assert kb.priors.mention_count("ab", "D1") == kb.priors.mention_count("ab", "D3") == 1
     assert kb.priors.mention_prior("Md", "D3") == pytest.approx(2 / 3)
-    assert kb.priors.concept_count("D3") == 3 and kb.priors.concept_count("D1") == 0
-    assert kb.meta["priors"]["n_mentions"] == 4
+    assert kb.priors.concept_count("D3") == 4 and kb.priors.concept_count("D1") == 1
+    assert kb.meta["priors"]["n_mentions"] == 6
 
 
 def test_priors_are_visible_on_concepts(kb, corpus):
     add_mention_priors(kb, corpus)
     concept = kb["D3"]
-    assert concept.gold_count == 3
-    assert concept.mention_counts == {"myotonic dystrophy": 1, "md": 2}
-    assert kb["D1"].gold_count == 0
+    assert concept.gold_count == 4
+    assert concept.mention_counts == {"myotonic dystrophy": 1, "md": 2, "ab": 1}
+    assert kb["OMIM:2"].gold_count == 1
 
 
 def test_add_priors_refuses_unknown_ids(kb):
