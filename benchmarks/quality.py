@@ -139,7 +139,6 @@ def main(
             config = {**base, "priors": True, "short_forms": "long_form_first"}
             model = trained_reranker(data_dir, set_name, linker_kb, config, folds, cache_dir)
             runs.append(("+ reranker", config, model))
-            runs.append(("+ reranker, one sense", {**config, "one_sense_per_doc": True}, model))
         for name, config, model in runs:
             acc, seconds, errors = evaluate(linker_kb, docs, gold, config, reranker=model)
             rows.append((
