@@ -1,40 +1,51 @@
-"""Ablation of the linker's quality features on gold mentions, through the pipeline
+"""Ablation of the linker's ranking features on gold mentions, through the pipeline
 (so abbreviation definitions are read from each document's own text):
 
-- NCBI-disease development set against CTD MEDIC 2012;
-- BC5CDR development set, Disease mentions, against CTD MEDIC 2017.
+- NCBI-disease development set against CTD MEDIC 2012 + NCBI training mentions;
+- BC5CDR development set, Disease mentions, against CTD MEDIC 2017 + BC5CDR training
+  mentions.
 
-Rows: dense only, + abbreviations, + sparse fusion, + both; columns acc@1 / acc@5.
+Each KB holds its training corpus's mentions as aliases and as priors (``build-kb
+--train-mentions``); development mentions are never used. Rows: today's linker (no
+priors, short forms merged with their long form), + priors, + document consistency
+(long form first, then one sense per document), + the learned reranker (trained on the
+training corpus, k-fold over its documents). Columns: acc@1, acc@5, mentions/second
+through ``nlp.pipe`` and the error breakdown of :func:`error_breakdown`.
 
     python benchmarks/quality.py --data-dir ../shared/data [--encoder DIR]
-        [--bc5cdr-encoder DIR] [--train-aliases] [--sparse-weight 0.5]
+        [--cache-dir DIR] [--no-reranker] [--sparse-weight 0.0]
 
-``--train-aliases`` adds each set's training-corpus mentions to its KB as aliases
-(BioSyn's train dictionary, ``build-kb --train-mentions``).
+``--cache-dir`` keeps each built KB (names encoded once per encoder) and each trained
+reranker between runs.
 """
 from __future__ import annotations
 
+import hashlib
 import time
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import spacy
 import typer
 from wasabi import msg
 
 from spacy_sapel.encoder import DEFAULT_ENCODER, SapEncoder
-from spacy_sapel.encoder.pairs import add_mention_aliases
+from spacy_sapel.encoder.pairs import add_mention_aliases, add_mention_priors
+from spacy_sapel.kb.priors import Priors
 from spacy_sapel.kb.readers import read_kb
 from spacy_sapel.pipeline import LinkerKB
+from spacy_sapel.pipeline.rerankers import LinearReranker
 from spacy_sapel.training import accuracy_at_k, kb_id_set
+from spacy_sapel.training.evaluate import error_breakdown
 from spacy_sapel.training.pubtator_docs import pubtator_to_docs
+from spacy_sapel.training.reranker_training import train_reranker
 
-# name: (dev corpus, types, vocabulary, reader, training corpus for --train-aliases)
+# name: (dev corpus, types, vocabulary, reader, training corpus)
 SETS = {
-    "NCBI-disease dev / MEDIC 2012": (
+    "NCBI dev": (
         "ncbi-disease/NCBIdevelopset_corpus.txt", None, "medic-2012/medic_06Jul2012.txt", "medic",
         "ncbi-disease/NCBItrainset_corpus.txt"),
-    "BC5CDR dev Disease / CTD 2017": (
+    "BC5CDR dev Disease": (
         "bc5cdr/CDR_DevelopmentSet.PubTator.txt", ["Disease"], "ctd-medic-2017/CTD_diseases.tsv.gz", "ctd",
         "bc5cdr/CDR_TrainingSet.PubTator.txt"),
 }
@@ -49,54 +60,111 @@ def gold_docs(nlp, path: Path, types):
     return docs, gold
 
 
-def evaluate(linker_kb: LinkerKB, docs, gold, config: Dict) -> Tuple[Dict[int, float], float]:
+def evaluate(linker_kb: LinkerKB, docs, gold, config: Dict, reranker=None) -> Tuple[Dict, float, Dict]:
     nlp = spacy.blank("en")
-    nlp.add_pipe("sapel_linker", config={"top_k": 5, **config})
-    nlp.get_pipe("sapel_linker").set_kb(lambda: linker_kb)
+    linker = nlp.add_pipe("sapel_linker", config={"top_k": 5, **config})
+    linker.reranker = reranker
+    linker.set_kb(lambda: linker_kb)
     copies = [spacy.tokens.Doc(d.vocab).from_bytes(d.to_bytes()) for d in docs]
     t = time.perf_counter()
     out = list(nlp.pipe(copies, batch_size=64))
     seconds = time.perf_counter() - t
-    candidates = [ent._.kb_candidates or [] for doc in out for ent in doc.ents]
-    scored = [(c, g) for c, g in zip(candidates, gold) if g]
-    acc = accuracy_at_k([c for c, _ in scored], [g for _, g in scored], linker_kb.kb, ks=(1, 5))
-    return acc, seconds
+    candidates, short = [], []
+    for doc in out:
+        short_forms = {s.text for s, _ in (doc._.abbreviations or [])}
+        for ent in doc.ents:
+            candidates.append(ent._.kb_candidates or [])
+            short.append(ent.text in short_forms)
+    scored = [i for i, g in enumerate(gold) if g]
+    cands = [candidates[i] for i in scored]
+    golds = [gold[i] for i in scored]
+    acc = accuracy_at_k(cands, golds, linker_kb.kb, ks=(1, 5))
+    errors = error_breakdown(cands, golds, linker_kb.kb, short_forms=[short[i] for i in scored])
+    return acc, seconds, errors
+
+
+def cached_kb(data_dir: Path, set_name: str, encoder: str, cache: Optional[Path]) -> LinkerKB:
+    corpus, types, vocab, reader, train = SETS[set_name]
+    key = hashlib.sha256(f"{set_name}|{encoder}|v3".encode()).hexdigest()[:12]
+    path = cache / f"kb-{key}" if cache else None
+    if path is not None and path.exists():
+        # the cache saves the encoding; the priors are counted afresh (cheap)
+        linker_kb = LinkerKB.from_disk(path, device="cpu")
+        added_names = linker_kb.kb.priors.added_names
+        linker_kb.kb.priors = Priors()
+        linker_kb.kb.priors.added_names = added_names
+        counted, skipped = add_mention_priors(linker_kb.kb, data_dir / train, types=types)
+        msg.info(f"{set_name}: cached KB; {counted} (mention, concept) pairs counted as priors; not counted: {skipped}")
+        return linker_kb
+    kb = read_kb(data_dir / vocab, reader)
+    added = add_mention_aliases(kb, data_dir / train, types=types)
+    counted, skipped = add_mention_priors(kb, data_dir / train, types=types)
+    msg.info(f"{set_name}: {added} training aliases; {counted} mentions counted as priors; not counted: {skipped}")
+    t = time.perf_counter()
+    linker_kb = LinkerKB.build(kb, SapEncoder.from_pretrained(encoder, device="cpu"), sparse=True, show_progress=True)
+    msg.info(f"{set_name}: KB of {len(kb)} concepts built in {time.perf_counter() - t:.0f}s")
+    if path is not None:
+        linker_kb.to_disk(path)
+    return linker_kb
 
 
 def main(
     data_dir: Path = typer.Option(Path("../shared/data"), help="Folder with the corpora and vocabularies"),
-    encoder: str = typer.Option(DEFAULT_ENCODER, help="Encoder directory or name (e.g. the SAP-trained one)"),
-    bc5cdr_encoder: str = typer.Option("", help="Encoder for the BC5CDR rows (default: --encoder)"),
-    train_aliases: bool = typer.Option(False, help="Add each set's training mentions to its KB as aliases"),
-    sparse_weight: float = typer.Option(0.5, help="Weight of the sparse score in the fusion"),
+    encoder: str = typer.Option(DEFAULT_ENCODER, help="Encoder directory or name"),
+    cache_dir: Optional[Path] = typer.Option(None, help="Keep built KBs and trained rerankers here between runs"),
+    reranker: bool = typer.Option(True, help="Train (k-fold on the training corpus) and measure the reranker"),
+    folds: int = typer.Option(5, help="Folds over training documents for the reranker's examples"),
+    sparse_weight: float = typer.Option(0.0, help="Weight of the sparse score in the fusion (all rows)"),
+    only: List[str] = typer.Option([], help="Only these sets (by name)"),
 ) -> None:
-    encoders = {name: encoder for name in SETS}
-    if bc5cdr_encoder:
-        encoders["BC5CDR dev Disease / CTD 2017"] = bc5cdr_encoder
+    if cache_dir is not None:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+    base = {"abbreviations": True, "sparse_weight": sparse_weight}
     ablation = [
-        ("dense only", {"abbreviations": False, "sparse_weight": 0.0}),
-        ("+ abbreviations", {"abbreviations": True, "sparse_weight": 0.0}),
-        ("+ sparse fusion", {"abbreviations": False, "sparse_weight": sparse_weight}),
-        ("+ both", {"abbreviations": True, "sparse_weight": sparse_weight}),
+        ("today's linker", {**base, "priors": False, "short_forms": "merge"}),
+        ("+ priors", {**base, "priors": True, "short_forms": "merge"}),
+        ("+ long form first", {**base, "priors": True, "short_forms": "long_form_first"}),
+        ("+ one sense per doc", {**base, "priors": True, "short_forms": "long_form_first", "one_sense_per_doc": True}),
     ]
     rows: List[tuple] = []
-    for set_name, (corpus, types, vocab, reader, train) in SETS.items():
-        enc = SapEncoder.from_pretrained(encoders[set_name])
-        kb = read_kb(data_dir / vocab, reader)
-        if train_aliases:
-            added = add_mention_aliases(kb, data_dir / train, types=types)
-            msg.info(f"{set_name}: {added} training mentions added as aliases")
-        t = time.perf_counter()
-        linker_kb = LinkerKB.build(kb, enc, sparse=True, show_progress=True)
-        msg.info(f"{set_name}: KB of {len(kb)} concepts built in {time.perf_counter() - t:.0f}s")
+    for set_name, (corpus, types, _, _, train) in SETS.items():
+        if only and set_name not in only:
+            continue
+        linker_kb = cached_kb(data_dir, set_name, encoder, cache_dir)
         docs, gold = gold_docs(spacy.blank("en"), data_dir / corpus, types)
         n_scored = sum(1 for g in gold if g)
-        msg.info(f"{n_scored} gold mentions with ids")
-        for name, config in ablation:
-            acc, seconds = evaluate(linker_kb, docs, gold, config)
-            rows.append((set_name, name, f"{acc[1]:.3f}", f"{acc[5]:.3f}", f"{n_scored / seconds:.0f}"))
-    msg.table(rows, header=("set", "linker", "acc@1", "acc@5", "mentions/s"), divider=True)
-    msg.info(f"encoders {encoders}; sparse weight {sparse_weight}; training mentions as aliases: {train_aliases}")
+        msg.info(f"{set_name}: {n_scored} gold mentions with ids")
+        runs = [(name, config, None) for name, config in ablation]
+        if reranker:
+            config = {**base, "priors": True, "short_forms": "long_form_first"}
+            model = trained_reranker(data_dir, set_name, linker_kb, config, folds, cache_dir)
+            runs.append(("+ reranker", config, model))
+        for name, config, model in runs:
+            acc, seconds, errors = evaluate(linker_kb, docs, gold, config, reranker=model)
+            rows.append((
+                set_name, name, f"{acc[1]:.3f}", f"{acc[5]:.3f}", f"{n_scored / seconds:.0f}",
+                errors["errors"], errors["tie"], errors["short_form"], errors["in_top_k"], errors["not_in_top_k"],
+            ))
+    header = ("set", "linker", "acc@1", "acc@5", "mentions/s", "errors", "ties", "short forms", "in top 5", "not in top 5")
+    msg.table(rows, header=header, divider=True)
+    msg.info(f"encoder {encoder}; sparse weight {sparse_weight}; KBs: vocabulary + training mentions as aliases and priors")
+
+
+def trained_reranker(data_dir: Path, set_name: str, linker_kb: LinkerKB, config: Dict, folds: int, cache: Optional[Path]) -> LinearReranker:
+    _, types, _, _, train = SETS[set_name]
+    key = hashlib.sha256(f"{set_name}|{sorted(config.items())}|{folds}|{linker_kb.encoder.fingerprint}".encode()).hexdigest()[:12]
+    path = cache / f"reranker-{key}" if cache else None
+    model = LinearReranker()
+    if path is not None and path.exists():
+        model.from_disk(path)
+        return model
+    t = time.perf_counter()
+    docs, _ = gold_docs(spacy.blank("en"), data_dir / train, types)
+    report = train_reranker(model, linker_kb, docs, linker_config=config, folds=folds)
+    msg.info(f"{set_name}: reranker trained in {time.perf_counter() - t:.0f}s: {report}")
+    if path is not None:
+        model.to_disk(path)
+    return model
 
 
 if __name__ == "__main__":

@@ -236,6 +236,18 @@ class Errors(metaclass=ErrorsWithCodes):
             "({text!r}...): the doc was retokenized after sapel_vocab_tagger ran. Put "
             "the tagger after any component that merges or splits tokens.")
     E345 = "Unknown vocabulary tag {tag!r} in doc._.sapel_vocab_tags; expected one of {tags}."
+    E350 = "Option short_forms must be one of {options}, got {value!r}."
+    E351 = ("Option reranker of '{name}' must be a registered reranker (e.g. "
+            "{{\"@misc\": \"sapel.linear_reranker.v1\"}}) or null, got {value!r}.")
+    E352 = ("The reranker was trained for {what} {trained}, but the linker's KB has "
+            "{found}. Train it again for this KB (`python -m spacy_sapel train-reranker`) "
+            "or load the KB it was trained for.")
+    E353 = ("{path} is not a valid reranker: {problem}. Expected the output of "
+            "`python -m spacy_sapel train-reranker` (reranker/ in a saved pipeline).")
+    E354 = ("Unknown reranker feature(s) {unknown}. Expected a list drawn from: "
+            "{options}.")
+    E355 = ("No training examples for the reranker from {source}: {problem}. Expected "
+            "gold mentions whose concept is among the linker's candidates.")
     # --- CLI (E4xx) ---
     E401 = "No pipeline with a sapel_linker found in {path}: it has the components {pipes}."
     E402 = "Unknown {what} {value!r}. Expected one of: {options}."

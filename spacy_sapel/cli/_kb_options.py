@@ -7,7 +7,7 @@ import typer
 from wasabi import msg
 
 from ..encoder import DEFAULT_ENCODER, SapEncoder
-from ..encoder.pairs import add_mention_aliases
+from ..encoder.pairs import add_mention_aliases, add_mention_priors
 from ..index import INDEX_TYPES
 from ..kb import KnowledgeBase
 from ..kb.readers import READERS, read_kb
@@ -26,7 +26,8 @@ BATCH_SIZE = typer.Option(128, "--batch-size", help="Names per encoder batch")
 INDEX_TYPE_HELP = f"Index type: {', '.join(INDEX_TYPES)}"
 INDEX_OPTION = typer.Option([], "--index-option", help="Index option as key=value, e.g. nprobe=32, pca_dim=256, storage=sq8; repeatable")
 NAME = typer.Option("kb", "--name", help="KB name stored in its metadata")
-TRAIN_MENTIONS = typer.Option([], "--train-mentions", help="PubTator training corpus whose unambiguous gold mentions (one id, in the KB) become aliases of their concepts; repeatable", exists=True, dir_okay=False)
+TRAIN_MENTIONS = typer.Option([], "--train-mentions", help="PubTator training corpus whose unambiguous gold mentions (one id, in the KB) become aliases of their concepts, and whose gold mentions are counted as the KB's priors; repeatable", exists=True, dir_okay=False)
+PRIORS = typer.Option(True, "--priors/--no-priors", help="Count --train-mentions as priors (per mention string and concept), which break ties between concepts that match equally")
 OVERWRITE = typer.Option(False, "--overwrite", help="Replace OUTPUT even if it is not a KB directory (its whole content is deleted); a KB directory is always replaced")
 TRAIN_MENTION_TYPES = typer.Option([], "--train-mention-type", help="Mention types to take from --train-mentions (e.g. Disease); repeatable")
 
@@ -79,11 +80,20 @@ def read_vocabulary(
     name: str,
     train_mentions: Sequence[Path],
     train_mention_types: Sequence[str],
+    *,
+    priors: bool = True,
 ) -> KnowledgeBase:
     kb = read_kb(list(inputs), reader, name=name, **parse_options(reader_option))
+    types = list(train_mention_types) or None
     for corpus in train_mentions:
-        added = add_mention_aliases(kb, corpus, types=list(train_mention_types) or None)
+        added = add_mention_aliases(kb, corpus, types=types)
         msg.info(f"Added {added} mentions of {corpus} as aliases")
+        if priors:
+            counted, skipped = add_mention_priors(kb, corpus, types=types)
+            msg.info(f"Counted {counted} mentions of {corpus} as priors")
+            if skipped:
+                details = ", ".join(f"{reason}: {n}" for reason, n in skipped.items())
+                msg.warn(f"Mentions of {corpus} not counted ({details})")
     msg.info(f"Read {len(kb)} concepts with {kb.n_names} distinct names")
     return kb
 

@@ -29,6 +29,7 @@ def build_kb_cli(
     train_mentions: List[Path] = opts.TRAIN_MENTIONS,
     train_mention_types: List[str] = opts.TRAIN_MENTION_TYPES,
     overwrite: bool = opts.OVERWRITE,
+    priors: bool = opts.PRIORS,
 ) -> None:
     """Read a vocabulary, embed every concept name with the encoder, index the
     embeddings and write a KB directory that the linker's `sapel.load_kb_dir.v1`
@@ -38,7 +39,9 @@ def build_kb_cli(
     index_options = parse_options(index_option)
     DenseIndex.from_options(index_type, index_options)
     opts.check_output(output, inputs, train_mentions, encoder, overwrite=overwrite)
-    kb = opts.read_vocabulary(inputs, reader, reader_option, name, train_mentions, train_mention_types)
+    kb = opts.read_vocabulary(
+        inputs, reader, reader_option, name, train_mentions, train_mention_types, priors=priors
+    )
     enc = opts.load_encoder(encoder, pooling, max_length, batch_size, device)
     opts.plan_build(
         output, inputs, train_mentions, kb, enc, encoder=encoder, index_type=index_type,

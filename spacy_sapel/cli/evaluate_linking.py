@@ -10,12 +10,14 @@ import typer
 from wasabi import msg
 
 from ..encoder import DEFAULT_ENCODER, SapEncoder
-from ..encoder.pairs import add_mention_aliases
+from ..encoder.pairs import add_mention_aliases, add_mention_priors
 from ..errors import Errors, InputFileError
 from ..kb import KnowledgeBase
 from ..kb.readers import READERS, read_kb
 from ..pipeline.linker_kb import LinkerKB
+from ..pipeline.ranking import break_ties
 from ..training import accuracy_at_k, gold_id_set, read_pubtator
+from ..training.evaluate import error_breakdown
 from ..training.pubtator import is_pubtator, normalize_id, split_ids
 from ..util import atomic_write_bytes, check_output_file, iter_lines, json_dumps
 from ._app import app
@@ -61,12 +63,17 @@ def evaluate_encoder(
     queries: Sequence[Query],
     *,
     ks: Sequence[int] = (1, 5),
-) -> Dict[int, float]:
+) -> Tuple[Dict[int, float], Dict[str, int]]:
     """Embed the KB's names with ``encoder``, search the query mentions (exact flat
-    index) and score with :func:`accuracy_at_k`."""
+    index, the KB's priors breaking ties) and score with :func:`accuracy_at_k`; also
+    the :func:`error_breakdown` of the mentions wrong at 1."""
     linker_kb = LinkerKB.build(kb, encoder, index_type="flat")
-    candidates = linker_kb.search([text for text, _ in queries], top_k=max(ks))
-    return accuracy_at_k(candidates, [gold for _, gold in queries], kb, ks=ks)
+    texts = [text for text, _ in queries]
+    candidates = linker_kb.search(texts, top_k=max(ks))
+    if kb.priors:
+        candidates = [break_ties(c, [t], kb.priors) for c, t in zip(candidates, texts)]
+    gold = [gold for _, gold in queries]
+    return accuracy_at_k(candidates, gold, kb, ks=ks), error_breakdown(candidates, gold, kb, k=max(ks))
 
 
 def _parse_encoder(spec: str) -> Tuple[str, str]:
@@ -103,7 +110,8 @@ def evaluate_linking_cli(
         raise ValueError(Errors.E402.format(what="knowledge base", value=None, options="--kb FILE... or --kb-dir DIR"))
     for corpus in train_mentions:
         added = add_mention_aliases(kb, corpus, types=types or None)
-        msg.info(f"Added {added} training mentions of {corpus} as aliases")
+        counted, skipped = add_mention_priors(kb, corpus, types=types or None)
+        msg.info(f"Added {added} training mentions of {corpus} as aliases, counted {counted} as priors (not counted: {skipped or 'none'})")
     gold = read_queries(queries, types=types or None)
     msg.info(f"{len(gold)} queries from {queries}; KB {len(kb)} concepts, {len(kb.alias_table()[0])} names")
     rows, report = [], []
@@ -113,11 +121,16 @@ def evaluate_linking_cli(
             path, pooling=pooling, max_length=max_length, normalize=normalize, device=device
         )
         start = time.perf_counter()
-        acc = evaluate_encoder(kb, enc, gold)
+        acc, errors = evaluate_encoder(kb, enc, gold)
         seconds = time.perf_counter() - start
-        rows.append((label, f"{acc[1]:.3f}", f"{acc[5]:.3f}", enc.pooling, f"{seconds:.0f}"))
-        report.append({"encoder": label, "path": path, "acc@1": acc[1], "acc@5": acc[5], "pooling": enc.pooling})
-    msg.table(rows, header=("encoder", "acc@1", "acc@5", "pooling", "seconds"), divider=True)
+        rows.append((
+            label, f"{acc[1]:.3f}", f"{acc[5]:.3f}", enc.pooling, f"{seconds:.0f}",
+            errors["errors"], errors["tie"], errors["in_top_k"], errors["not_in_top_k"],
+        ))
+        report.append({"encoder": label, "path": path, "acc@1": acc[1], "acc@5": acc[5], "pooling": enc.pooling, "errors": errors})
+    header = ("encoder", "acc@1", "acc@5", "pooling", "seconds", "errors", "ties", "in top 5", "not in top 5")
+    msg.table(rows, header=header, divider=True)
+    msg.info("errors: mentions wrong at 1; ties: of those, the first two candidates score the same; in top 5 / not in top 5: where the right concept is")
     if output is not None:
         data = {"queries": str(queries), "n_queries": len(gold), "results": report}
         atomic_write_bytes(output, (json_dumps(data) + "\n").encode("utf8"))

@@ -153,25 +153,28 @@ def labelled_mentions(
     kb: KnowledgeBase,
     *,
     types: Optional[Sequence[str]] = None,
+    composites: bool = False,
 ) -> Tuple[List[Tuple[str, str]], Dict[str, int]]:
     """(mention text, concept id) for the gold mentions of a PubTator corpus with
-    exactly one id that the KB knows, and counts of the mentions skipped and why."""
+    exactly one id that the KB knows, and counts of the mentions skipped and why.
+    With ``composites``, a mention with several ids gives one pair per id the KB
+    knows ("breast and ovarian cancer" names both)."""
     index = concept_index(kb)
     found: List[Tuple[str, str]] = []
-    skipped = {"composite or no id": 0, "id not in the KB": 0}
+    skipped = {"composite or no id": 0, "no id": 0, "id not in the KB": 0}
     for doc in read_pubtator(Path(corpus), types=list(types) if types else None):
         for mention in doc.mentions:
             ids = gold_id_set(mention)
-            if len(ids) != 1:
-                skipped["composite or no id"] += 1
+            if not ids or (len(ids) > 1 and not composites):
+                skipped["no id" if composites else "composite or no id"] += 1
                 continue
-            concept_id = index.get(next(iter(ids)))
-            if concept_id is None:
+            known = list(dict.fromkeys(index[i] for i in sorted(ids) if i in index))
+            if not known:
                 skipped["id not in the KB"] += 1
                 continue
             text = clean_name(mention.text)
             if text:
-                found.append((text, concept_id))
+                found.extend((text, concept_id) for concept_id in known)
     return found, {k: v for k, v in skipped.items() if v}
 
 
@@ -247,6 +250,14 @@ def add_mention_aliases(
     that the KB knows, and a string that the corpus never links to another concept.
     Recorded in ``kb.meta["alias_sources"]`` under ``source``; returns the new names."""
     mentions, _ = labelled_mentions(corpus, kb, types=types)
+    return add_aliases_from_mentions(kb, mentions, source=source or f"train_mentions:{corpus}")
+
+
+def add_aliases_from_mentions(
+    kb: KnowledgeBase, mentions: Sequence[Tuple[str, str]], *, source: str
+) -> int:
+    """:func:`add_mention_aliases` for ``(mention text, concept id)`` pairs: strings
+    that the pairs link to one concept only become its aliases."""
     by_key: Dict[str, set] = {}
     for text, concept_id in mentions:
         by_key.setdefault(name_key(text), set()).add(concept_id)
@@ -254,12 +265,28 @@ def add_mention_aliases(
     for text, concept_id in mentions:
         if len(by_key[name_key(text)]) == 1:
             per_concept.setdefault(concept_id, []).append(text)
-    source = source or f"train_mentions:{corpus}"
     added = 0
     for concept_id, texts in per_concept.items():
         added += kb.add_aliases(concept_id, texts, source=source)
     kb.meta["alias_sources"].setdefault(source, 0)
     return added
+
+
+def add_mention_priors(
+    kb: KnowledgeBase,
+    corpus: PathLike,
+    *,
+    types: Optional[Sequence[str]] = None,
+    source: Optional[str] = None,
+) -> Tuple[int, Dict[str, int]]:
+    """Count the gold mentions of a labelled corpus as the KB's priors (per mention
+    string and concept, and per concept; see :class:`~spacy_sapel.kb.priors.Priors`).
+    A composite mention counts for each of its ids. Returns the number of (mention,
+    concept) pairs counted and the mentions skipped, by reason (no id; no id that
+    the KB knows)."""
+    mentions, skipped = labelled_mentions(corpus, kb, types=types, composites=True)
+    counted = kb.add_priors(mentions, source=source or f"train_mentions:{corpus}")
+    return counted, skipped
 
 
 def _check_not_empty(pair_set: PairSet) -> None:

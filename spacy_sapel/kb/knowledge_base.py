@@ -1,8 +1,10 @@
 """Concepts and the knowledge base that holds them: the names to embed (the alias
 table), id look-ups for evaluation, and a compact column-oriented serialization.
 
-Format version 2 (written now) stores the columns as memory-mapped numpy arrays (see
-:mod:`.columns`); version 1 (``concepts.msgpack``, column lists) is still read."""
+Format version 3 (written now) stores the columns as memory-mapped numpy arrays (see
+:mod:`.columns`) and the priors from labelled mentions (:mod:`.priors`) beside them;
+version 2 (the same columns, no priors) and version 1 (``concepts.msgpack``, column
+lists) are still read, with empty priors."""
 from __future__ import annotations
 
 import warnings
@@ -23,8 +25,10 @@ from ..util import (
     write_json,
 )
 from .columns import ColumnStore
+from .names import clean_name, name_key
+from .priors import PRIORS_FILE, Priors
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 #: The single column file of format version 1 (read, no longer written).
 CONCEPTS_FILE = "concepts.msgpack"
 META_FILE = "meta.json"
@@ -32,16 +36,6 @@ META_FILE = "meta.json"
 KB_MARKER = DirMarker("knowledge base directory", (META_FILE,), ("format_version", "n_concepts"))
 _COUNT_DTYPE = "<u4"
 _N_EXAMPLES = 5
-
-
-def clean_name(name: str) -> str:
-    """``name`` with runs of whitespace collapsed to one space and the ends trimmed."""
-    return " ".join(name.split())
-
-
-def name_key(name: str) -> str:
-    """The key under which two spellings of a name count as the same name."""
-    return clean_name(name).casefold()
 
 
 def format_examples(items: Iterable[Any], *, limit: int = _N_EXAMPLES) -> str:
@@ -66,6 +60,11 @@ class Concept:
     types: List[str] = field(default_factory=list)
     definition: Optional[str] = None
     alt_ids: List[str] = field(default_factory=list)
+    #: how often the concept was the gold concept of a labelled mention (KB priors;
+    #: filled by the KB, ignored by ``add_concept``)
+    gold_count: int = 0
+    #: mention strings (name keys) annotated with the concept, and how often
+    mention_counts: Dict[str, int] = field(default_factory=dict)
 
     def names(self) -> List[str]:
         """The distinct names, canonical first: whitespace is collapsed, names with
@@ -101,6 +100,8 @@ class KnowledgeBase:
         self._rows: Dict[str, int] = {}
         self._store: Optional[ColumnStore] = None
         self._alias_table: Optional[Tuple[List[str], numpy.ndarray]] = None
+        #: counts from labelled mentions (empty unless ``add_priors`` was called)
+        self.priors = Priors()
         self.meta: Dict[str, Any] = {
             "name": name,
             "format_version": FORMAT_VERSION,
@@ -192,11 +193,39 @@ class KnowledgeBase:
         self._materialize()
         concept = self[concept_id]
         added = self._extend_names(concept, aliases)
+        if added:
+            added_names = self.priors.added_names
+            added_names[concept.concept_id] = added_names.get(concept.concept_id, 0) + added
         sources = self.meta["alias_sources"]
         sources[source] = sources.get(source, 0) + added
         if added:
             self._alias_table = None
         return added
+
+    def add_priors(self, mentions: Iterable[Tuple[str, str]], *, source: str) -> int:
+        """Count labelled ``(mention text, concept id)`` pairs as priors; every id
+        must be in the KB (KeyError E008 otherwise). Returns how many were counted."""
+        mentions = list(mentions)
+        for _, concept_id in mentions:
+            self.concept_row(concept_id)
+        added = self.priors.add(mentions, source=source)
+        self.meta["priors"] = {
+            "n_mentions": self.priors.n_mentions,
+            "sources": list(self.priors.sources),
+        }
+        return added
+
+    def name_kind(self, concept: Concept, name: str) -> Optional[str]:
+        """Where the name of ``concept`` that equals ``name`` (as ``name_key``) comes
+        from: ``"canonical"``, ``"synonym"`` (the vocabulary's), ``"alias"`` (added by
+        ``add_aliases``, e.g. a training mention) or None when it has no such name."""
+        key = name_key(name)
+        names = concept.names()
+        n_vocab = len(names) - self.priors.added_names.get(concept.concept_id, 0)
+        for i, candidate in enumerate(names):
+            if candidate.casefold() == key:
+                return "canonical" if i == 0 else "synonym" if i < n_vocab else "alias"
+        return None
 
     def _extend_names(self, concept: Concept, names: Iterable[str]) -> int:
         """Append the names that ``concept`` does not have yet; return how many."""
@@ -271,16 +300,21 @@ class KnowledgeBase:
             raise IndexError(Errors.E009.format(row=row, name=self.meta["name"], count=len(self)))
         store = self._store
         if store is None:
-            return self._concepts[row]
-        names = store.names(row)
-        return Concept(
-            store.concept_id(row),
-            names[0],
-            names[1:],
-            store.types(row),
-            store.definition(row),
-            store.alt_ids(row),
-        )
+            concept = self._concepts[row]
+        else:
+            names = store.names(row)
+            concept = Concept(
+                store.concept_id(row),
+                names[0],
+                names[1:],
+                store.types(row),
+                store.definition(row),
+                store.alt_ids(row),
+            )
+        if self.priors:
+            concept.gold_count = self.priors.concept_count(concept.concept_id)
+            concept.mention_counts = self.priors.strings_of(concept.concept_id)
+        return concept
 
     def concept_id_at(self, row: int) -> str:
         """The id of the concept at ``row``, without building the whole concept."""
@@ -402,7 +436,9 @@ class KnowledgeBase:
         """The KB (column arrays as bytes, and meta) as one msgpack blob."""
         columns: Dict[str, Any] = ColumnStore.to_bytes_columns(self._arrays())
         columns["format_version"] = FORMAT_VERSION
-        return srsly.msgpack_dumps({"meta": self.meta, "concepts": columns})
+        return srsly.msgpack_dumps(
+            {"meta": self.meta, "concepts": columns, "priors": self.priors.to_dict()}
+        )
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "KnowledgeBase":
@@ -416,12 +452,31 @@ class KnowledgeBase:
             raise KBReadError(Errors.E006.format(path=path, error="no 'concepts' section"))
         _check_version(columns.get("format_version"), path=path)
         if columns["format_version"] == 1:
-            return cls._from_columns(columns, msg["meta"], path=path)
+            kb = cls._from_columns(columns, msg["meta"], path=path)
+        else:
+            try:
+                arrays = ColumnStore.from_bytes_columns(columns)
+            except (KeyError, ValueError) as err:
+                raise KBReadError(Errors.E006.format(path=path, error=_describe(err))) from err
+            kb = cls._from_arrays(arrays, msg["meta"], path=path)
+        if "priors" in msg:
+            kb._set_priors(msg["priors"], path=path)
+        return kb
+
+    def _set_priors(self, data: Any, *, path: str) -> None:
+        """Adopt priors read from ``path``, checking that their ids are in the KB."""
         try:
-            arrays = ColumnStore.from_bytes_columns(columns)
-        except (KeyError, ValueError) as err:
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+            priors = Priors.from_dict(data)
+            unknown = [cid for cid in priors.concept_counts if cid not in self]
+            if unknown:
+                raise ValueError(
+                    f"{len(unknown)} concept id(s) not in the KB, e.g. {format_examples(unknown)}"
+                )
+        except (KeyError, TypeError, ValueError) as err:
             raise KBReadError(Errors.E006.format(path=path, error=_describe(err))) from err
-        return cls._from_arrays(arrays, msg["meta"], path=path)
+        self.priors = priors
 
     def to_disk(self, path: PathLike) -> None:
         """Write the column arrays (``*.npy``) and ``meta.json`` into the directory
@@ -430,6 +485,7 @@ class KnowledgeBase:
         arrays = self._arrays()
         with atomic_directory(path, KB_MARKER) as tmp:
             ColumnStore.save(arrays, tmp)
+            write_json(tmp / PRIORS_FILE, self.priors.to_dict())
             write_json(tmp / META_FILE, self.meta)
 
     @classmethod
@@ -461,7 +517,19 @@ class KnowledgeBase:
             arrays = ColumnStore.load(path, mmap=mmap)
         except (OSError, ValueError, EOFError) as err:
             raise KBReadError(Errors.E006.format(path=path, error=_describe(err))) from err
-        return cls._from_arrays(arrays, meta, path=str(path))
+        kb = cls._from_arrays(arrays, meta, path=str(path))
+        priors_path = path / PRIORS_FILE
+        if meta["format_version"] >= 3 and not priors_path.exists():
+            raise KBReadError(Errors.E001.format(path=priors_path))
+        if priors_path.exists():
+            try:
+                data = read_json(priors_path)
+            except ValueError as err:
+                raise KBReadError(
+                    Errors.E006.format(path=priors_path, error=_describe(err))
+                ) from err
+            kb._set_priors(data, path=str(priors_path))
+        return kb
 
 
 def _counts_bytes(counts: Iterable[int]) -> bytes:

@@ -1,5 +1,5 @@
 from .linker import CANDIDATES_ATTR, SapelLinker, install_extensions, make_sapel_linker
-from . import loaders, scorer, vocab_feature  # noqa: F401  (registrations)
+from . import loaders, rerankers, scorer, vocab_feature  # noqa: F401  (registrations)
 from .vocab_tagger import VocabTagger
 from .linker_kb import LinkerKB
 

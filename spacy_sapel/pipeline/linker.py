@@ -2,6 +2,7 @@
 nearest-neighbour search over SAP-encoder embeddings of the concepts' names."""
 
 import warnings
+import logging
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Literal, Optional, Sequence, Set, Tuple
@@ -33,6 +34,10 @@ from .abbreviations import (
     short_form_map,
 )
 from .linker_kb import PARTS, SPARSE_PART, Candidates, LinkerKB, TypeSet
+from .ranking import Mention, check_short_forms, rank_doc
+
+logger = logging.getLogger("spacy_sapel")
+RERANKER_PART = "reranker"
 
 CANDIDATES_ATTR = "kb_candidates"
 # scispaCy's name for the same [(concept_id, score), ...] list
@@ -54,6 +59,11 @@ DEFAULT_CONFIG: Dict[str, Any] = {
     "veto_threshold": None,
     "veto_action": "drop",
     "veto_label": "UNGROUNDED",
+    "priors": True,
+    "short_forms": "long_form_first",
+    "one_sense_per_doc": False,
+    "rank_k": 10,
+    "reranker": None,
     "scorer": {"@scorers": "sapel.linker_scorer.v1"},
 }
 
@@ -106,6 +116,11 @@ def make_sapel_linker(
     veto_threshold: Optional[float],
     veto_action: Literal["drop", "relabel"],
     veto_label: str,
+    priors: bool,
+    short_forms: str,
+    one_sense_per_doc: bool,
+    rank_k: int,
+    reranker: Optional[Callable],
     scorer: Optional[Callable],
 ) -> "SapelLinker":
     return SapelLinker(
@@ -122,6 +137,11 @@ def make_sapel_linker(
         veto_threshold=veto_threshold,
         veto_action=veto_action,
         veto_label=veto_label,
+        priors=priors,
+        short_forms=short_forms,
+        one_sense_per_doc=one_sense_per_doc,
+        rank_k=rank_k,
+        reranker=reranker,
         scorer=scorer,
     )
 
@@ -147,6 +167,12 @@ class SapelLinker(Pipe):
     ``doc.ents`` (``veto_action="drop"``) or gets the label ``veto_label``
     (``"relabel"``) and no kb id. Choose it on development data (README, "Linking as
     evidence").
+    Ordering (:mod:`.ranking`): ``priors`` breaks ties between concepts that match
+    equally by the KB's counts of labelled mentions; ``short_forms`` ("merge" or
+    "long_form_first") says how a defined short form uses its long form;
+    ``one_sense_per_doc`` gives identical mention strings of a doc one concept;
+    ``reranker`` (a registered reranker, None for none) reorders the ``rank_k``
+    candidates retrieved per mention before the ``top_k`` are kept.
     """
 
     def __init__(
@@ -165,6 +191,11 @@ class SapelLinker(Pipe):
         veto_threshold: Optional[float] = None,
         veto_action: str = "drop",
         veto_label: str = "UNGROUNDED",
+        priors: bool = True,
+        short_forms: str = "long_form_first",
+        one_sense_per_doc: bool = False,
+        rank_k: int = 10,
+        reranker: Optional[Callable] = None,
         scorer: Optional[Callable] = None,
     ) -> None:
         if not isinstance(top_k, int) or top_k < 1:
@@ -190,6 +221,11 @@ class SapelLinker(Pipe):
             raise ValueError(Errors.E331.format(value=veto_action, options=VETO_ACTIONS))
         if not isinstance(veto_label, str) or not veto_label.strip():
             raise ValueError(Errors.E332.format(value=veto_label))
+        if isinstance(rank_k, bool) or not isinstance(rank_k, int) or rank_k < 1:
+            raise ValueError(Errors.E303.format(name="rank_k", value=rank_k))
+        check_short_forms(short_forms)
+        if reranker is not None and not callable(reranker):
+            raise ValueError(Errors.E351.format(name=name, value=reranker))
         self.vocab = nlp.vocab
         self.name = name
         self.cfg: Dict[str, Any] = {
@@ -204,7 +240,12 @@ class SapelLinker(Pipe):
             "veto_threshold": None if veto_threshold is None else float(veto_threshold),
             "veto_action": veto_action,
             "veto_label": veto_label,
+            "priors": bool(priors),
+            "short_forms": short_forms,
+            "one_sense_per_doc": bool(one_sense_per_doc),
+            "rank_k": rank_k,
         }
+        self.reranker = reranker
         self.scorer = scorer
         self.linker_kb: Optional[LinkerKB] = None
         self._cache: "OrderedDict[Tuple[str, TypeSet], Candidates]" = OrderedDict()
@@ -284,6 +325,19 @@ class SapelLinker(Pipe):
         linker_kb = kb_loader()
         if not isinstance(linker_kb, LinkerKB):
             raise ValueError(Errors.E308.format(name=self.name, type=type(linker_kb)))
+        self._adopt_kb(linker_kb)
+
+    def _adopt_kb(self, linker_kb: LinkerKB) -> None:
+        """Use ``linker_kb``; a trained reranker must have been trained for it."""
+        if self.cfg["priors"] and not linker_kb.kb.priors:
+            logger.info(
+                "sapel_linker '%s': KB %r has no priors from labelled mentions; ties "
+                "between equally matching concepts keep the KB order",
+                self.name, linker_kb.kb.meta.get("name"),
+            )
+        check = getattr(self.reranker, "check", None)
+        if check is not None:
+            check(linker_kb)
         self.linker_kb = linker_kb
 
     def _require_kb(self) -> LinkerKB:
@@ -341,6 +395,7 @@ class SapelLinker(Pipe):
             label: frozenset(types) for label, types in self.cfg["type_filter"].items()
         }
         queries: List[Tuple[str, TypeSet]] = []
+        spans: List[Span] = []
         long_forms: List[Optional[Tuple[str, TypeSet]]] = []
         counts: List[int] = []
         for doc in docs:
@@ -351,19 +406,45 @@ class SapelLinker(Pipe):
                 text = _mention_text(ent)
                 type_set = type_filter.get(ent.label_)
                 queries.append((text, type_set))
+                spans.append(ent)
                 long_text = expansions.get(text)
                 long_forms.append((long_text, type_set) if long_text else None)
         found = self._search(queries + [q for q in long_forms if q is not None])
         extra = iter(found[len(queries) :])
-        merged = [
-            cands if long is None else _merge(cands, next(extra), self.cfg["top_k"])
-            for cands, long in zip(found[: len(queries)], long_forms)
+        mentions = [
+            Mention(ent, text, cands)
+            if long is None
+            else Mention(ent, text, cands, long_text=long[0], long_candidates=next(extra))
+            for ent, (text, _), cands, long in zip(spans, queries, found, long_forms)
         ]
         result, i = [], 0
-        for n in counts:
-            result.append(merged[i : i + n])
+        for doc, n in zip(docs, counts):
+            result.append(self._rank(doc, mentions[i : i + n]))
             i += n
         return result
+
+    def _rank(self, doc: Doc, mentions: List[Mention]) -> List[Candidates]:
+        """The ordering hook (:func:`.ranking.rank_doc`) with this linker's options."""
+        cfg = self.cfg
+        return rank_doc(
+            self._require_kb(),
+            doc,
+            mentions,
+            top_k=cfg["top_k"],
+            priors=cfg["priors"],
+            short_forms=cfg["short_forms"],
+            one_sense_per_doc=cfg["one_sense_per_doc"],
+            reranker=self.reranker,
+        )
+
+    def _search_k(self) -> int:
+        """How many candidates to retrieve per mention: more than ``top_k`` when
+        priors or a reranker reorder them."""
+        cfg = self.cfg
+        kb = self._require_kb().kb
+        if self.reranker is not None or (cfg["priors"] and kb.priors):
+            return max(cfg["top_k"], cfg["rank_k"])
+        return cfg["top_k"]
 
     def _abbreviations(self, doc: Doc) -> Dict[str, str]:
         """Short form -> long form of the doc's abbreviation definitions, scispaCy's
@@ -381,15 +462,16 @@ class SapelLinker(Pipe):
         cfg = self.cfg
         texts = [text for text, _ in queries]
         types = [type_set for _, type_set in queries]
+        top_k = self._search_k()
         options = {
-            "top_k": cfg["top_k"],
+            "top_k": top_k,
             "batch_size": cfg["batch_size"],
             "sparse_weight": cfg["sparse_weight"],
         }
         if cfg["cache_size"] == 0:
             return linker_kb.search(texts, types=types, **options)
         cache = self._cache
-        key = (linker_kb, cfg["top_k"], cfg["sparse_weight"])
+        key = (linker_kb, top_k, cfg["sparse_weight"])
         if self._cache_key != key:
             cache.clear()
             self._cache_key = key
@@ -455,6 +537,8 @@ class SapelLinker(Pipe):
             serialize["index"] = self.linker_kb.index.to_disk
             if self.linker_kb.sparse is not None:
                 serialize[SPARSE_PART] = self.linker_kb.sparse.to_disk
+        if getattr(self.reranker, "is_trained", False):
+            serialize[RERANKER_PART] = self.reranker.to_disk
         to_disk(path, serialize, exclude)
 
     def from_disk(
@@ -492,6 +576,9 @@ class SapelLinker(Pipe):
         if not (path / SPARSE_PART).exists():
             del deserialize[SPARSE_PART]
         from_disk(path, deserialize, exclude)
+        reranker_path = Path(path) / RERANKER_PART
+        if self.reranker is not None and reranker_path.exists() and RERANKER_PART not in exclude:
+            self.reranker.from_disk(reranker_path)
         self._set_parts(parts)
         return self
 
@@ -503,6 +590,8 @@ class SapelLinker(Pipe):
             serialize["index"] = self.linker_kb.index.to_bytes
             if self.linker_kb.sparse is not None:
                 serialize[SPARSE_PART] = self.linker_kb.sparse.to_bytes
+        if getattr(self.reranker, "is_trained", False):
+            serialize[RERANKER_PART] = self.reranker.to_bytes
         return to_bytes(serialize, exclude)
 
     def from_bytes(
@@ -523,6 +612,8 @@ class SapelLinker(Pipe):
             ),
             SPARSE_PART: lambda b: parts.__setitem__("sparse", SparseIndex.from_bytes(b)),
         }
+        if self.reranker is not None:
+            deserialize[RERANKER_PART] = self.reranker.from_bytes
         from_bytes(bytes_data, deserialize, exclude)
         self._set_parts(parts)
         return self
@@ -535,16 +626,7 @@ class SapelLinker(Pipe):
         linker_kb = LinkerKB(**parts)
         if self.cfg["sparse_weight"] > 0 and linker_kb.sparse is None:
             raise ValueError(Errors.E311)
-        self.linker_kb = linker_kb
-
-
-def _merge(first: Candidates, second: Candidates, top_k: int) -> Candidates:
-    """Candidates of a short form and of its long form: each concept's better score."""
-    best: Dict[str, float] = {}
-    for concept_id, score in (*first, *second):
-        if score > best.get(concept_id, float("-inf")):
-            best[concept_id] = score
-    return sorted(best.items(), key=lambda item: -item[1])[:top_k]
+        self._adopt_kb(linker_kb)
 
 
 def _mention_text(ent: Span) -> str:

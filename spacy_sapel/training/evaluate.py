@@ -1,7 +1,7 @@
 """Linking accuracy at k, the measure SapBERT, BioSyn and NeMo's tutorial report."""
 from __future__ import annotations
 
-from typing import Dict, FrozenSet, List, Sequence, Tuple
+from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 from ..kb import KnowledgeBase
 from .pubtator import normalize_id
@@ -39,6 +39,34 @@ def first_hit(cands, gold_ids, kb, id_sets) -> "int | None":
         if ids & gold_ids:
             return rank
     return None
+
+
+def error_breakdown(
+    candidates: Sequence[Sequence[Tuple[str, float]]],
+    gold: Sequence[FrozenSet[str]],
+    kb: KnowledgeBase,
+    *,
+    short_forms: Optional[Sequence[bool]] = None,
+    k: int = 5,
+    tie_tolerance: float = 1e-5,
+) -> Dict[str, int]:
+    """Counts of the mentions wrong at 1, by kind: ``tie`` (the first two candidates
+    have the same score: several concepts match equally), ``short_form`` (a short form
+    defined in its document), ``in_top_k`` (the right concept is ranked 2..k) and
+    ``not_in_top_k``. ``tie`` and ``short_form`` overlap the last two."""
+    counts = {"errors": 0, "tie": 0, "short_form": 0, "in_top_k": 0, "not_in_top_k": 0}
+    id_sets: Dict[str, FrozenSet[str]] = {}
+    for i, (cands, gold_ids) in enumerate(zip(candidates, gold)):
+        rank = first_hit(cands, gold_ids, kb, id_sets)
+        if rank == 0:
+            continue
+        counts["errors"] += 1
+        counts["in_top_k" if rank is not None and rank < k else "not_in_top_k"] += 1
+        if len(cands) > 1 and cands[0][1] - cands[1][1] <= tie_tolerance:
+            counts["tie"] += 1
+        if short_forms is not None and short_forms[i]:
+            counts["short_form"] += 1
+    return counts
 
 
 def accuracy_table(rows: List[Tuple[str, Dict[int, float]]], ks: Sequence[int] = (1, 5)) -> List[Tuple]:

@@ -88,7 +88,7 @@ def test_meta(kb):
     assert kb.meta["sources"] == ["test"]
     assert kb.meta["n_concepts"] == 3
     assert kb.meta["n_aliases"] == len(kb.alias_table()[0]) == 6
-    assert kb.meta["format_version"] == 2
+    assert kb.meta["format_version"] == 3
 
 
 def test_stored_concepts_are_normalised_copies():
@@ -187,7 +187,7 @@ def test_to_disk_from_disk_round_trip(kb, tmp_path):
     kb.add_aliases("D003", ["bronchial asthma"], source="corpus")
     kb.to_disk(tmp_path / "kb")
     assert sorted(p.name for p in (tmp_path / "kb").iterdir()) == sorted(
-        [f"{name}.npy" for name in ARRAYS] + ["meta.json"]
+        [f"{name}.npy" for name in ARRAYS] + ["meta.json", "priors.json"]
     )
     loaded = KnowledgeBase.from_disk(str(tmp_path / "kb"))
     _assert_same(kb, loaded)
@@ -261,12 +261,12 @@ def test_reads_format_version_1(kb, tmp_path):
     columns = _write_v1(kb, tmp_path / "v1")
     loaded = KnowledgeBase.from_disk(tmp_path / "v1")
     _assert_same(kb, loaded)
-    assert loaded.meta["format_version"] == 2
+    assert loaded.meta["format_version"] == 3
     data = srsly.msgpack_dumps({"meta": {**kb.meta, "format_version": 1}, "concepts": columns})
     _assert_same(kb, KnowledgeBase.from_bytes(data))
-    # and it is written back as version 2
-    loaded.to_disk(tmp_path / "v2")
-    _assert_same(kb, KnowledgeBase.from_disk(tmp_path / "v2"))
+    # and it is written back as the current version
+    loaded.to_disk(tmp_path / "v3")
+    _assert_same(kb, KnowledgeBase.from_disk(tmp_path / "v3"))
 
 
 def test_to_disk_is_atomic(kb, tmp_path, monkeypatch):

@@ -1,0 +1,321 @@
+"""A learned reranker over each mention's candidates: a linear scorer of a few
+features (retrieval scores, priors, name kinds, the short form's long-form score,
+document context), trained with a listwise softmax loss in numpy (deterministic, no
+extra dependency, nothing to import on ``spacy.load``).
+
+Registered as ``sapel.linear_reranker.v1`` for the linker's ``reranker`` setting. An
+untrained reranker keeps the order it is given; a trained one is saved inside the
+pipeline (``reranker/`` of the linker) and refused for another KB or encoder."""
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import srsly
+from spacy.tokens import Doc
+from spacy.util import registry
+
+from ..errors import Errors
+from ..kb import KnowledgeBase
+from ..kb.names import name_key
+from ..util import PathLike, atomic_directory, read_json, write_json
+from .linker_kb import Candidates, LinkerKB
+from .ranking import Mention
+
+FORMAT_VERSION = 1
+WEIGHTS_FILE = "weights.npy"
+META_FILE = "meta.json"
+#: Every feature the reranker knows, in the order of its weight vector.
+FEATURES = (
+    "score",  # retrieval score of the mention string (floor: its lowest candidate)
+    "gap",  # best of score/long_form_score minus the best over the pool
+    "rank",  # 1 / (1 + position after the priors and short-form policy)
+    "long_form_score",  # retrieval score of the defined long form (0 without one)
+    "short_form",  # the mention is a short form defined in the document
+    "canonical",  # the mention (or its long form) equals the concept's canonical name
+    "synonym",  # ... a synonym from the vocabulary
+    "alias",  # ... a name added from training mentions
+    "mention_prior",  # P(concept | mention string) from the KB's priors
+    "long_form_prior",  # P(concept | long form string)
+    "string_seen",  # log(1 + times the mention string was annotated at all)
+    "concept_prior",  # log(1 + times the concept was gold)
+    "n_names",  # log(number of the concept's names)
+    "omim",  # the id scheme: OMIM-derived concept
+    "supplementary",  # MeSH supplementary concept (C...)
+    "context",  # share of the concept's name/definition words found in the document
+    "doc_support",  # log(1 + other mentions of the doc whose first candidate it is)
+)
+_WORD = re.compile(r"[a-z0-9]{3,}")
+_STOP = frozenset(
+    "and the with for from that this were was are not but its has have had been "
+    "which who than into also may can their these those there".split()
+)
+
+
+def kb_fingerprint(kb: KnowledgeBase) -> str:
+    """A short hash of a KB's concept ids and name count: what a reranker's features
+    and priors refer to."""
+    h = hashlib.sha256()
+    h.update(str(kb.n_names).encode())
+    for concept_id in kb.concept_ids:
+        h.update(b"\0" + concept_id.encode("utf8"))
+    return h.hexdigest()[:16]
+
+
+@registry.misc("sapel.linear_reranker.v1")
+def create_linear_reranker(features: Optional[List[str]] = None) -> "LinearReranker":
+    """A linear reranker over ``features`` (default: all of :data:`FEATURES`)."""
+    return LinearReranker(features=features)
+
+
+class LinearReranker:
+    """Scores each candidate as ``w · standardise(features)``; see the module docstring."""
+
+    def __init__(self, *, features: Optional[Sequence[str]] = None) -> None:
+        features = list(FEATURES if features is None else features)
+        unknown = [f for f in features if f not in FEATURES]
+        if unknown or not features:
+            raise ValueError(
+                Errors.E354.format(unknown=unknown or "(none given)", options=", ".join(FEATURES))
+            )
+        self.features = features
+        self._columns = [FEATURES.index(f) for f in features]
+        self.weights: Optional[np.ndarray] = None
+        self.mean = np.zeros(len(features))
+        self.scale = np.ones(len(features))
+        self.meta: Dict[str, Any] = {}
+        self._concept_cache: Dict[str, Tuple[Any, ...]] = {}
+        self._cache_owner: Optional[KnowledgeBase] = None
+
+    @property
+    def is_trained(self) -> bool:
+        return self.weights is not None
+
+    def __call__(
+        self, linker_kb: LinkerKB, doc: Doc, mentions: List[Mention], pools: List[Candidates]
+    ) -> List[Candidates]:
+        """The pools reordered by the model's scores (unchanged while untrained)."""
+        if self.weights is None:
+            return pools
+        result = []
+        for pool, x in zip(pools, self.featurize(linker_kb, doc, mentions, pools)):
+            if len(pool) < 2:
+                result.append(pool)
+                continue
+            scores = self.score(x)
+            order = sorted(range(len(pool)), key=lambda i: (-scores[i], i))
+            result.append([pool[i] for i in order])
+        return result
+
+    def score(self, x: np.ndarray) -> np.ndarray:
+        assert self.weights is not None
+        return ((x - self.mean) / self.scale) @ self.weights
+
+    # --- features -----------------------------------------------------------------
+    def featurize(
+        self, linker_kb: LinkerKB, doc: Doc, mentions: List[Mention], pools: List[Candidates]
+    ) -> List[np.ndarray]:
+        """One [n_candidates, n_features] array per mention (this reranker's features)."""
+        kb = linker_kb.kb
+        if self._cache_owner is not kb:
+            self._concept_cache = {}
+            self._cache_owner = kb
+        priors = kb.priors
+        doc_words = _words(doc.text)
+        firsts: Dict[str, int] = {}
+        for mention, pool in zip(mentions, pools):
+            if pool:
+                firsts[pool[0][0]] = firsts.get(pool[0][0], 0) + 1
+        out = []
+        for mention, pool in zip(mentions, pools):
+            own = dict(mention.candidates)
+            own_floor = min(own.values(), default=0.0)
+            long = dict(mention.long_candidates or [])
+            long_floor = min(long.values(), default=0.0)
+            best = [max(own.get(c, own_floor), long.get(c, long_floor) if long else -1.0) for c, _ in pool]
+            top = max(best, default=0.0)
+            keys = [name_key(mention.text)]
+            long_key = name_key(mention.long_text) if mention.long_text else None
+            own_counts = priors.mention_counts.get(keys[0], {})
+            own_total = sum(own_counts.values())
+            long_counts = priors.mention_counts.get(long_key, {}) if long_key else {}
+            long_total = sum(long_counts.values())
+            mention_words = _words(mention.text) | (_words(mention.long_text) if mention.long_text else set())
+            context_words = doc_words - mention_words
+            x = np.zeros((len(pool), len(FEATURES)))
+            for i, (concept_id, _) in enumerate(pool):
+                names_keys, kinds, words, n_names = self._concept(kb, concept_id)
+                kind = kinds.get(keys[0]) or (kinds.get(long_key) if long_key else None)
+                first_doc = firsts.get(concept_id, 0) - (1 if pool and pool[0][0] == concept_id else 0)
+                x[i] = (
+                    own.get(concept_id, own_floor),
+                    best[i] - top,
+                    1.0 / (1 + i),
+                    long.get(concept_id, long_floor) if long else 0.0,
+                    1.0 if long else 0.0,
+                    kind == "canonical",
+                    kind == "synonym",
+                    kind == "alias",
+                    own_counts.get(concept_id, 0) / own_total if own_total else 0.0,
+                    long_counts.get(concept_id, 0) / long_total if long_total else 0.0,
+                    math.log1p(own_total),
+                    priors.log_concept_count(concept_id),
+                    math.log(n_names),
+                    concept_id.startswith("OMIM:"),
+                    _is_supplementary(concept_id),
+                    len(words & context_words) / len(words) if words else 0.0,
+                    math.log1p(max(first_doc, 0)),
+                )
+            out.append(x[:, self._columns])
+        return out
+
+    def _concept(self, kb: KnowledgeBase, concept_id: str) -> Tuple[Any, ...]:
+        """Per concept (cached per KB): its name keys, the kind of each, the words of
+        its names and definition, and its number of names."""
+        cached = self._concept_cache.get(concept_id)
+        if cached is None:
+            concept = kb[concept_id]
+            names = concept.names()
+            kinds = {name_key(n): kb.name_kind(concept, n) for n in names}
+            words = set()
+            for text in (*names, concept.definition or ""):
+                words |= _words(text)
+            cached = (set(kinds), kinds, words, len(names))
+            self._concept_cache[concept_id] = cached
+        return cached
+
+    # --- training -----------------------------------------------------------------
+    def fit(
+        self,
+        examples: Sequence[Tuple[np.ndarray, np.ndarray]],
+        *,
+        l2: float = 1e-3,
+        steps: int = 500,
+        learning_rate: float = 0.1,
+    ) -> float:
+        """Fit the weights to ``examples`` (per mention: features [n, d] and a boolean
+        mask of the right candidates) by minimising the listwise softmax loss
+        ``-log sum_right softmax(w · x)`` with Adam, full batch from zero weights:
+        deterministic. Returns the final mean loss."""
+        xs = np.concatenate([x for x, _ in examples])
+        self.mean = xs.mean(axis=0)
+        scale = xs.std(axis=0)
+        self.scale = np.where(scale > 1e-9, scale, 1.0)
+        sizes = np.array([len(x) for x, _ in examples])
+        group = np.repeat(np.arange(len(examples)), sizes)
+        z = (xs - self.mean) / self.scale
+        right = np.concatenate([y for _, y in examples]).astype(float)
+        w = np.zeros(z.shape[1])
+        m = np.zeros_like(w)
+        v = np.zeros_like(w)
+        loss = 0.0
+        for step in range(1, steps + 1):
+            s = z @ w
+            s_max = np.zeros(len(examples))
+            np.maximum.at(s_max, group, s)
+            e = np.exp(s - s_max[group])
+            total = np.bincount(group, e, minlength=len(examples))
+            good = np.bincount(group, e * right, minlength=len(examples))
+            loss = float(np.mean(np.log(total) - np.log(good))) + l2 * float(w @ w)
+            p_all = e / total[group]
+            p_good = e * right / good[group]
+            grad = z.T @ (p_all - p_good) / len(examples) + 2 * l2 * w
+            m = 0.9 * m + 0.1 * grad
+            v = 0.999 * v + 0.001 * grad * grad
+            w -= learning_rate * (m / (1 - 0.9**step)) / (np.sqrt(v / (1 - 0.999**step)) + 1e-8)
+        self.weights = w
+        return loss
+
+    def set_target(self, linker_kb: LinkerKB) -> None:
+        """Record the KB and encoder the weights are for (checked on load)."""
+        self.meta = {
+            "format_version": FORMAT_VERSION,
+            "features": list(self.features),
+            "kb": kb_fingerprint(linker_kb.kb),
+            "kb_name": linker_kb.kb.meta.get("name"),
+            "encoder": linker_kb.encoder.fingerprint,
+        }
+
+    def check(self, linker_kb: LinkerKB) -> None:
+        """Refuse a KB or encoder other than the one the weights were trained for."""
+        if self.weights is None:
+            return
+        kb = kb_fingerprint(linker_kb.kb)
+        if self.meta.get("kb") != kb:
+            raise ValueError(
+                Errors.E352.format(
+                    what="the KB", trained=f"{self.meta.get('kb_name')!r} ({self.meta.get('kb')})",
+                    found=f"{linker_kb.kb.meta.get('name')!r} ({kb})",
+                )
+            )
+        if self.meta.get("encoder") != linker_kb.encoder.fingerprint:
+            raise ValueError(
+                Errors.E352.format(
+                    what="the encoder", trained=self.meta.get("encoder"),
+                    found=linker_kb.encoder.fingerprint,
+                )
+            )
+
+    # --- serialization ------------------------------------------------------------
+    def _state(self) -> Dict[str, Any]:
+        assert self.weights is not None
+        return {
+            **self.meta,
+            "weights": self.weights.tolist(),
+            "mean": self.mean.tolist(),
+            "scale": self.scale.tolist(),
+        }
+
+    def _load_state(self, state: Any, *, path: str) -> "LinearReranker":
+        try:
+            if not isinstance(state, dict):
+                raise ValueError("not a JSON object")
+            if state.get("format_version") != FORMAT_VERSION:
+                raise ValueError(f"format version {state.get('format_version')!r}")
+            if state.get("features") != self.features:
+                raise ValueError(
+                    f"it scores features {state.get('features')}, the config asks for {self.features}"
+                )
+            arrays = [np.asarray(state[k], dtype=float) for k in ("weights", "mean", "scale")]
+            if any(a.shape != (len(self.features),) for a in arrays):
+                raise ValueError("weights, mean and scale must have one value per feature")
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(Errors.E353.format(path=path, problem=err)) from err
+        self.weights, self.mean, self.scale = arrays
+        self.meta = {k: v for k, v in state.items() if k not in ("weights", "mean", "scale")}
+        return self
+
+    def to_disk(self, path: PathLike) -> None:
+        with atomic_directory(path) as tmp:
+            write_json(tmp / META_FILE, self._state())
+
+    def from_disk(self, path: PathLike) -> "LinearReranker":
+        file = Path(path) / META_FILE
+        try:
+            state = read_json(file)
+        except (OSError, ValueError) as err:
+            raise ValueError(Errors.E353.format(path=file, problem=err)) from err
+        return self._load_state(state, path=str(file))
+
+    def to_bytes(self) -> bytes:
+        return srsly.msgpack_dumps(self._state())
+
+    def from_bytes(self, data: bytes) -> "LinearReranker":
+        try:
+            state = srsly.msgpack_loads(data)
+        except (ValueError, TypeError) as err:
+            raise ValueError(Errors.E353.format(path="<bytes>", problem=err)) from err
+        return self._load_state(state, path="<bytes>")
+
+
+def _words(text: str) -> set:
+    return {w for w in _WORD.findall(text.lower()) if w not in _STOP}
+
+
+def _is_supplementary(concept_id: str) -> bool:
+    bare = concept_id[5:] if concept_id.startswith("MESH:") else concept_id
+    return bare[:1] == "C" and bare[1:].isdigit()

@@ -1,0 +1,138 @@
+"""The learned reranker: features that can be switched off, k-fold training without
+leakage, determinism, serialization inside the pipeline, refusal for another KB."""
+from __future__ import annotations
+
+import numpy
+import pytest
+import spacy
+from sapel_test_utils import doc_with_ents, linker_nlp
+from spacy.tokens import Span
+
+from spacy_sapel.encoder import SapEncoder
+from spacy_sapel.kb import Concept, KnowledgeBase
+from spacy_sapel.pipeline import LinkerKB
+from spacy_sapel.pipeline.rerankers import FEATURES, LinearReranker
+from spacy_sapel.training.reranker_training import _vocabulary_concepts, train_reranker
+
+CONCEPTS = [
+    Concept("D1", "muscular dystrophy", aliases=["MD"], types=["Disease"]),
+    Concept("OMIM:2", "muscular dystrophy type 2", aliases=["MD"], types=["Disease"]),
+    Concept("D3", "myotonic dystrophy", types=["Disease"], definition="An inherited muscle wasting disease."),
+    Concept("D4", "asthma", aliases=["bronchial asthma"], types=["Disease"]),
+    Concept("D5", "hay fever", aliases=["allergic rhinitis"], types=["Disease"]),
+]
+# (text, [(mention, concept id)]): "MD" is the numbered type in these abstracts
+TRAIN = [
+    ("MD was found in the family; MD type 2 carriers.", [("MD", "OMIM:2")]),
+    ("Patients with MD and asthma.", [("MD", "OMIM:2"), ("asthma", "D4")]),
+    ("Allergic rhinitis and bronchial asthma.", [("Allergic rhinitis", "D5"), ("bronchial asthma", "D4")]),
+    ("Myotonic dystrophy is inherited.", [("Myotonic dystrophy", "D3")]),
+    ("A family with MD.", [("MD", "OMIM:2")]),
+    ("hay fever in spring", [("hay fever", "D5")]),
+]
+
+
+@pytest.fixture(scope="module")
+def encoder(tiny_bert_dir):
+    return SapEncoder.from_pretrained(tiny_bert_dir, pooling="cls", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def linker_kb(encoder):
+    kb = KnowledgeBase.from_concepts(CONCEPTS, name="rerank")
+    kb.add_aliases("D5", ["seasonal rhinitis"], source="train")
+    kb.add_priors([(m, c) for _, ms in TRAIN for m, c in ms], source="train")
+    return LinkerKB.build(kb, encoder)
+
+
+def train_docs():
+    nlp = spacy.blank("en")
+    docs = []
+    for text, mentions in TRAIN:
+        doc = doc_with_ents(nlp, text, [(m, "Disease") for m, _ in mentions])
+        doc.ents = [Span(doc, e.start, e.end, label=e.label_, kb_id=c) for e, (_, c) in zip(doc.ents, mentions)]
+        docs.append(doc)
+    return docs
+
+
+def trained(linker_kb, **options):
+    model = LinearReranker(**options)
+    report = train_reranker(model, linker_kb, train_docs(), linker_config={"top_k": 3}, folds=2)
+    return model, report
+
+
+def test_training_is_deterministic_and_reported(linker_kb):
+    a, report = trained(linker_kb)
+    b, _ = trained(linker_kb)
+    assert a.is_trained and numpy.array_equal(a.weights, b.weights)
+    assert report["mentions"] == 8 and report["examples"] > 0
+    assert a.meta["encoder"] == linker_kb.encoder.fingerprint
+
+
+def test_fold_kbs_hold_the_vocabulary_names_only(linker_kb):
+    names = {c.concept_id: c.names() for c in _vocabulary_concepts(linker_kb.kb)}
+    assert names["D5"] == ["hay fever", "allergic rhinitis"]  # no "seasonal rhinitis"
+
+
+def test_features_can_be_switched_off(linker_kb):
+    nlp = linker_nlp(linker_kb, top_k=3)
+    doc = doc_with_ents(nlp, "Patients with MD.", [("MD", "Disease")])
+    linker = nlp.get_pipe("sapel_linker")
+    captured = {}
+
+    def spy(lkb, doc, mentions, pools):
+        captured["args"] = (lkb, doc, mentions, pools)
+        return pools
+
+    linker.reranker = spy
+    nlp(doc)
+    full = LinearReranker().featurize(*captured["args"])[0]
+    two = LinearReranker(features=["score", "mention_prior"]).featurize(*captured["args"])[0]
+    assert full.shape[1] == len(FEATURES) and two.shape[1] == 2
+    assert numpy.array_equal(two, full[:, [FEATURES.index("score"), FEATURES.index("mention_prior")]])
+    with pytest.raises(ValueError, match="E354.*colour"):
+        LinearReranker(features=["score", "colour"])
+
+
+def test_an_untrained_reranker_keeps_todays_order(linker_kb):
+    text, mentions = "Patients with MD and hay fever.", [("MD", "Disease"), ("hay fever", "Disease")]
+    plain = linker_nlp(linker_kb, top_k=3)
+    with_model = linker_nlp(linker_kb, top_k=3, reranker={"@misc": "sapel.linear_reranker.v1"})
+    a = plain(doc_with_ents(plain, text, mentions))
+    b = with_model(doc_with_ents(with_model, text, mentions))
+    assert [e._.kb_candidates for e in a.ents] == [e._.kb_candidates for e in b.ents]
+
+
+def test_trained_reranker_is_saved_with_the_pipeline(linker_kb, tmp_path):
+    model, _ = trained(linker_kb, features=["score", "mention_prior", "concept_prior", "context"])
+    config = {"@misc": "sapel.linear_reranker.v1", "features": model.features}
+    nlp = linker_nlp(linker_kb, top_k=3, reranker=config)
+    nlp.get_pipe("sapel_linker").reranker.from_bytes(model.to_bytes())
+    text, mentions = "Patients with MD and hay fever.", [("MD", "Disease"), ("hay fever", "Disease")]
+    before = nlp(doc_with_ents(nlp, text, mentions))
+    nlp.to_disk(tmp_path / "nlp")
+    loaded = spacy.load(tmp_path / "nlp")
+    reranker = loaded.get_pipe("sapel_linker").reranker
+    assert numpy.array_equal(reranker.weights, model.weights)
+    after = loaded(doc_with_ents(loaded, text, mentions))
+    assert [e._.kb_candidates for e in after.ents] == [e._.kb_candidates for e in before.ents]
+    copy = linker_nlp(linker_kb, top_k=3, reranker=config)
+    copy.get_pipe("sapel_linker").from_bytes(nlp.get_pipe("sapel_linker").to_bytes())
+    assert numpy.array_equal(copy.get_pipe("sapel_linker").reranker.weights, model.weights)
+
+
+def test_a_reranker_for_another_kb_is_refused(linker_kb, encoder, tmp_path):
+    model, _ = trained(linker_kb)
+    other = LinkerKB.build(KnowledgeBase.from_concepts(CONCEPTS[:3], name="other"), encoder)
+    nlp = linker_nlp(other, top_k=3, reranker={"@misc": "sapel.linear_reranker.v1"})
+    linker = nlp.get_pipe("sapel_linker")
+    linker.reranker.from_bytes(model.to_bytes())
+    with pytest.raises(ValueError, match="E352.*'rerank'.*'other'"):
+        linker.set_kb(lambda: other)
+
+
+def test_a_corrupt_reranker_file(linker_kb, tmp_path):
+    model, _ = trained(linker_kb)
+    model.to_disk(tmp_path / "r")
+    with pytest.raises(ValueError, match="E353.*features"):
+        LinearReranker(features=["score"]).from_disk(tmp_path / "r")
