@@ -71,7 +71,7 @@ def evaluate(linker_kb: LinkerKB, docs, gold, config: Dict, reranker=None) -> Tu
     seconds = time.perf_counter() - t
     candidates, short = [], []
     for doc in out:
-        short_forms = {s.text for s, _ in (doc._.abbreviations or [])}
+        short_forms = {s.text for s, _ in (doc._.sapel_abbreviations or [])}
         for ent in doc.ents:
             candidates.append(ent._.kb_candidates or [])
             short.append(ent.text in short_forms)

@@ -22,13 +22,14 @@ from spacy.util import registry
 from ..errors import Errors
 from ..kb import KnowledgeBase
 from ..kb.names import name_key
-from ..util import PathLike, atomic_directory, read_json, write_json
+from ..util import DirMarker, PathLike, atomic_directory, read_json, write_json
 from .linker_kb import Candidates, LinkerKB
 from .ranking import Mention
 
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "weights.npy"
 META_FILE = "meta.json"
+RERANKER_MARKER = DirMarker("reranker directory", (META_FILE,), ("format_version", "features"))
 #: Every feature the reranker knows, in the order of its weight vector.
 FEATURES = (
     "score",  # retrieval score of the mention string (floor: its lowest candidate)
@@ -290,7 +291,7 @@ class LinearReranker:
         return self
 
     def to_disk(self, path: PathLike) -> None:
-        with atomic_directory(path) as tmp:
+        with atomic_directory(path, RERANKER_MARKER) as tmp:
             write_json(tmp / META_FILE, self._state())
 
     def from_disk(self, path: PathLike) -> "LinearReranker":
