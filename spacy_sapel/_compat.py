@@ -22,6 +22,11 @@ FAISS_HAS_GPU_MODULE: bool = hasattr(faiss, "StandardGpuResources") and hasattr(
 HAS_RAY: bool = importlib.util.find_spec("ray") is not None
 
 
+#: ONNX Runtime is importable (optional extra ``spacy-sapel[onnx]``, for the encoder's
+#: ``onnx`` and ``onnx-int8`` runtimes).
+HAS_ONNXRUNTIME: bool = importlib.util.find_spec("onnxruntime") is not None
+
+
 def import_ray() -> Any:
     """The ``ray`` module; an ImportError that says how to install it when absent."""
     if not HAS_RAY:
@@ -31,3 +36,14 @@ def import_ray() -> Any:
     import ray
 
     return ray
+
+
+def import_onnxruntime() -> Any:
+    """The ``onnxruntime`` module; an ImportError that says how to install it when absent."""
+    if not HAS_ONNXRUNTIME:
+        from .errors import Errors
+
+        raise ImportError(Errors.E710)
+    import onnxruntime
+
+    return onnxruntime
