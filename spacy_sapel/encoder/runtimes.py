@@ -4,10 +4,15 @@ training); a runtime is a faster stand-in for inference on a CPU.
 
 - ``torch``: the plain-torch BERT of :mod:`.bert` (any device).
 - ``torch-int8``: the same model with every ``nn.Linear`` dynamically quantized to
-  int8 (``torch.ao.quantization.quantize_dynamic``; CPU only).
+  int8, weights per output channel (``torch.ao.quantization.quantize_dynamic``; CPU).
 - ``onnx`` / ``onnx-int8``: the model exported with ``torch.onnx.export`` and run by
-  ONNX Runtime, float32 or with its MatMul weights dynamically quantized to int8
-  (``onnxruntime.quantization.quantize_dynamic``; optional extra ``[onnx]``; CPU only).
+  ONNX Runtime, float32 or with its MatMul weights dynamically quantized to int8 per
+  channel (``onnxruntime.quantization.quantize_dynamic``; optional extra ``[onnx]``;
+  CPU only).
+
+Per-channel weights matter: per-tensor int8 puts all-MiniLM-L6-v2's name vectors at a
+mean cosine of 0.935 (torch) / 0.955 (ONNX Runtime) from float32 on 800 MEDIC names,
+per-channel at 0.972 / 0.992.
 """
 from __future__ import annotations
 
@@ -35,10 +40,10 @@ DEFAULT_RUNTIME = "torch"
 #: The ONNX file each ONNX runtime saves inside the encoder directory.
 ONNX_FILES = {"onnx": "model.onnx", "onnx-int8": "model.int8.onnx"}
 #: A KB embedded by one runtime may be searched with vectors of another runtime of the
-#: same weights only when, on every probe name, the two vectors' cosine is at least
-#: this. int8 runtimes of all-MiniLM-L6-v2 agree with float32 at about 0.99 on MEDIC
-#: names; two float32 runtimes at 1 - 1e-6.
-MIN_PROBE_COSINE = 0.95
+#: same weights only when the two runtimes' vectors of the probe names have a mean
+#: cosine of at least this. Measured for all-MiniLM-L6-v2 against float32 torch (800
+#: MEDIC names): onnx 1.0000, onnx-int8 0.992, torch-int8 0.972.
+MIN_PROBE_COSINE = 0.96
 #: How many KB names the load-time check embeds with both runtimes.
 N_PROBES = 16
 _OPSET = 17
@@ -132,7 +137,9 @@ class TorchInt8Runtime(EncoderRuntime):
             # ships and runs them; this runtime goes when they do
             warnings.simplefilter("ignore")
             quantized = torch.ao.quantization.quantize_dynamic(
-                copy.deepcopy(model).cpu().eval(), {nn.Linear}, dtype=torch.qint8
+                copy.deepcopy(model).cpu().eval(),
+                {nn.Linear: torch.ao.quantization.per_channel_dynamic_qconfig},
+                dtype=torch.qint8,
             )
         super().__init__(quantized, threads=threads)
 
@@ -235,7 +242,9 @@ def export_onnx_bytes(model: BertEncoderModel, *, int8: bool = False) -> bytes:
         # quantize_dynamic logs advice on the root logger at every call
         logging.disable(logging.WARNING)
         try:
-            quantize_dynamic(str(fp32), str(quantized), weight_type=QuantType.QInt8)
+            quantize_dynamic(
+                str(fp32), str(quantized), weight_type=QuantType.QInt8, per_channel=True
+            )
         finally:
             logging.disable(logging.NOTSET)
         return quantized.read_bytes()

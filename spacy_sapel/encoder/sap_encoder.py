@@ -142,13 +142,12 @@ class SapEncoder:
         if runtime != "torch" and device == "auto":
             device = "cpu"  # the int8 and ONNX runtimes run on the CPU
         self.device, self.fp16 = select_device(device, fp16)
+        runtime = check_runtime(runtime, self.device)
         self.tokenizer = tokenizer
         self.model = model.to(self.device).eval()
         self._fingerprint: Optional[str] = None
         self.threads = threads
-        self._runtime = self._create_runtime(
-            check_runtime(runtime, self.device), runtime_files or {}
-        )
+        self._runtime = self._create_runtime(runtime, runtime_files or {})
 
     def _create_runtime(self, runtime: str, files: Dict[str, bytes]) -> EncoderRuntime:
         return create_runtime(
