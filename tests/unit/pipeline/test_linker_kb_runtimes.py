@@ -86,3 +86,13 @@ def test_build_kb_cli_runtime(tmp_path, tiny_bert_dir):
     assert LinkerKB.from_disk(out).encoder.runtime == "torch-int8"
     result = CliRunner().invoke(app, args + ["int4"])
     assert result.exit_code != 0 and "int4" in str(result.exception)
+
+
+def test_encoder_loader_runtime(tiny_bert_dir):
+    from spacy.util import registry
+
+    load = registry.misc.get("sapel.encoder.v1")
+    encoder = load(name_or_path=str(tiny_bert_dir), runtime="onnx-int8", threads=1)()
+    assert (encoder.runtime, encoder.threads, encoder.device) == ("onnx-int8", 1, "cpu")
+    with pytest.raises(ValueError, match="'int4'"):
+        load(name_or_path=str(tiny_bert_dir), runtime="int4")()
