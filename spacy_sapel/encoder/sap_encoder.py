@@ -14,7 +14,7 @@ import tempfile
 import unicodedata
 import warnings
 from pathlib import Path
-from typing import Any, ContextManager, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, ContextManager, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import srsly
@@ -29,6 +29,7 @@ from .default import DEFAULT_ENCODER, resolve_encoder_path
 from .runtimes import (
     DEFAULT_RUNTIME,
     ONNX_FILES,
+    RUNTIMES,
     EncoderRuntime,
     check_runtime,
     create_runtime,
@@ -279,7 +280,9 @@ class SapEncoder:
             mask[row, : len(seq)] = 1
         return {"input_ids": input_ids.to(self.device), "attention_mask": mask.to(self.device)}
 
-    def _pool(self, batch: Dict[str, torch.Tensor], forward: Any) -> torch.Tensor:
+    def _pool(
+        self, batch: Dict[str, torch.Tensor], forward: Callable[..., torch.Tensor]
+    ) -> torch.Tensor:
         hidden = forward(batch["input_ids"], batch["attention_mask"])
         if self.pooling == "cls":
             pooled = hidden[:, 0]
@@ -472,6 +475,9 @@ def _read_saved_cfg(path: Path) -> Optional[Dict[str, Any]]:
             raise EncoderError(Errors.E209.format(path=path, file=CFG_FILE, problem=problem))
     if cfg.get("normalize", "none") not in NORMALIZE:
         problem = f"'normalize' is {cfg.get('normalize')!r}, expected one of {NORMALIZE}"
+        raise EncoderError(Errors.E209.format(path=path, file=CFG_FILE, problem=problem))
+    if cfg.get("runtime", DEFAULT_RUNTIME) not in RUNTIMES:
+        problem = f"'runtime' is {cfg.get('runtime')!r}, expected one of {RUNTIMES}"
         raise EncoderError(Errors.E209.format(path=path, file=CFG_FILE, problem=problem))
     return cfg
 

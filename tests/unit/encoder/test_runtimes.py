@@ -180,3 +180,13 @@ def test_packaged_minilm_runtimes(runtime):
     vectors = SapEncoder.from_pretrained(runtime=runtime).encode(names)
     _assert_close_to_fp32(vectors, reference, runtime, MINILM_INT8_MIN_COSINE)
     assert (vectors * reference).sum(axis=1).mean() >= MIN_PROBE_COSINE
+
+
+def test_saved_unknown_runtime_is_refused(tiny_bert_dir, tmp_path):
+    SapEncoder.from_pretrained(tiny_bert_dir, device="cpu").to_disk(tmp_path / "enc")
+    cfg_path = tmp_path / "enc" / "sapel_encoder.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg["runtime"] = "tensorrt"
+    cfg_path.write_text(json.dumps(cfg))
+    with pytest.raises(EncoderError, match="sapel_encoder.json.*tensorrt"):
+        SapEncoder.from_disk(tmp_path / "enc")
