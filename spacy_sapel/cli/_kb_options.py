@@ -22,6 +22,7 @@ READER_OPTION = typer.Option([], "--reader-option", help="Reader option as key=v
 ENCODER = typer.Option(DEFAULT_ENCODER, "--encoder", "-e", help="Encoder directory or name (packaged all-MiniLM-L6-v2 by default; nothing is downloaded)")
 POOLING = typer.Option(None, "--pooling", help="cls or mean (default: what the encoder directory says)")
 MAX_LENGTH = typer.Option(None, "--max-length", help="Maximum tokens per name (default: the encoder's saved value, else 25)")
+RUNTIME = typer.Option(None, "--runtime", help="Encoder runtime: torch, torch-int8, onnx or onnx-int8 (the ONNX ones need the [onnx] extra); saved with the KB. Default: the encoder directory's, else torch")
 BATCH_SIZE = typer.Option(128, "--batch-size", help="Names per encoder batch")
 INDEX_TYPE_HELP = f"Index type: {', '.join(INDEX_TYPES)}"
 INDEX_OPTION = typer.Option([], "--index-option", help="Index option as key=value, e.g. nprobe=32, pca_dim=256, storage=sq8; repeatable")
@@ -99,8 +100,18 @@ def read_vocabulary(
 
 
 def load_encoder(
-    encoder: str, pooling: Optional[str], max_length: Optional[int], batch_size: int, device: str
+    encoder: str,
+    pooling: Optional[str],
+    max_length: Optional[int],
+    batch_size: int,
+    device: str,
+    runtime: Optional[str] = None,
 ) -> SapEncoder:
     return SapEncoder.from_pretrained(
-        encoder, pooling=pooling, max_length=max_length, batch_size=batch_size, device=device
+        encoder,
+        pooling=pooling,
+        max_length=max_length,
+        batch_size=batch_size,
+        device=device,
+        runtime=runtime,
     )

@@ -4,6 +4,7 @@ from typing import List, Optional
 import typer
 from wasabi import msg
 
+from ..encoder.runtimes import RUNTIMES
 from ..index import INDEX_TYPES, DenseIndex
 from ..pipeline.linker_kb import LinkerKB
 from . import _kb_options as opts
@@ -21,6 +22,7 @@ def build_kb_cli(
     pooling: Optional[str] = opts.POOLING,
     max_length: Optional[int] = opts.MAX_LENGTH,
     batch_size: int = opts.BATCH_SIZE,
+    runtime: Optional[str] = opts.RUNTIME,
     index_type: str = typer.Option("flat", "--index-type", "-t", help=opts.INDEX_TYPE_HELP),
     index_option: List[str] = opts.INDEX_OPTION,
     sparse: bool = typer.Option(False, "--sparse", help="Also index the names' character n-grams, for the linker's sparse_weight (hybrid search)"),
@@ -36,13 +38,15 @@ def build_kb_cli(
     loader reads. Options, the output path and the free disk space are checked
     before any name is encoded."""
     check_choice("index type", index_type, INDEX_TYPES)
+    if runtime is not None:
+        check_choice("runtime", runtime, RUNTIMES)
     index_options = parse_options(index_option)
     DenseIndex.from_options(index_type, index_options)
     opts.check_output(output, inputs, train_mentions, encoder, overwrite=overwrite)
     kb = opts.read_vocabulary(
         inputs, reader, reader_option, name, train_mentions, train_mention_types, priors=priors
     )
-    enc = opts.load_encoder(encoder, pooling, max_length, batch_size, device)
+    enc = opts.load_encoder(encoder, pooling, max_length, batch_size, device, runtime)
     opts.plan_build(
         output, inputs, train_mentions, kb, enc, encoder=encoder, index_type=index_type,
         index_options=index_options, sparse=sparse, overwrite=overwrite,

@@ -6,6 +6,7 @@ files); they are read with :mod:`.bert` and :mod:`.tokenizer`, not transformers.
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import json
 import re
@@ -13,7 +14,7 @@ import tempfile
 import unicodedata
 import warnings
 from pathlib import Path
-from typing import Any, ContextManager, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, ContextManager, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import srsly
@@ -22,9 +23,21 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from ..errors import EncoderError, Errors, Warnings
-from ..util import DirMarker, atomic_directory
+from ..util import DirMarker, atomic_directory, atomic_write_bytes
 from .bert import BertEncoderModel, load_bert
 from .default import DEFAULT_ENCODER, resolve_encoder_path
+from .runtimes import (
+    DEFAULT_RUNTIME,
+    ONNX_FILES,
+    RUNTIMES,
+    EncoderRuntime,
+    check_runtime,
+    create_runtime,
+    default_threads,
+    runtime_fingerprint,
+    sha256,
+    split_fingerprint,
+)
 from .tokenizer import EncoderTokenizer
 
 POOLING = ("cls", "mean")
@@ -104,7 +117,12 @@ class SapEncoder:
         fp16: Optional[bool] = None,
         name: str = "",
         normalize: str = "none",
+        runtime: str = DEFAULT_RUNTIME,
+        threads: int = 0,
+        runtime_files: Optional[Dict[str, bytes]] = None,
     ) -> None:
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
+            raise ValueError(Errors.E702.format(name="threads", value=threads))
         if pooling not in POOLING:
             raise ValueError(Errors.E212.format(value=pooling, options=POOLING))
         if normalize not in NORMALIZE:
@@ -124,10 +142,34 @@ class SapEncoder:
         self.max_length = max_length
         self.batch_size = _check_batch_size(batch_size)
         self.name = name
+        if runtime != "torch" and device == "auto":
+            device = "cpu"  # the int8 and ONNX runtimes run on the CPU
         self.device, self.fp16 = select_device(device, fp16)
+        runtime = check_runtime(runtime, self.device)
         self.tokenizer = tokenizer
         self.model = model.to(self.device).eval()
         self._fingerprint: Optional[str] = None
+        self.threads = threads
+        self._runtime = self._create_runtime(runtime, runtime_files or {})
+
+    def _create_runtime(self, runtime: str, files: Dict[str, bytes]) -> EncoderRuntime:
+        return create_runtime(
+            runtime,
+            self.model,
+            threads=self.threads or default_threads(),
+            onnx_bytes=files.get(ONNX_FILES.get(runtime, "")),
+        )
+
+    @property
+    def runtime(self) -> str:
+        """What runs the forward pass at inference: torch, torch-int8, onnx, onnx-int8."""
+        return self._runtime.name
+
+    def with_runtime(self, runtime: str) -> "SapEncoder":
+        """This encoder (same weights and tokenizer, shared) with another runtime."""
+        other = copy.copy(self)
+        other._runtime = other._create_runtime(check_runtime(runtime, self.device), {})
+        return other
 
     # --- loading ------------------------------------------------------------------
     @classmethod
@@ -141,11 +183,15 @@ class SapEncoder:
         device: str = "auto",
         fp16: Optional[bool] = None,
         normalize: Optional[str] = None,
+        runtime: Optional[str] = None,
+        threads: int = 0,
     ) -> "SapEncoder":
         """Load a local BERT-family model directory, the packaged all-MiniLM-L6-v2 or a
-        name in the local Hugging Face cache. ``pooling``, ``max_length`` and ``normalize`` left at
-        None come from a saved SapEncoder directory, else pooling from the directory's
-        sentence-transformers config, max_length 25 and no normalisation."""
+        name in the local Hugging Face cache. ``pooling``, ``max_length``,
+        ``normalize`` and ``runtime`` left at None come from a saved SapEncoder
+        directory, else pooling from the directory's sentence-transformers config,
+        max_length 25, no normalisation and the torch runtime. ``threads``: intra-op
+        threads of the runtime (0: :func:`.runtimes.default_threads`)."""
         source = resolve_encoder_path(name_or_path)
         if not isinstance(source, Path):
             source = _cached_snapshot(source)
@@ -156,6 +202,9 @@ class SapEncoder:
             max_length = saved["max_length"] if saved else 25
         if normalize is None:
             normalize = saved.get("normalize", "none") if saved else "none"
+        saved_runtime = saved.get("runtime", DEFAULT_RUNTIME) if saved else DEFAULT_RUNTIME
+        if runtime is None:
+            runtime = saved_runtime
         model, tokenizer = _load_model(source)
         return cls(
             model,
@@ -167,6 +216,9 @@ class SapEncoder:
             fp16=fp16,
             name=saved["name"] if saved else str(name_or_path),
             normalize=normalize,
+            runtime=runtime,
+            threads=threads,
+            runtime_files=_read_runtime_files(source, saved) if runtime == saved_runtime else None,
         )
 
     # --- encoding -----------------------------------------------------------------
@@ -200,7 +252,7 @@ class SapEncoder:
             ) as bar:
                 for start in range(0, len(order), batch_size):
                     rows = order[start : start + batch_size]
-                    vectors = self._pool(self._collate([ids[i] for i in rows]))
+                    vectors = self._pool(self._collate([ids[i] for i in rows]), self._runtime)
                     out[rows] = vectors.cpu().numpy()
                     bar.update(len(rows))
         finally:
@@ -213,7 +265,7 @@ class SapEncoder:
         texts = _check_texts(texts)
         if not texts:
             return torch.zeros((0, self.dim), device=self.device)
-        return self._pool(self._collate(self._tokenize(texts)))
+        return self._pool(self._collate(self._tokenize(texts)), self.model)
 
     def _tokenize(self, texts: List[str]) -> List[List[int]]:
         if self.normalize != "none":
@@ -230,8 +282,10 @@ class SapEncoder:
             mask[row, : len(seq)] = 1
         return {"input_ids": input_ids.to(self.device), "attention_mask": mask.to(self.device)}
 
-    def _pool(self, batch: Dict[str, torch.Tensor]) -> torch.Tensor:
-        hidden = self.model(batch["input_ids"], batch["attention_mask"])
+    def _pool(
+        self, batch: Dict[str, torch.Tensor], forward: Callable[..., torch.Tensor]
+    ) -> torch.Tensor:
+        hidden = forward(batch["input_ids"], batch["attention_mask"])
         if self.pooling == "cls":
             pooled = hidden[:, 0]
         else:
@@ -254,15 +308,24 @@ class SapEncoder:
 
     @property
     def fingerprint(self) -> str:
-        """A short sha256 over pooling, max_length, the model config and the weights:
-        equal fingerprints mean equal vectors for equal names."""
+        """The weights' fingerprint, with ``/<runtime>`` appended for any runtime but
+        torch: equal fingerprints mean equal vectors for equal names."""
+        return runtime_fingerprint(self.weights_fingerprint, self.runtime)
+
+    @property
+    def weights_fingerprint(self) -> str:
+        """A short sha256 over pooling, max_length, the model config and the float32
+        weights."""
         if self._fingerprint is None:
             self._fingerprint = self._compute_fingerprint()
         return self._fingerprint
 
     def reset_fingerprint(self) -> None:
-        """Forget the cached fingerprint after the weights changed (training)."""
+        """Forget the cached fingerprint after the weights changed (training), and
+        rebuild a runtime that holds its own copy of the weights."""
         self._fingerprint = None
+        if self.runtime != "torch":
+            self._runtime = self._create_runtime(self.runtime, {})
 
     def _compute_fingerprint(self) -> str:
         config = {
@@ -292,6 +355,8 @@ class SapEncoder:
             "name": self.name,
             "dim": self.dim,
             "fingerprint": self.fingerprint,
+            "runtime": self.runtime,
+            "runtime_files": {name: sha256(data) for name, data in self._runtime.files().items()},
         }
 
     # --- serialization ------------------------------------------------------------
@@ -301,6 +366,8 @@ class SapEncoder:
         with atomic_directory(path, ENCODER_MARKER) as tmp:
             self.model.save(tmp)
             self.tokenizer.save(tmp)
+            for file, data in self._runtime.files().items():
+                atomic_write_bytes(tmp / file, data)
             (tmp / CFG_FILE).write_text(json.dumps(self.cfg, indent=2), encoding="utf8")
 
     @classmethod
@@ -310,9 +377,12 @@ class SapEncoder:
         *,
         device: str = "auto",
         fp16: Optional[bool] = None,
+        runtime: Optional[str] = None,
+        threads: int = 0,
     ) -> "SapEncoder":
-        """Load a directory written by :meth:`to_disk`; the weights must still match
-        the saved fingerprint."""
+        """Load a directory written by :meth:`to_disk`; the weights (and an ONNX file)
+        must still match the saved fingerprint (and sha256). ``runtime``: the saved one
+        when None."""
         path = Path(path)
         if not path.is_dir():
             raise EncoderError(Errors.E208.format(path=path, problem="no such directory"))
@@ -330,11 +400,17 @@ class SapEncoder:
             fp16=fp16,
             name=saved["name"],
             normalize=saved.get("normalize", "none"),
+            runtime=runtime or saved.get("runtime", DEFAULT_RUNTIME),
+            threads=threads,
+            runtime_files=_read_runtime_files(path, saved)
+            if runtime in (None, saved.get("runtime", DEFAULT_RUNTIME))
+            else None,
         )
-        if encoder.fingerprint != saved["fingerprint"]:
+        saved_weights = split_fingerprint(saved["fingerprint"])[0]
+        if encoder.weights_fingerprint != saved_weights:
             raise EncoderError(
                 Errors.E210.format(
-                    path=path, saved=saved["fingerprint"], actual=encoder.fingerprint
+                    path=path, saved=saved_weights, actual=encoder.weights_fingerprint
                 )
             )
         return encoder
@@ -402,7 +478,28 @@ def _read_saved_cfg(path: Path) -> Optional[Dict[str, Any]]:
     if cfg.get("normalize", "none") not in NORMALIZE:
         problem = f"'normalize' is {cfg.get('normalize')!r}, expected one of {NORMALIZE}"
         raise EncoderError(Errors.E209.format(path=path, file=CFG_FILE, problem=problem))
+    if cfg.get("runtime", DEFAULT_RUNTIME) not in RUNTIMES:
+        problem = f"'runtime' is {cfg.get('runtime')!r}, expected one of {RUNTIMES}"
+        raise EncoderError(Errors.E209.format(path=path, file=CFG_FILE, problem=problem))
     return cfg
+
+
+def _read_runtime_files(path: Path, saved: Optional[Dict[str, Any]]) -> Dict[str, bytes]:
+    """The runtime files (ONNX) a saved encoder lists, each checked against its sha256."""
+    files = {}
+    listed = (saved or {}).get("runtime_files") or {}
+    if not isinstance(listed, dict):
+        problem = f"'runtime_files' is {listed!r}, expected an object of file name -> sha256"
+        raise EncoderError(Errors.E209.format(path=path, file=CFG_FILE, problem=problem))
+    for file, digest in listed.items():
+        target = path / str(file)
+        data = target.read_bytes() if target.is_file() else b""
+        if Path(str(file)).name != file or sha256(data) != digest:
+            raise EncoderError(
+                Errors.E233.format(path=path, file=file, actual=sha256(data), saved=digest)
+            )
+        files[file] = data
+    return files
 
 
 def _detect_pooling(source: Path) -> str:

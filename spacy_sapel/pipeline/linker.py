@@ -556,9 +556,8 @@ class SapelLinker(Pipe):
 
         def load_index(p: Path) -> None:
             encoder = parts["encoder"]
-            parts["index"] = DenseIndex.from_disk(
-                p, expected_dim=encoder.dim, expected_fingerprint=encoder.fingerprint
-            )
+            # the fingerprint (and runtime) is checked by LinkerKB
+            parts["index"] = DenseIndex.from_disk(p, expected_dim=encoder.dim)
 
         deserialize = {
             "encoder": load_encoder,
@@ -607,7 +606,6 @@ class SapelLinker(Pipe):
                 DenseIndex.from_bytes(
                     b,
                     expected_dim=parts["encoder"].dim,
-                    expected_fingerprint=parts["encoder"].fingerprint,
                 ),
             ),
             SPARSE_PART: lambda b: parts.__setitem__("sparse", SparseIndex.from_bytes(b)),

@@ -9,6 +9,7 @@ from typing import Any, Dict, FrozenSet, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..encoder import SapEncoder
+from ..encoder.runtime_check import runtimes_agree
 from ..errors import Errors, IndexLoadError
 from ..index import DenseIndex
 from ..index.sparse import SparseIndex
@@ -125,7 +126,12 @@ class LinkerKB:
             raise IndexLoadError(
                 Errors.E301.format(ntotal=self.sparse.ntotal, n_aliases=n_aliases)
             )
-        if self.index.meta.get("fingerprint") != self.encoder.fingerprint:
+        fingerprint = self.index.meta.get("fingerprint")
+        # same weights, another runtime: accepted when the two runtimes agree on a
+        # few of the KB's names (else E325)
+        if fingerprint != self.encoder.fingerprint and not runtimes_agree(
+            self.encoder, fingerprint, self.kb.alias_table()[0]
+        ):
             raise IndexLoadError(
                 Errors.E302.format(
                     what="encoder fingerprint",
@@ -304,19 +310,22 @@ class LinkerKB:
             write_json(tmp / "meta.json", self.meta)
 
     @classmethod
-    def from_disk(cls, path: PathLike, *, device: str = "auto") -> "LinkerKB":
+    def from_disk(
+        cls, path: PathLike, *, device: str = "auto", runtime: Optional[str] = None
+    ) -> "LinkerKB":
+        """Load a directory written by :meth:`to_disk`; ``runtime``: the encoder
+        runtime to search with (default: the one saved with the encoder)."""
         path = Path(path)
         if not path.is_dir():
             raise IndexLoadError(Errors.E304.format(path=path))
         missing = [part for part in PARTS if not (path / part).exists()]
         if missing:
             raise IndexLoadError(Errors.E305.format(path=path, missing=", ".join(missing)))
-        encoder = SapEncoder.from_disk(path / "encoder", device=device)
+        encoder = SapEncoder.from_disk(path / "encoder", device=device, runtime=runtime)
         kb = KnowledgeBase.from_disk(path / "kb")
         index = DenseIndex.from_disk(
             path / "index",
             expected_dim=encoder.dim,
-            expected_fingerprint=encoder.fingerprint,
             device=device,
         )
         sparse = (

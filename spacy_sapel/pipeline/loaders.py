@@ -20,12 +20,16 @@ def create_encoder(
     batch_size: int = 128,
     device: str = "auto",
     normalize: Optional[str] = None,
+    runtime: Optional[str] = None,
+    threads: int = 0,
 ) -> Callable[[], SapEncoder]:
     """``sapel.encoder.v1``: a local Hugging Face encoder directory, a SAP training
     output (``model-last``), a name found in the local cache, or the packaged
-    all-MiniLM-L6-v2 (the default). Never downloads. ``pooling``, ``max_length`` and
-    ``normalize`` (none or lower_punct) default to what the encoder directory saved
-    (else: auto-detected pooling, 25 tokens, none)."""
+    all-MiniLM-L6-v2 (the default). Never downloads. ``pooling``, ``max_length``,
+    ``normalize`` (none or lower_punct) and ``runtime`` (torch, torch-int8, onnx,
+    onnx-int8: what runs the model, for KB building and linking) default to what the
+    encoder directory saved (else: auto-detected pooling, 25 tokens, none, torch).
+    ``threads``: intra-op threads (0: all cores, divided among ``n_process`` workers)."""
 
     def load() -> SapEncoder:
         return SapEncoder.from_pretrained(
@@ -35,17 +39,23 @@ def create_encoder(
             batch_size=batch_size,
             device=device,
             normalize=normalize,
+            runtime=runtime,
+            threads=threads,
         )
 
     return load
 
 
 @registry.misc("sapel.load_kb_dir.v1")
-def create_kb_dir_loader(path: Path, device: str = "auto") -> Callable[[], LinkerKB]:
-    """``sapel.load_kb_dir.v1``: a directory written by ``python -m spacy_sapel build-kb``."""
+def create_kb_dir_loader(
+    path: Path, device: str = "auto", runtime: Optional[str] = None
+) -> Callable[[], LinkerKB]:
+    """``sapel.load_kb_dir.v1``: a directory written by ``python -m spacy_sapel build-kb``.
+    ``runtime``: search with another encoder runtime than the one that embedded the
+    KB (accepted only when the two agree on a few of its names)."""
 
     def load() -> LinkerKB:
-        return LinkerKB.from_disk(path, device=device)
+        return LinkerKB.from_disk(path, device=device, runtime=runtime)
 
     return load
 
