@@ -53,6 +53,7 @@ class Warnings(metaclass=ErrorsWithCodes):
     W602 = ("SAP training stopped after {seconds:.0f}s (max_seconds) at step {step} of "
             "{total}; the learning-rate schedule did not finish. Resume with --resume "
             "to continue.")
+    W620 = ("Retrieval training on {source}: mentions skipped ({details}).")
     # --- scale / distributed (W7xx) ---
 
 
@@ -232,6 +233,15 @@ class Errors(metaclass=ErrorsWithCodes):
             "pairs TSV (--pairs) or a labelled corpus (--corpus with a KB).")
     E609 = ("{path} is not a SAP training output directory with a finished model "
             "({missing} missing).")
+    E620 = ("The retrieval objective needs a KB (--kb with --reader) and a labelled "
+            "corpus (--corpus): each corpus mention is trained against candidates "
+            "retrieved from the whole KB.")
+    E621 = ("{name}={value!r} is not used by the {objective!r} objective. Expected it "
+            "left at its default ({default!r}).")
+    E622 = "Unknown training objective {value!r}. Expected one of: {options}."
+    E623 = ("No training mentions for retrieval from {source} ({details}). Expected "
+            "labelled mentions whose gold concept is in the KB with a name other than "
+            "the mention itself.")
     # --- scale / distributed (E7xx) ---
     E701 = ("This needs Ray, which is not installed. Install the optional extra: "
             "pip install 'spacy-sapel[ray]' (or pip install 'ray[data]').")
