@@ -136,6 +136,7 @@ class RetrievalTrainer:
         config: Optional[RetrievalConfig] = None,
         recipe: Optional[Dict[str, Any]] = None,
         source: str = "mentions",
+        name_vectors: Optional[np.ndarray] = None,
     ) -> None:
         self.config = config or RetrievalConfig()
         self.config.check()
@@ -188,6 +189,17 @@ class RetrievalTrainer:
         self.base_name = encoder.name
         self.data_digest = self._digest()
         self.vectors: Optional[np.ndarray] = None
+        if name_vectors is not None:
+            # the base encoder's vectors of the KB names (``kb.alias_table()`` order),
+            # e.g. from an evaluation: the first refresh then only encodes the mentions
+            name_vectors = np.asarray(name_vectors, dtype=np.float32)
+            if name_vectors.shape != (len(self.names), encoder.dim):
+                raise ValueError(
+                    Errors.E602.format(name="name_vectors", value=f"array of shape {name_vectors.shape}, "
+                                       f"expected {(len(self.names), encoder.dim)}")
+                )
+            self.vectors = name_vectors.copy()
+        self._given_vectors = name_vectors is not None
         self.candidates: Optional[np.ndarray] = None
         self.refreshes: List[Dict[str, Any]] = []
 
@@ -215,7 +227,10 @@ class RetrievalTrainer:
         """Re-encode the KB names (all, or the sampled set) and the mentions with the
         current weights and retrieve each mention's candidates."""
         start = time.perf_counter()
-        if self.vectors is None or not self.config.refresh_names:
+        if self._given_vectors:
+            todo = np.zeros(0, dtype=np.int64)
+            self._given_vectors = False
+        elif self.vectors is None or not self.config.refresh_names:
             todo = np.arange(len(self.names))
         else:
             concepts = np.union1d(np.unique(self.name_rows[self.candidates]), self.gold)
@@ -224,10 +239,10 @@ class RetrievalTrainer:
             rng = np.random.default_rng([self.config.seed, step, 1])
             extra = rng.choice(rest, size=min(self.config.refresh_names, len(rest)), replace=False)
             todo = np.union1d(np.flatnonzero(kept), extra)
-        vectors = self.encoder.encode([self.names[i] for i in todo])
         if self.vectors is None:
-            self.vectors = np.zeros((len(self.names), vectors.shape[1]), dtype=np.float32)
-        self.vectors[todo] = vectors
+            self.vectors = np.zeros((len(self.names), self.encoder.dim), dtype=np.float32)
+        if len(todo):
+            self.vectors[todo] = self.encoder.encode([self.names[i] for i in todo])
         self.candidates, recall = self._retrieve(self.encoder.encode(self.queries))
         record = {
             "step": step,

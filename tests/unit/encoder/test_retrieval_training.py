@@ -110,6 +110,18 @@ def test_candidates_exclude_the_mention_and_always_hold_the_gold_concept(encoder
     assert record["gold_retrieved"] < 1.0 and record["names"] == len(names)
 
 
+def test_given_name_vectors_spare_the_first_encoding(encoder, tmp_path):
+    kb, cfg = toy_kb(), RetrievalConfig(**CFG)
+    plain = RetrievalTrainer(encoder, kb, mentions(), tmp_path, config=cfg)
+    plain.refresh(0)
+    vectors = encoder.encode(kb.alias_table()[0])
+    given = RetrievalTrainer(encoder, kb, mentions(), tmp_path, config=cfg, name_vectors=vectors)
+    assert given.refresh(0)["names"] == 0 and given.refresh(1)["names"] == len(given.names)
+    np.testing.assert_array_equal(given.candidates, plain.candidates)
+    with pytest.raises(ValueError, match="E602.*name_vectors"):
+        RetrievalTrainer(encoder, kb, mentions(), tmp_path, config=cfg, name_vectors=vectors[1:])
+
+
 def test_sampled_refresh_reencodes_the_retrieved_concepts_plus_a_sample(encoder, tmp_path):
     cfg = RetrievalConfig(**{**CFG, "n_candidates": 3, "refresh_every": 2, "refresh_names": 3, "max_steps": 5})
     few = mentions()[:4]  # concepts C0 and C1 only
