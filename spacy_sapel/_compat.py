@@ -18,6 +18,10 @@ FAISS_HAS_GPU_MODULE: bool = hasattr(faiss, "StandardGpuResources") and hasattr(
     faiss, "get_num_gpus"
 )
 
+#: transformers is importable: needed only for encoders other than BERT (RoBERTa,
+#: XLM-RoBERTa, DistilBERT, ...), which load through its ``AutoModel``.
+HAS_TRANSFORMERS: bool = importlib.util.find_spec("transformers") is not None
+
 #: Ray is importable (optional extra ``spacy-sapel[ray]``).
 HAS_RAY: bool = importlib.util.find_spec("ray") is not None
 
@@ -31,3 +35,15 @@ def import_ray() -> Any:
     import ray
 
     return ray
+
+
+def import_transformers(path: Any) -> Any:
+    """The ``transformers`` module, to load the non-BERT encoder at ``path``; an
+    ImportError that says how to install it when absent."""
+    if not HAS_TRANSFORMERS:
+        from .errors import Errors
+
+        raise ImportError(Errors.E224.format(path=path))
+    import transformers
+
+    return transformers

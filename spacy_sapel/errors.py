@@ -160,6 +160,9 @@ class Errors(metaclass=ErrorsWithCodes):
             "BioBERT, ...).")
     E223 = ("The weights in {path} do not fit the model in config.json: wrong shapes "
             "{shapes}. Expected the checkpoint saved with this config.json.")
+    E224 = ("{path} holds an encoder other than BERT, which loads through transformers' "
+            "AutoModel, and transformers is not installed. Install it: pip install "
+            "transformers (BERT-family encoders need no transformers).")
     # --- pipeline (E3xx) ---
     E300 = ("The sapel_linker '{name}' has no knowledge base. Give it one in the config's "
             "[initialize.components.{name}] block, e.g. kb_loader = "
