@@ -95,7 +95,7 @@ class SapEncoder:
 
     def __init__(
         self,
-        model: BertEncoderModel,
+        model: Union[BertEncoderModel, AutoEncoderModel],
         tokenizer: EncoderTokenizer,
         *,
         pooling: str = "cls",
