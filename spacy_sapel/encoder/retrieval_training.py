@@ -434,6 +434,7 @@ class RetrievalTrainer:
         scheduler.load_state_dict(state["scheduler"])
         _set_rng_state(state["rng"])
         self.vectors = np.load(path / _VECTORS_FILE)
+        self._given_vectors = False  # the checkpoint's vectors replace any given ones
         self.candidates = np.asarray(state["candidates"])
         self.refreshes = list(state["refreshes"])
         return state["step"], state["history"]

@@ -181,7 +181,11 @@ def test_resume_reproduces_the_uninterrupted_run(tiny_bert_dir, tmp_path):
         trainer.train(show_progress=False)
     assert srsly.read_json(tmp_path / "part" / "checkpoint" / "state.json")["step"] == 4
     resumed_encoder = SapEncoder.from_pretrained(tiny_bert_dir, device="cpu")
-    resumed = RetrievalTrainer(resumed_encoder, kb, mentions(), tmp_path / "part", config=RetrievalConfig(**cfg))
+    # vectors given for a fresh start are overridden by the checkpoint's
+    stale = np.zeros((len(kb.alias_table()[0]), resumed_encoder.dim), dtype=np.float32)
+    resumed = RetrievalTrainer(
+        resumed_encoder, kb, mentions(), tmp_path / "part", config=RetrievalConfig(**cfg), name_vectors=stale
+    )
     result = resumed.train(resume=True, show_progress=False)
     assert result.steps == 7 and [r["step"] for r in result.refreshes] == [0, 3, 6]
     np.testing.assert_array_equal(resumed.candidates, done.candidates)
