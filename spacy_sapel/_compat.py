@@ -21,10 +21,12 @@ FAISS_HAS_GPU_MODULE: bool = hasattr(faiss, "StandardGpuResources") and hasattr(
 #: spacy-transformers is importable (optional extra ``spacy-sapel[trf]``, the
 #: transformer NER of ``configs/ner_trf.cfg``).
 HAS_SPACY_TRANSFORMERS: bool = importlib.util.find_spec("spacy_transformers") is not None
+#: transformers is importable: needed only for encoders other than BERT (RoBERTa,
+#: XLM-RoBERTa, DistilBERT, ...), which load through its ``AutoModel``.
+HAS_TRANSFORMERS: bool = importlib.util.find_spec("transformers") is not None
 
 #: Ray is importable (optional extra ``spacy-sapel[ray]``).
 HAS_RAY: bool = importlib.util.find_spec("ray") is not None
-
 
 #: ONNX Runtime is importable (optional extra ``spacy-sapel[onnx]``, for the encoder's
 #: ``onnx`` and ``onnx-int8`` runtimes).
@@ -51,3 +53,15 @@ def import_onnxruntime() -> Any:
     import onnxruntime
 
     return onnxruntime
+
+
+def import_transformers(path: Any) -> Any:
+    """The ``transformers`` module, to load the non-BERT encoder at ``path``; an
+    ImportError that says how to install it when absent."""
+    if not HAS_TRANSFORMERS:
+        from .errors import Errors
+
+        raise ImportError(Errors.E224.format(path=path))
+    import transformers
+
+    return transformers

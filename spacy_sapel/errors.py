@@ -65,6 +65,7 @@ class Warnings(metaclass=ErrorsWithCodes):
     W602 = ("SAP training stopped after {seconds:.0f}s (max_seconds) at step {step} of "
             "{total}; the learning-rate schedule did not finish. Resume with --resume "
             "to continue.")
+    W620 = ("Retrieval training on {source}: mentions skipped ({details}).")
     # --- scale / distributed (W7xx) ---
 
 
@@ -193,6 +194,9 @@ class Errors(metaclass=ErrorsWithCodes):
     E233 = ("{path}/{file} does not match the ONNX file saved with the encoder (sha256 "
             "{actual}, expected {saved}): it is missing, corrupt or was modified after "
             "saving. Save the encoder again with SapEncoder.to_disk.")
+    E224 = ("{path} holds an encoder other than BERT, which loads through transformers' "
+            "AutoModel, and transformers is not installed. Install it: pip install "
+            "transformers (BERT-family encoders need no transformers).")
     # --- pipeline (E3xx) ---
     E300 = ("The sapel_linker '{name}' has no knowledge base. Give it one in the config's "
             "[initialize.components.{name}] block, e.g. kb_loader = "
@@ -327,6 +331,15 @@ class Errors(metaclass=ErrorsWithCodes):
             "pairs TSV (--pairs) or a labelled corpus (--corpus with a KB).")
     E609 = ("{path} is not a SAP training output directory with a finished model "
             "({missing} missing).")
+    E620 = ("The retrieval objective needs a KB (--kb with --reader) and a labelled "
+            "corpus (--corpus): each corpus mention is trained against candidates "
+            "retrieved from the whole KB.")
+    E621 = ("{name}={value!r} is not used by the {objective!r} objective. Expected it "
+            "left at its default ({default!r}).")
+    E622 = "Unknown training objective {value!r}. Expected one of: {options}."
+    E623 = ("No training mentions for retrieval from {source} ({details}). Expected "
+            "labelled mentions whose gold concept is in the KB with a name other than "
+            "the mention itself.")
     # --- scale / distributed (E7xx) ---
     E710 = ("The encoder runtimes 'onnx' and 'onnx-int8' need ONNX Runtime, which is not "
             "installed. Install the optional extra: pip install 'spacy-sapel[onnx]', or use "

@@ -1,5 +1,6 @@
 """``pretrain-sap``: self-alignment pretraining of the linker's encoder on synonym
-pairs (a KB or a NeMo pairs TSV), or fine-tuning on a labelled corpus (``--corpus``)."""
+pairs (a KB or a NeMo pairs TSV), or fine-tuning on a labelled corpus (``--corpus``),
+with SAP pairs or (``--objective retrieval``) against candidates retrieved from the KB."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,7 +10,9 @@ import typer
 from wasabi import msg
 
 from ..encoder import DEFAULT_ENCODER
-from ..encoder.sap_recipe import create_sap_pretrainer
+from ..encoder.retrieval_training import RetrievalResult
+from ..encoder.sap_recipe import OBJECTIVES, create_sap_pretrainer
+from ..errors import Errors
 from ..kb.readers import READERS
 from ._app import app
 from ._util import parse_options
@@ -32,7 +35,8 @@ def pretrain_sap_cli(
     normalize: Optional[str] = typer.Option(None, "--normalize", help="Text normalisation saved with the encoder: none or lower_punct (default: the base encoder's)"),
     max_pairs_per_concept: int = typer.Option(50, "--max-pairs-per-concept", help="Cap on pairs per concept (per mention with --corpus)"),
     validation_fraction: float = typer.Option(0.0, "--validation-fraction", help="Fraction of concepts held out for synonym-retrieval validation"),
-    batch_size: int = typer.Option(64, "--batch-size", "-b", help="Pairs per batch (hard pairs are mined inside a batch)"),
+    objective: str = typer.Option("sap", "--objective", help=f"{' or '.join(OBJECTIVES)}: SAP pairs (multi-similarity loss), or each --corpus mention against candidates retrieved from the whole --kb (BioSyn's marginal likelihood)"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help="Pairs per batch, hard pairs mined inside it (default 64); with --objective retrieval, mentions per batch (default 16)"),
     grad_accum: int = typer.Option(1, "--grad-accum", help="Batches per optimizer step"),
     lr: float = typer.Option(2e-5, "--lr", help="AdamW learning rate"),
     weight_decay: float = typer.Option(0.01, "--weight-decay"),
@@ -41,7 +45,10 @@ def pretrain_sap_cli(
     warmup_ratio: float = typer.Option(0.0, "--warmup-ratio", help="Fraction of steps with linear warm-up"),
     batching: str = typer.Option("random", "--batching", help="random (SapBERT) or hard: batches of neighbouring, confusable concepts (neighbours by the base encoder)"),
     concepts_per_batch: int = typer.Option(8, "--concepts-per-batch", help="With --batching hard: about this many concepts share a batch"),
-    training_option: List[str] = typer.Option([], "--training-option", help="Other SapConfig field as key=value (alpha, beta, base, miner_margin, type_of_triplets, freeze_embeddings, max_validation_pairs); repeatable"),
+    candidates: int = typer.Option(20, "--candidates", help="With --objective retrieval: names retrieved per mention"),
+    refresh_every: int = typer.Option(0, "--refresh-every", help="With --objective retrieval: retrieve afresh every N steps (0: every epoch)"),
+    refresh_names: int = typer.Option(0, "--refresh-names", help="With --objective retrieval: 0 re-encodes the whole KB at each refresh; N re-encodes the names of the concepts retrieved last time plus N random names"),
+    training_option: List[str] = typer.Option([], "--training-option", help="Other SapConfig field as key=value (alpha, beta, base, miner_margin, type_of_triplets, freeze_embeddings, max_validation_pairs; with --objective retrieval: scale, freeze_embeddings); repeatable"),
     seed: int = typer.Option(42, "--seed"),
     checkpoint_every: int = typer.Option(500, "--checkpoint-every", help="Write a checkpoint every N optimizer steps"),
     max_seconds: float = typer.Option(0.0, "--max-seconds", help="Stop (and checkpoint) after this many seconds; 0: no limit"),
@@ -49,18 +56,32 @@ def pretrain_sap_cli(
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda (mixed precision on CUDA)"),
 ) -> None:
     """Train an encoder with SapBERT's recipe (multi-similarity loss on hard pairs
-    mined in each batch). Use OUTPUT/model-last as `--encoder` of build-kb, or as the
-    encoder of a further `pretrain-sap --corpus` fine-tuning run."""
+    mined in each batch), or with `--objective retrieval` on each --corpus mention
+    against the names the current encoder retrieves from the whole --kb (BioSyn's
+    marginal likelihood of the gold concept's names). Use OUTPUT/model-last as
+    `--encoder` of build-kb, or as the encoder of a further fine-tuning run."""
+    retrieval = objective == "retrieval"
+    unused = (
+        [("--batching", batching, "random"), ("--concepts-per-batch", concepts_per_batch, 8)]
+        if retrieval
+        else [("--candidates", candidates, 20), ("--refresh-every", refresh_every, 0), ("--refresh-names", refresh_names, 0)]
+    )
+    for name, value, default in unused:
+        if value != default:
+            raise ValueError(Errors.E621.format(name=name, value=value, objective=objective, default=default))
+    if retrieval:
+        own = {"n_candidates": candidates, "refresh_every": refresh_every, "refresh_names": refresh_names}
+    else:
+        own = {"batching": batching, "concepts_per_batch": concepts_per_batch}
     training = {
-        "batch_size": batch_size,
+        "batch_size": batch_size if batch_size is not None else (16 if retrieval else 64),
         "grad_accum": grad_accum,
         "lr": lr,
         "weight_decay": weight_decay,
         "epochs": epochs,
         "max_steps": max_steps,
         "warmup_ratio": warmup_ratio,
-        "batching": batching,
-        "concepts_per_batch": concepts_per_batch,
+        **own,
         "seed": seed,
         "checkpoint_every": checkpoint_every,
         "max_seconds": max_seconds,
@@ -83,8 +104,18 @@ def pretrain_sap_cli(
         validation_fraction=validation_fraction,
         device=device,
         training=training,
+        objective=objective,
     )
     result = run(output, resume=resume)
+    if isinstance(result, RetrievalResult):
+        refresh_seconds = sum(r["seconds"] for r in result.refreshes)
+        msg.good(
+            f"Trained {result.steps} steps in {result.seconds:.0f}s "
+            f"({result.mentions_per_second:.1f} mentions/s, final loss {result.final_loss:.4f}; "
+            f"{len(result.refreshes)} candidate refreshes took {refresh_seconds:.0f}s); "
+            f"encoder written to {result.model_dir}"
+        )
+        return
     msg.good(
         f"Trained {result.steps} steps in {result.seconds:.0f}s "
         f"({result.pairs_per_second:.1f} pairs/s, final loss {result.final_loss:.4f}); "

@@ -2,7 +2,9 @@
 L2-normalised vectors, with a content fingerprint that ties an index to its encoder.
 
 Model directories are Hugging Face checkpoints (``config.json``, weights, tokenizer
-files); they are read with :mod:`.bert` and :mod:`.tokenizer`, not transformers."""
+files); BERT ones are read with :mod:`.bert` and :mod:`.tokenizer`, not transformers;
+other model types (RoBERTa, XLM-RoBERTa, DistilBERT, ...) through transformers'
+``AutoModel`` (:mod:`.auto_model`), imported only then."""
 from __future__ import annotations
 
 import contextlib
@@ -24,6 +26,7 @@ from tqdm import tqdm
 
 from ..errors import EncoderError, Errors, Warnings
 from ..util import DirMarker, atomic_directory, atomic_write_bytes
+from .auto_model import AutoEncoderModel, load_auto, read_model_type
 from .bert import BertEncoderModel, load_bert
 from .default import DEFAULT_ENCODER, resolve_encoder_path
 from .runtimes import (
@@ -107,7 +110,7 @@ class SapEncoder:
 
     def __init__(
         self,
-        model: BertEncoderModel,
+        model: Union[BertEncoderModel, AutoEncoderModel],
         tokenizer: EncoderTokenizer,
         *,
         pooling: str = "cls",
@@ -533,10 +536,13 @@ def _cached_snapshot(name: str) -> Path:
         raise EncoderError(Errors.E206.format(name=name)) from err
 
 
-def _load_model(source: Path) -> Tuple[BertEncoderModel, EncoderTokenizer]:
-    """Tokenizer and float32 model of a local directory; the readers raise errors
+def _load_model(source: Path) -> Tuple[Union[BertEncoderModel, AutoEncoderModel], EncoderTokenizer]:
+    """Tokenizer and float32 model of a local directory: the plain-torch BERT for
+    model_type "bert", transformers' AutoModel for any other; the readers raise errors
     that name the directory and what it lacks (tokenizer files E220, weights E204)."""
     if not (source / "config.json").is_file():
         raise EncoderError(Errors.E203.format(path=source))
     tokenizer = EncoderTokenizer.from_dir(source)
-    return load_bert(source), tokenizer
+    if read_model_type(source) in (None, "bert"):
+        return load_bert(source), tokenizer
+    return load_auto(source), tokenizer

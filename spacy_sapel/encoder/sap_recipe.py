@@ -1,6 +1,8 @@
 """The SAP recipe as one registered function, ``sapel.pretrain_sap.v1``: where the
 pairs come from (a KB read with any reader, a NeMo pairs TSV, a labelled corpus) plus
-the training settings, so that the CLI, ``project.yml`` and Python share one path."""
+the training settings, so that the CLI, ``project.yml`` and Python share one path.
+``objective="retrieval"`` trains on the corpus mentions against candidates retrieved
+from the KB instead (:mod:`.retrieval_training`)."""
 from __future__ import annotations
 
 import logging
@@ -18,19 +20,24 @@ from .pairs import (
     PairSet,
     add_mention_aliases,
     kb_pairs,
+    labelled_mentions,
     mention_pairs,
     merge_pair_sets,
     read_pairs_tsv,
     split_validation,
     warn_skipped,
 )
+from .retrieval_training import RetrievalConfig, RetrievalResult, RetrievalTrainer
 from .sap_encoder import SapEncoder
 from .sap_training import SapConfig, SapResult, SapTrainer
 
 logger = logging.getLogger("spacy_sapel")
 
 PathLike = Union[str, Path]
-SapRun = Callable[..., SapResult]
+SapRun = Callable[..., Union[SapResult, RetrievalResult]]
+#: "sap": multi-similarity loss on synonym pairs; "retrieval": marginal likelihood of
+#: the gold concept's names among candidates retrieved from the whole KB (BioSyn)
+OBJECTIVES = ("sap", "retrieval")
 
 
 def load_pairs(
@@ -88,19 +95,34 @@ def create_sap_pretrainer(
     validation_fraction: float = 0.0,
     device: str = "auto",
     training: Optional[Dict[str, Any]] = None,
+    objective: str = "sap",
 ) -> SapRun:
     """Return ``run(output_dir, *, resume=False, show_progress=True) -> SapResult``,
     which trains ``base_encoder`` (a model directory, a saved SapEncoder such as an
     earlier run's ``model-last`` to fine-tune, or the default MiniLM) and writes
-    ``output_dir/model-last``. ``training`` holds :class:`SapConfig` fields."""
+    ``output_dir/model-last``. ``training`` holds :class:`SapConfig` fields, or
+    :class:`RetrievalConfig` fields with ``objective="retrieval"`` (which needs
+    ``kb_paths`` and ``corpus`` and returns a :class:`RetrievalResult`)."""
+    if objective not in OBJECTIVES:
+        raise ValueError(Errors.E622.format(value=objective, options=", ".join(OBJECTIVES)))
+    if objective == "retrieval":
+        if not kb_paths or corpus is None:
+            raise ValueError(Errors.E620)
+        unused = (("pairs_path", pairs_path, None), ("kb_synonyms", kb_synonyms, False),
+                  ("validation_fraction", validation_fraction, 0.0))
+        for name, value, default in unused:
+            if value != default:
+                raise ValueError(Errors.E621.format(name=name, value=value, objective=objective, default=default))
+    config_type = RetrievalConfig if objective == "retrieval" else SapConfig
     training = dict(training or {})
-    known = {f.name for f in fields(SapConfig)}
+    known = {f.name for f in fields(config_type)}
     for key in training:
         if key not in known:
             raise ValueError(Errors.E602.format(name=key, value=training[key]))
-    config = SapConfig(**training)
+    config = config_type(**training)
     config.check()
     recipe = {
+        "objective": objective,
         "base_encoder": str(base_encoder),
         "kb_paths": [str(p) for p in kb_paths],
         "reader": reader,
@@ -117,10 +139,14 @@ def create_sap_pretrainer(
         "validation_fraction": validation_fraction,
     }
 
-    def run(output_dir: PathLike, *, resume: bool = False, show_progress: bool = True) -> SapResult:
+    def run(
+        output_dir: PathLike, *, resume: bool = False, show_progress: bool = True
+    ) -> Union[SapResult, RetrievalResult]:
         kb = None
         if kb_paths:
             kb = read_kb(list(kb_paths), reader, **(reader_options or {}))
+        if objective == "retrieval":
+            return _run_retrieval(kb, output_dir, resume=resume, show_progress=show_progress)
         pair_set = load_pairs(
             kb=kb,
             pairs_path=pairs_path,
@@ -143,6 +169,29 @@ def create_sap_pretrainer(
         trainer = SapTrainer(
             encoder, train, output_dir, config=config, validation=val if len(val) else None,
             recipe=recipe,
+        )
+        return trainer.train(resume=resume, show_progress=show_progress)
+
+    def _run_retrieval(
+        kb: KnowledgeBase, output_dir: PathLike, *, resume: bool, show_progress: bool
+    ) -> RetrievalResult:
+        if corpus_aliases:
+            add_mention_aliases(kb, corpus, types=corpus_types)
+        mentions, skipped = labelled_mentions(corpus, kb, types=corpus_types)
+        if skipped:
+            logger.info(
+                "Corpus mentions skipped: %s", ", ".join(f"{k}: {v}" for k, v in skipped.items())
+            )
+        encoder = SapEncoder.from_pretrained(
+            base_encoder, pooling=pooling, max_length=max_length, normalize=normalize,
+            device=device,
+        )
+        trainer = RetrievalTrainer(
+            encoder, kb, mentions, output_dir, config=config, recipe=recipe, source=str(corpus)
+        )
+        logger.info(
+            "%d training mentions against %d KB names (%d candidates each)",
+            len(trainer.queries), len(trainer.names), trainer.n_candidates,
         )
         return trainer.train(resume=resume, show_progress=show_progress)
 

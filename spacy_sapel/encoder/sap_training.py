@@ -160,7 +160,8 @@ def _param_groups(model: torch.nn.Module, weight_decay: float, freeze_embeddings
     """AdamW groups: no weight decay on biases and LayerNorm weights (as BERT)."""
     decay, no_decay = [], []
     for name, param in model.named_parameters():
-        if freeze_embeddings and name.startswith("embeddings."):
+        # "embeddings." of the plain BERT, "model.embeddings." of an AutoModel encoder
+        if freeze_embeddings and "embeddings" in name.split(".")[:2]:
             param.requires_grad_(False)
             continue
         if not param.requires_grad:

@@ -124,3 +124,25 @@ def test_no_input_and_small_batch(files, tiny_bert_dir):
         app, ["pretrain-sap", "-o", str(root / "x"), "--kb", str(vocab), "--batch-size", "1"]
     )
     assert "E604" in str(result.exception)
+
+
+def test_retrieval_objective(files, tiny_bert_dir):
+    root, vocab, corpus, _ = files
+    out = root / "retrieval"
+    result = invoke(
+        "pretrain-sap", "-o", out, "--kb", vocab, "--corpus", corpus, "--objective", "retrieval",
+        "--encoder", tiny_bert_dir, "--candidates", "3", "--refresh-every", "1",
+        "--refresh-names", "2", "--max-steps", "2", "--batch-size", "2", "--device", "cpu",
+    )
+    assert "2 candidate refreshes" in " ".join(result.output.split())
+    log = srsly.read_json(out / "training.json")
+    assert log["objective"] == "retrieval" and log["settings"]["n_candidates"] == 3
+    assert [r["step"] for r in log["result"]["refreshes"]] == [0, 1]
+    SapEncoder.from_disk(out / "model-last", device="cpu")
+    result = runner.invoke(
+        app, ["pretrain-sap", "-o", str(root / "y"), "--kb", str(vocab), "--corpus", str(corpus),
+              "--objective", "retrieval", "--batching", "hard"],
+    )
+    assert "E621" in str(result.exception) and "--batching" in str(result.exception)
+    result = runner.invoke(app, ["pretrain-sap", "-o", str(root / "y"), "--kb", str(vocab), "--objective", "retrieval"])
+    assert "E620" in str(result.exception)

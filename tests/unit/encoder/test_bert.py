@@ -166,7 +166,7 @@ def test_fingerprint_equals_transformers_loaded_one(tiny_bert_dir):
 @pytest.mark.parametrize(
     "change,match",
     [
-        ({"model_type": "roberta"}, "model_type 'roberta' is not supported"),
+        ({"model_type": "no-such-model"}, "model_type 'no-such-model' is not supported"),
         ({"hidden_act": "mish"}, "hidden_act 'mish' is not supported"),
         ({"position_embedding_type": "relative_key"}, "position_embedding_type"),
         ({"num_attention_heads": 5}, "not a multiple of num_attention_heads"),

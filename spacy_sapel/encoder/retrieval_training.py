@@ -1,0 +1,456 @@
+"""Retrieval-aware fine-tuning (BioSyn's synonym marginalisation, Sung et al. 2020).
+
+For each labelled training mention, the current encoder retrieves the ``n_candidates``
+nearest names from the *whole* KB; the loss is the negative log of the softmax mass
+that the scores put on the candidates that are names of the gold concept. When
+retrieval missed the gold concept, its best-scoring name replaces the last candidate,
+so every mention has a positive. SAP's in-batch negatives are random concepts; these
+are the neighbours the linker actually confuses.
+
+Candidates come from cached name vectors, refreshed every ``refresh_every`` steps (or
+at the start of each epoch). The first refresh encodes the whole KB; later ones either
+do too (``refresh_names=0``) or, to fit a CPU budget, re-encode only the names of the
+concepts retrieved last time and of the gold concepts, plus ``refresh_names`` random
+other names (the other vectors stay as they were). A name spelled like the mention
+itself (``name_key``) is never a candidate: with training mentions added to the KB as
+aliases it would be a trivial positive.
+
+The checkpoint holds the name vectors and candidates next to the optimizer and RNG
+states, so ``resume`` continues exactly where an uninterrupted run would be.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..errors import Errors, Warnings
+from ..kb import KnowledgeBase
+from ..kb.knowledge_base import name_key
+from ..util import atomic_directory, check_output_dir, read_json, write_json
+from .sap_encoder import ENCODER_MARKER, SapEncoder
+from .sap_training import (
+    _CHECKPOINT_MARKER,
+    CHECKPOINT_DIR,
+    LOG_FILE,
+    MODEL_DIR,
+    _param_groups,
+    _rng_state,
+    _seed_everything,
+    _set_rng_state,
+    linear_warmup_schedule,
+)
+
+logger = logging.getLogger("spacy_sapel")
+_STATE_FILE = "state.pt"
+_STATE_JSON = "state.json"
+_VECTORS_FILE = "name_vectors.npy"
+# settings that may differ between an interrupted run and its resumption
+_RESUME_FREE = ("checkpoint_every", "max_seconds")
+# queries scored against the KB at once while retrieving (memory: block x n_names)
+_QUERY_BLOCK = 256
+
+
+@dataclass
+class RetrievalConfig:
+    """Settings of retrieval-aware training. ``batch_size`` counts mentions (each
+    brings ``n_candidates`` names into the forward pass); ``scale`` multiplies the
+    cosine similarities before the softmax (an inverse temperature)."""
+
+    lr: float = 2e-5
+    weight_decay: float = 0.01
+    batch_size: int = 16
+    grad_accum: int = 1
+    epochs: int = 1
+    max_steps: int = 0
+    warmup_ratio: float = 0.0
+    n_candidates: int = 20
+    refresh_every: int = 0
+    refresh_names: int = 0
+    scale: float = 20.0
+    freeze_embeddings: bool = False
+    seed: int = 42
+    checkpoint_every: int = 500
+    max_seconds: float = 0.0
+
+    def check(self) -> None:
+        for name in ("lr", "scale"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise ValueError(Errors.E602.format(name=name, value=value))
+        for name in ("batch_size", "grad_accum", "epochs", "n_candidates", "checkpoint_every"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(Errors.E602.format(name=name, value=value))
+        for name in ("max_steps", "refresh_every", "refresh_names"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(Errors.E602.format(name=name, value=value))
+        for name in ("weight_decay", "max_seconds"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ValueError(Errors.E602.format(name=name, value=value))
+        if not 0 <= self.warmup_ratio < 1:
+            raise ValueError(Errors.E602.format(name="warmup_ratio", value=self.warmup_ratio))
+
+
+@dataclass
+class RetrievalResult:
+    """What a retrieval-aware run did, as written to ``training.json``."""
+
+    model_dir: Path
+    steps: int
+    total_steps: int
+    seconds: float
+    mentions_per_second: float
+    final_loss: float
+    refreshes: List[Dict[str, Any]] = field(default_factory=list)
+
+
+def marginal_nll(scores: torch.Tensor, gold: torch.Tensor) -> torch.Tensor:
+    """Mean over rows of ``-log(sum of softmax(scores) over the gold columns)``;
+    every row needs a gold column."""
+    positive = torch.logsumexp(scores.masked_fill(~gold, float("-inf")), dim=1)
+    return (torch.logsumexp(scores, dim=1) - positive).mean()
+
+
+class RetrievalTrainer:
+    """Trains ``encoder`` in place on ``mentions`` ((text, concept id) pairs) against
+    candidates retrieved from ``kb``; writes checkpoints and the final model under
+    ``output_dir`` in the layout of :class:`.sap_training.SapTrainer`."""
+
+    def __init__(
+        self,
+        encoder: SapEncoder,
+        kb: KnowledgeBase,
+        mentions: Sequence[Tuple[str, str]],
+        output_dir: Union[str, Path],
+        *,
+        config: Optional[RetrievalConfig] = None,
+        recipe: Optional[Dict[str, Any]] = None,
+        source: str = "mentions",
+        name_vectors: Optional[np.ndarray] = None,
+    ) -> None:
+        self.config = config or RetrievalConfig()
+        self.config.check()
+        self.encoder = encoder
+        self.output_dir = Path(output_dir)
+        # refuse outputs that may not be replaced now, not after the training
+        check_output_dir(self.output_dir / MODEL_DIR, ENCODER_MARKER)
+        check_output_dir(self.output_dir / CHECKPOINT_DIR, _CHECKPOINT_MARKER)
+        self.recipe = recipe or {}
+        names, rows = kb.alias_table()
+        self.names: List[str] = list(names)
+        self.name_rows = np.asarray(rows, dtype=np.int64)
+        by_key: Dict[str, List[int]] = {}
+        by_row: Dict[int, List[int]] = {}
+        for i, (name, row) in enumerate(zip(self.names, self.name_rows.tolist())):
+            by_key.setdefault(name_key(name), []).append(i)
+            by_row.setdefault(row, []).append(i)
+        self.queries: List[str] = []
+        gold: List[int] = []
+        self.same_name: List[np.ndarray] = []
+        self.gold_names: List[np.ndarray] = []
+        skipped = {"gold concept not in the KB": 0, "no other name of the gold concept": 0}
+        for text, concept_id in dict.fromkeys((t, c) for t, c in mentions):
+            if concept_id not in kb:
+                skipped["gold concept not in the KB"] += 1
+                continue
+            row = kb.concept_row(concept_id)
+            key = name_key(text)
+            own = [i for i in by_row.get(row, []) if name_key(self.names[i]) != key]
+            if not own:
+                skipped["no other name of the gold concept"] += 1
+                continue
+            self.queries.append(text)
+            gold.append(row)
+            self.same_name.append(np.asarray(by_key.get(key, []), dtype=np.int64))
+            self.gold_names.append(np.asarray(own, dtype=np.int64))
+        self.gold = np.asarray(gold, dtype=np.int64)
+        self.skipped = {k: v for k, v in skipped.items() if v}
+        if len(self.queries) < 1:
+            details = ", ".join(f"{k}: {v}" for k, v in self.skipped.items()) or "no mentions"
+            raise ValueError(Errors.E623.format(source=source, details=details))
+        if self.skipped:
+            details = ", ".join(f"{k}: {v}" for k, v in self.skipped.items())
+            warnings.warn(Warnings.W620.format(source=source, details=details), UserWarning, stacklevel=2)
+        cfg = self.config
+        self.n_candidates = min(cfg.n_candidates, len(self.names) - 1)
+        if self.n_candidates < 2:
+            raise ValueError(Errors.E602.format(name="n_candidates", value=cfg.n_candidates))
+        self.n_batches = math.ceil(len(self.queries) / cfg.batch_size)
+        self.steps_per_epoch = math.ceil(self.n_batches / cfg.grad_accum)
+        self.total_steps = cfg.max_steps or cfg.epochs * self.steps_per_epoch
+        self.base_fingerprint = encoder.fingerprint
+        self.base_name = encoder.name
+        self.data_digest = self._digest()
+        self.vectors: Optional[np.ndarray] = None
+        if name_vectors is not None:
+            # the base encoder's vectors of the KB names (``kb.alias_table()`` order),
+            # e.g. from an evaluation: the first refresh then only encodes the mentions
+            name_vectors = np.asarray(name_vectors, dtype=np.float32)
+            if name_vectors.shape != (len(self.names), encoder.dim):
+                raise ValueError(
+                    Errors.E602.format(name="name_vectors", value=f"array of shape {name_vectors.shape}, "
+                                       f"expected {(len(self.names), encoder.dim)}")
+                )
+            self.vectors = name_vectors.copy()
+        self._given_vectors = name_vectors is not None
+        self.candidates: Optional[np.ndarray] = None
+        self.refreshes: List[Dict[str, Any]] = []
+
+    def _digest(self) -> str:
+        h = hashlib.sha256()
+        for text, row in zip(self.queries, self.gold.tolist()):
+            h.update(f"q\t{text}\t{row}\n".encode("utf8"))
+        for name, row in zip(self.names, self.name_rows.tolist()):
+            h.update(f"n\t{name}\t{row}\n".encode("utf8"))
+        return h.hexdigest()[:16]
+
+    def epoch_order(self, epoch: int) -> np.ndarray:
+        """The mention indices in the order epoch ``epoch`` visits them (seeded)."""
+        return np.random.default_rng([self.config.seed, epoch]).permutation(len(self.queries))
+
+    def refresh_due(self, step: int) -> bool:
+        """Whether candidates are retrieved afresh before optimizer step ``step``."""
+        if self.candidates is None:
+            return True
+        every = self.config.refresh_every or self.steps_per_epoch
+        return step % every == 0
+
+    # --- candidates ---------------------------------------------------------------
+    def refresh(self, step: int) -> Dict[str, Any]:
+        """Re-encode the KB names (all, or the sampled set) and the mentions with the
+        current weights and retrieve each mention's candidates."""
+        start = time.perf_counter()
+        if self._given_vectors:
+            todo = np.zeros(0, dtype=np.int64)
+            self._given_vectors = False
+        elif self.vectors is None or not self.config.refresh_names:
+            todo = np.arange(len(self.names))
+        else:
+            concepts = np.union1d(np.unique(self.name_rows[self.candidates]), self.gold)
+            kept = np.isin(self.name_rows, concepts)
+            rest = np.flatnonzero(~kept)
+            rng = np.random.default_rng([self.config.seed, step, 1])
+            extra = rng.choice(rest, size=min(self.config.refresh_names, len(rest)), replace=False)
+            todo = np.union1d(np.flatnonzero(kept), extra)
+        if self.vectors is None:
+            self.vectors = np.zeros((len(self.names), self.encoder.dim), dtype=np.float32)
+        if len(todo):
+            self.vectors[todo] = self.encoder.encode([self.names[i] for i in todo])
+        self.candidates, recall = self._retrieve(self.encoder.encode(self.queries))
+        record = {
+            "step": step,
+            "names": int(len(todo)),
+            "seconds": round(time.perf_counter() - start, 3),
+            "gold_retrieved": round(recall, 4),
+        }
+        self.refreshes.append(record)
+        logger.info(
+            "step %d: retrieved candidates afresh (%d names encoded in %.1fs; gold concept "
+            "among the top %d for %.1f%% of the mentions)",
+            step, record["names"], record["seconds"], self.n_candidates, 100 * recall,
+        )
+        return record
+
+    def _retrieve(self, query_vectors: np.ndarray) -> Tuple[np.ndarray, float]:
+        """Top-k name indices per mention by cosine (names spelled like the mention
+        excluded), the gold concept's best name forced into the last slot where
+        retrieval missed it; and the fraction of mentions it did not miss."""
+        k = self.n_candidates
+        names = torch.from_numpy(self.vectors)
+        out = np.empty((len(self.queries), k), dtype=np.int64)
+        hits = 0
+        for first in range(0, len(self.queries), _QUERY_BLOCK):
+            block = range(first, min(first + _QUERY_BLOCK, len(self.queries)))
+            scores = torch.from_numpy(query_vectors[first : block.stop]) @ names.T
+            for row, q in enumerate(block):
+                scores[row, torch.from_numpy(self.same_name[q])] = float("-inf")
+            top = torch.topk(scores, k, dim=1).indices.numpy()
+            for row, q in enumerate(block):
+                if (self.name_rows[top[row]] == self.gold[q]).any():
+                    hits += 1
+                    continue
+                own = self.gold_names[q]
+                top[row, -1] = own[int(scores[row, torch.from_numpy(own)].argmax())]
+            out[first : block.stop] = top
+        return out, hits / len(self.queries)
+
+    def batch_loss(self, rows: np.ndarray) -> torch.Tensor:
+        """Marginal likelihood loss of the mentions ``rows`` over their candidates,
+        mentions and candidate names encoded with gradients in one forward pass."""
+        candidates = self.candidates[rows]
+        unique, inverse = np.unique(candidates.ravel(), return_inverse=True)
+        texts = [self.queries[i] for i in rows] + [self.names[i] for i in unique]
+        embeddings = self.encoder.embed_batch(texts)
+        queries, names = embeddings[: len(rows)], embeddings[len(rows) :]
+        scores = self.config.scale * (queries @ names.T)
+        index = torch.from_numpy(inverse.reshape(candidates.shape)).to(scores.device)
+        scores = scores.gather(1, index)
+        gold = torch.from_numpy(self.name_rows[candidates] == self.gold[rows][:, None])
+        return marginal_nll(scores, gold.to(scores.device))
+
+    # --- the loop -----------------------------------------------------------------
+    def train(self, *, resume: bool = False, show_progress: bool = True) -> RetrievalResult:
+        cfg = self.config
+        model = self.encoder.model
+        _seed_everything(cfg.seed)
+        optimizer = torch.optim.AdamW(
+            _param_groups(model, cfg.weight_decay, cfg.freeze_embeddings), lr=cfg.lr
+        )
+        scheduler = linear_warmup_schedule(
+            optimizer, int(cfg.warmup_ratio * self.total_steps), self.total_steps
+        )
+        step, history = 0, []
+        if resume:
+            step, history = self._load_checkpoint(optimizer, scheduler)
+            logger.info("Resumed from %s at step %d", self.output_dir / CHECKPOINT_DIR, step)
+        model.train()
+        start = time.perf_counter()
+        mentions_done = 0
+        loss_avg = float("nan")
+        stopped_early = False
+        bar = tqdm(total=self.total_steps, initial=step, desc="Retrieval", unit="step", disable=not show_progress)
+        try:
+            while step < self.total_steps:
+                if self.refresh_due(step):
+                    self.refresh(step)
+                epoch, group = divmod(step, self.steps_per_epoch)
+                order = self.epoch_order(epoch)
+                first = group * cfg.grad_accum
+                batches = range(first, min(first + cfg.grad_accum, self.n_batches))
+                optimizer.zero_grad(set_to_none=True)
+                step_loss = 0.0
+                for b in batches:
+                    rows = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
+                    loss = self.batch_loss(rows) / len(batches)
+                    loss.backward()
+                    step_loss += float(loss.detach())
+                    mentions_done += len(rows)
+                optimizer.step()
+                scheduler.step()
+                step += 1
+                loss_avg = step_loss if math.isnan(loss_avg) else 0.9 * loss_avg + 0.1 * step_loss
+                history.append({"step": step, "loss": step_loss})
+                elapsed = time.perf_counter() - start
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss_avg:.4f}", mentions_s=f"{mentions_done / max(elapsed, 1e-9):.1f}")
+                if cfg.max_seconds and elapsed >= cfg.max_seconds and step < self.total_steps:
+                    stopped_early = True
+                    break
+                if step % cfg.checkpoint_every == 0 and step < self.total_steps:
+                    self._save_checkpoint(step, optimizer, scheduler, history)
+        finally:
+            bar.close()
+        seconds = time.perf_counter() - start
+        self._save_checkpoint(step, optimizer, scheduler, history)
+        model.eval()
+        self.encoder.reset_fingerprint()
+        self.encoder.to_disk(self.output_dir / MODEL_DIR)
+        if stopped_early:
+            warnings.warn(Warnings.W602.format(seconds=seconds, step=step, total=self.total_steps))
+        result = RetrievalResult(
+            model_dir=self.output_dir / MODEL_DIR,
+            steps=step,
+            total_steps=self.total_steps,
+            seconds=seconds,
+            mentions_per_second=mentions_done / max(seconds, 1e-9),
+            final_loss=loss_avg,
+            refreshes=list(self.refreshes),
+        )
+        self._write_log(result, history)
+        return result
+
+    # --- checkpoints --------------------------------------------------------------
+    def _identity(self) -> Dict[str, Any]:
+        settings = {k: v for k, v in asdict(self.config).items() if k not in _RESUME_FREE}
+        return {
+            "objective": "retrieval",
+            "base_fingerprint": self.base_fingerprint,
+            "base_name": self.base_name,
+            "data_digest": self.data_digest,
+            "n_mentions": len(self.queries),
+            "n_names": len(self.names),
+            "settings": settings,
+        }
+
+    def _save_checkpoint(self, step: int, optimizer, scheduler, history) -> None:
+        self.encoder.reset_fingerprint()
+        with atomic_directory(self.output_dir / CHECKPOINT_DIR, _CHECKPOINT_MARKER) as tmp:
+            self.encoder.to_disk(tmp / "encoder")
+            np.save(tmp / _VECTORS_FILE, self.vectors)
+            state = {
+                "step": step,
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "rng": _rng_state(),
+                "history": history,
+                "refreshes": self.refreshes,
+                "candidates": self.candidates,
+            }
+            torch.save(state, tmp / _STATE_FILE)
+            write_json(tmp / _STATE_JSON, {"step": step, **self._identity()})
+
+    def _load_checkpoint(self, optimizer, scheduler) -> Tuple[int, list]:
+        path = self.output_dir / CHECKPOINT_DIR
+        files = (_STATE_JSON, _STATE_FILE, _VECTORS_FILE)
+        if not all((path / name).is_file() for name in files):
+            raise ValueError(Errors.E606.format(path=path))
+        saved = read_json(path / _STATE_JSON)
+        mine = self._identity()
+        problems = []
+        if saved.get("objective") != "retrieval":
+            problems.append(f"it is a checkpoint of the {saved.get('objective', 'sap')!r} objective")
+        elif saved.get("base_fingerprint") != mine["base_fingerprint"]:
+            problems.append(
+                f"it was trained from base encoder {saved.get('base_name')!r} (fingerprint "
+                f"{saved.get('base_fingerprint')}), not {mine['base_name']!r} ({mine['base_fingerprint']})"
+            )
+        elif saved.get("data_digest") != mine["data_digest"]:
+            problems.append(
+                f"it was trained on other mentions or KB names ({saved.get('n_mentions')} "
+                f"mentions, {saved.get('n_names')} names; now {mine['n_mentions']}, {mine['n_names']})"
+            )
+        else:
+            changed = [
+                f"{key} {saved['settings'].get(key)!r} -> {value!r}"
+                for key, value in mine["settings"].items()
+                if saved.get("settings", {}).get(key) != value
+            ]
+            if changed:
+                problems.append("the settings changed: " + ", ".join(changed))
+        if problems:
+            raise ValueError(Errors.E605.format(path=path, problem=problems[0]))
+        trained = SapEncoder.from_disk(path / "encoder", device=self.encoder.device)
+        self.encoder.model.load_state_dict(trained.model.state_dict())
+        self.encoder.reset_fingerprint()
+        state = torch.load(path / _STATE_FILE, map_location=self.encoder.device, weights_only=False)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        _set_rng_state(state["rng"])
+        self.vectors = np.load(path / _VECTORS_FILE)
+        self._given_vectors = False  # the checkpoint's vectors replace any given ones
+        self.candidates = np.asarray(state["candidates"])
+        self.refreshes = list(state["refreshes"])
+        return state["step"], state["history"]
+
+    def _write_log(self, result: RetrievalResult, history: List[Dict[str, Any]]) -> None:
+        log = {
+            **self._identity(),
+            "recipe": self.recipe,
+            "config": asdict(self.config),
+            "skipped_mentions": self.skipped,
+            "result": {**asdict(result), "model_dir": str(result.model_dir)},
+            "history": history,
+        }
+        write_json(self.output_dir / LOG_FILE, log)

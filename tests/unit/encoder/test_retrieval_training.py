@@ -1,0 +1,253 @@
+"""Retrieval-aware training on a tiny local BERT: candidates are refreshed on schedule
+(whole KB or the sampled set), the loss falls, held-out synonyms rank better, resume
+equals an uninterrupted run, and the recipe refuses what it cannot use."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import srsly
+import torch
+
+from spacy_sapel.encoder import SapEncoder
+from spacy_sapel.encoder.retrieval_training import (
+    RetrievalConfig,
+    RetrievalTrainer,
+    marginal_nll,
+)
+from spacy_sapel.kb import Concept, KnowledgeBase
+
+# As in test_sap_training: a key word per concept, filler shared across concepts, so
+# an untrained encoder confuses concepts and training must learn the key words.
+KEYS = ["headache", "influenza", "asthma", "migraine", "diabetes", "fever", "tumor", "cancer"]
+TEMPLATES = [
+    "{k}", "acute {k}", "chronic {k} syndrome", "the {k} disease", "{k} of the heart",
+    "{k} in the liver", "type 2 {k} pain", "low blood {k}", "high {k} failure",
+]
+CONCEPTS = {
+    f"C{i}": [t.format(k=k) for t in TEMPLATES[i:] + TEMPLATES[:i]] for i, k in enumerate(KEYS)
+}
+# concepts no mention links to, so that a sampled refresh leaves some names out
+DISTRACTORS = {
+    f"D{i}": [f"{a} {b}", f"{b} of {a}"]
+    for i, (a, b) in enumerate(
+        [("kidney", "attack"), ("breast", "tumour"), ("lung", "flu"), ("wilson", "sugar"),
+         ("myocardial", "infarction"), ("head", "ache"), ("kidney", "pain"), ("heart", "attack")]
+    )
+}
+
+
+def toy_kb(*, distractors: bool = False) -> KnowledgeBase:
+    """The toy concepts with their first six names (the rest are mentions)."""
+    concepts = {cid: names[:6] for cid, names in CONCEPTS.items()}
+    if distractors:
+        concepts.update(DISTRACTORS)
+    return KnowledgeBase.from_concepts(Concept(cid, n[0], n[1:]) for cid, n in concepts.items())
+
+
+def mentions():
+    """Two training mentions per concept (its 7th and 8th names)."""
+    return [(name, cid) for cid, names in CONCEPTS.items() for name in names[6:8]]
+
+
+def held_out_accuracy(encoder: SapEncoder) -> float:
+    """acc@1 of linking each concept's last name (never trained on) against the KB."""
+    names, rows = toy_kb().alias_table()
+    scores = encoder.encode([n[-1] for n in CONCEPTS.values()]) @ encoder.encode(names).T
+    return float(np.mean([rows[scores[q].argmax()] == q for q in range(len(CONCEPTS))]))
+
+
+def full_loss(trainer: RetrievalTrainer, candidates: np.ndarray) -> float:
+    trainer.candidates = candidates
+    trainer.encoder.model.eval()
+    with torch.no_grad():
+        return float(trainer.batch_loss(np.arange(len(trainer.queries))))
+
+
+@pytest.fixture()
+def encoder(tiny_bert_dir) -> SapEncoder:
+    return SapEncoder.from_pretrained(tiny_bert_dir, device="cpu", pooling="mean")
+
+
+CFG = dict(batch_size=4, lr=2e-3, epochs=8, n_candidates=6, checkpoint_every=1000, seed=3)
+
+
+def test_marginal_nll_is_biosyn_synonym_marginalisation():
+    scores = torch.tensor([[2.0, 1.0, 0.0], [0.0, 0.0, 3.0]])
+    gold = torch.tensor([[True, True, False], [True, False, False]])
+    probs = scores.softmax(dim=1)
+    expected = -(torch.log(probs[0, :2].sum()) + torch.log(probs[1, 0])) / 2
+    torch.testing.assert_close(marginal_nll(scores, gold), expected)
+
+
+def test_loss_falls_and_held_out_synonyms_rank_better(encoder, tmp_path):
+    trainer = RetrievalTrainer(encoder, toy_kb(), mentions(), tmp_path, config=RetrievalConfig(**CFG))
+    trainer.refresh(0)
+    before = trainer.candidates.copy()
+    loss_before, acc_before = full_loss(trainer, before), held_out_accuracy(encoder)
+    result = trainer.train(show_progress=False)
+    assert full_loss(trainer, before) < 0.75 * loss_before
+    acc_after = held_out_accuracy(SapEncoder.from_disk(result.model_dir, device="cpu"))
+    assert acc_after >= acc_before + 0.25, (acc_before, acc_after)
+    assert result.steps == result.total_steps == 8 * 4
+    # refresh_every=0: candidates retrieved afresh at the start of every epoch
+    assert [r["step"] for r in result.refreshes[1:]] == list(range(0, 32, 4))
+    log = srsly.read_json(tmp_path / "training.json")
+    assert log["objective"] == "retrieval" and len(log["result"]["refreshes"]) == 9
+
+
+def test_candidates_exclude_the_mention_and_always_hold_the_gold_concept(encoder, tmp_path):
+    kb = toy_kb()
+    kb.add_aliases("C0", [mentions()[0][0].upper()], source="train mentions")
+    cfg = RetrievalConfig(**{**CFG, "n_candidates": 2})
+    trainer = RetrievalTrainer(encoder, kb, mentions(), tmp_path, config=cfg)
+    record = trainer.refresh(0)
+    names = np.asarray(trainer.names)
+    for q, text in enumerate(trainer.queries):
+        assert text.upper() not in {n.upper() for n in names[trainer.candidates[q]]}
+        assert (trainer.name_rows[trainer.candidates[q]] == trainer.gold[q]).any()
+    # with 2 candidates among 49 names, the untrained encoder misses some gold concepts
+    assert record["gold_retrieved"] < 1.0 and record["names"] == len(names)
+
+
+def test_given_name_vectors_spare_the_first_encoding(encoder, tmp_path):
+    kb, cfg = toy_kb(), RetrievalConfig(**CFG)
+    plain = RetrievalTrainer(encoder, kb, mentions(), tmp_path, config=cfg)
+    plain.refresh(0)
+    vectors = encoder.encode(kb.alias_table()[0])
+    given = RetrievalTrainer(encoder, kb, mentions(), tmp_path, config=cfg, name_vectors=vectors)
+    assert given.refresh(0)["names"] == 0 and given.refresh(1)["names"] == len(given.names)
+    np.testing.assert_array_equal(given.candidates, plain.candidates)
+    with pytest.raises(ValueError, match="E602.*name_vectors"):
+        RetrievalTrainer(encoder, kb, mentions(), tmp_path, config=cfg, name_vectors=vectors[1:])
+
+
+def test_sampled_refresh_reencodes_the_retrieved_concepts_plus_a_sample(encoder, tmp_path):
+    cfg = RetrievalConfig(**{**CFG, "n_candidates": 3, "refresh_every": 2, "refresh_names": 3, "max_steps": 5})
+    few = mentions()[:4]  # concepts C0 and C1 only
+    trainer = RetrievalTrainer(encoder, toy_kb(distractors=True), few, tmp_path, config=cfg)
+    refresh = trainer.refresh
+    seen = []
+
+    def spy(step):
+        old = None if trainer.vectors is None else (trainer.vectors.copy(), trainer.candidates.copy())
+        record = refresh(step)
+        seen.append((step, old, trainer.vectors.copy(), record))
+        return record
+
+    trainer.refresh = spy
+    trainer.train(show_progress=False)
+    assert [step for step, *_ in seen] == [0, 2, 4]
+    assert seen[0][3]["names"] == len(trainer.names)  # the first refresh is whole
+    for step, (old_vectors, old_candidates), new_vectors, record in seen[1:]:
+        concepts = set(trainer.name_rows[old_candidates].ravel()) | set(trainer.gold)
+        in_set = np.isin(trainer.name_rows, sorted(concepts))
+        assert record["names"] == in_set.sum() + 3 < len(trainer.names)
+        changed = np.any(old_vectors != new_vectors, axis=1)
+        assert changed[in_set].all()  # the weights moved: re-encoded vectors differ
+        assert changed[~in_set].sum() == 3  # the random sample; the others are kept
+
+
+def test_full_refresh_every_n_steps(encoder, tmp_path):
+    cfg = RetrievalConfig(**{**CFG, "refresh_every": 3, "max_steps": 7})
+    trainer = RetrievalTrainer(encoder, toy_kb(), mentions(), tmp_path, config=cfg)
+    result = trainer.train(show_progress=False)
+    assert [r["step"] for r in result.refreshes] == [0, 3, 6]
+    assert {r["names"] for r in result.refreshes} == {len(trainer.names)}
+
+
+def test_resume_reproduces_the_uninterrupted_run(tiny_bert_dir, tmp_path):
+    cfg = dict(CFG, max_steps=7, checkpoint_every=2, grad_accum=2, batch_size=3, warmup_ratio=0.2,
+               refresh_every=3, refresh_names=4)
+    kb = toy_kb(distractors=True)
+    full = SapEncoder.from_pretrained(tiny_bert_dir, device="cpu")
+    done = RetrievalTrainer(full, kb, mentions(), tmp_path / "full", config=RetrievalConfig(**cfg))
+    done.train(show_progress=False)
+
+    # a run killed during step 5: its last checkpoint is step 4, after the refresh at 3
+    part = SapEncoder.from_pretrained(tiny_bert_dir, device="cpu")
+    trainer = RetrievalTrainer(part, kb, mentions(), tmp_path / "part", config=RetrievalConfig(**cfg))
+    calls = {"n": 0}
+    batch_loss = trainer.batch_loss
+
+    def killed(rows):
+        calls["n"] += 1
+        if calls["n"] == 10:
+            raise KeyboardInterrupt
+        return batch_loss(rows)
+
+    trainer.batch_loss = killed
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train(show_progress=False)
+    assert srsly.read_json(tmp_path / "part" / "checkpoint" / "state.json")["step"] == 4
+    resumed_encoder = SapEncoder.from_pretrained(tiny_bert_dir, device="cpu")
+    # vectors given for a fresh start are overridden by the checkpoint's
+    stale = np.zeros((len(kb.alias_table()[0]), resumed_encoder.dim), dtype=np.float32)
+    resumed = RetrievalTrainer(
+        resumed_encoder, kb, mentions(), tmp_path / "part", config=RetrievalConfig(**cfg), name_vectors=stale
+    )
+    result = resumed.train(resume=True, show_progress=False)
+    assert result.steps == 7 and [r["step"] for r in result.refreshes] == [0, 3, 6]
+    np.testing.assert_array_equal(resumed.candidates, done.candidates)
+    np.testing.assert_array_equal(resumed.vectors, done.vectors)
+    for (name, a), (_, b) in zip(full.model.state_dict().items(), resumed_encoder.model.state_dict().items()):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6, msg=name)
+
+    fresh = SapEncoder.from_pretrained(tiny_bert_dir, device="cpu")
+    other = RetrievalConfig(**{**cfg, "scale": 5.0})
+    with pytest.raises(ValueError, match="E605.*scale"):
+        RetrievalTrainer(fresh, kb, mentions(), tmp_path / "part", config=other).train(resume=True, show_progress=False)
+    with pytest.raises(ValueError, match="E605.*other mentions"):
+        RetrievalTrainer(fresh, kb, mentions()[1:], tmp_path / "part", config=RetrievalConfig(**cfg)).train(
+            resume=True, show_progress=False
+        )
+    with pytest.raises(ValueError, match="E606"):
+        RetrievalTrainer(fresh, kb, mentions(), tmp_path / "none", config=other).train(resume=True, show_progress=False)
+
+
+def test_mentions_without_other_gold_names_are_skipped(encoder, tmp_path):
+    kb = toy_kb()
+    kb.add_concept(Concept("S", "lung flu"))
+    with pytest.warns(UserWarning, match="W620.*not in the KB: 1.*no other name.*: 1"):
+        trainer = RetrievalTrainer(
+            encoder, kb, [*mentions(), ("headache", "C0"), ("x", "NOPE"), ("Lung Flu", "S")], tmp_path,
+            config=RetrievalConfig(**CFG),
+        )
+    assert len(trainer.queries) == len(mentions()) + 1  # "headache" has other C0 names
+    single = KnowledgeBase.from_concepts([Concept("A", "flu"), Concept("B", "asthma")])
+    with pytest.raises(ValueError, match="E623"):
+        RetrievalTrainer(encoder, single, [("flu", "A")], tmp_path, config=RetrievalConfig(**CFG))
+    with pytest.raises(ValueError, match="E602.*n_candidates"):
+        RetrievalConfig(n_candidates=0).check()
+
+
+CORPUS = "".join(
+    f"{i}|t|{text}\n{i}|a|x\n{i}\t0\t{len(text)}\t{text}\tDisease\t{cid}\n\n"
+    for i, (text, cid) in enumerate(mentions())
+)
+
+
+def test_registered_recipe_with_the_retrieval_objective(tiny_bert_dir, tmp_path):
+    from spacy.util import registry
+
+    kb_file, corpus = tmp_path / "kb.tsv", tmp_path / "train.txt"
+    kb_file.write_text(
+        "".join(f"{c.concept_id}\t{n}\n" for c in toy_kb() for n in c.names()), encoding="utf8"
+    )
+    corpus.write_text(CORPUS, encoding="utf8")
+    make = registry.misc.get("sapel.pretrain_sap.v1")
+    run = make(
+        base_encoder=str(tiny_bert_dir), kb_paths=[str(kb_file)], corpus=str(corpus),
+        corpus_aliases=True, device="cpu", objective="retrieval",
+        training={"batch_size": 4, "max_steps": 2, "lr": 1e-3, "n_candidates": 4},
+    )
+    result = run(tmp_path / "out", show_progress=False)
+    assert result.steps == 2 and result.refreshes[0]["names"] == 48 + 16  # + the mentions as aliases
+    assert srsly.read_json(tmp_path / "out" / "training.json")["recipe"]["objective"] == "retrieval"
+    with pytest.raises(ValueError, match="E620"):
+        make(kb_paths=[str(kb_file)], objective="retrieval")
+    with pytest.raises(ValueError, match="E621.*validation_fraction"):
+        make(kb_paths=[str(kb_file)], corpus=str(corpus), objective="retrieval", validation_fraction=0.1)
+    with pytest.raises(ValueError, match="E602.*batching"):
+        make(kb_paths=[str(kb_file)], corpus=str(corpus), objective="retrieval", training={"batching": "hard"})
+    with pytest.raises(ValueError, match="E622"):
+        make(objective="biosyn")
