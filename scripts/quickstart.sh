@@ -28,6 +28,7 @@ case "$job" in
       (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
         || echo "chromium not installed: the browser test will be skipped" >&2
     fi
+    python -m ruff check .
     python -m pytest -ra
     ;;
   *)

@@ -41,7 +41,7 @@ def _get_abbreviations(doc: Doc) -> Optional[List[Tuple[Span, Span]]]:
 
 def set_abbreviations(doc: Doc, definitions: List[Tuple[Span, Span]]) -> None:
     """Record the definitions found in ``doc`` (see :func:`install_abbreviation_extension`)."""
-    doc._.set(OFFSETS_ATTR, [[s.start, s.end, l.start, l.end] for s, l in definitions])
+    doc._.set(OFFSETS_ATTR, [[s.start, s.end, lf.start, lf.end] for s, lf in definitions])
 
 
 def is_short_form(text: str) -> bool:

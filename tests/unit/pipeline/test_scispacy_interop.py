@@ -70,7 +70,7 @@ def test_our_abbreviations_never_take_scispacys_name(extensions, toy_linker_kb, 
     if not scispacy_first:
         register_scispacy_abbreviation_detector()
     doc = nlp(doc_with_ents(nlp, "Head pain (HP) is common.", MENTIONS))
-    assert [(s.text, l.text) for s, l in doc._.sapel_abbreviations] == [("HP", "Head pain")]
+    assert [(s.text, lf.text) for s, lf in doc._.sapel_abbreviations] == [("HP", "Head pain")]
     assert doc._.abbreviations == []  # scispaCy's, left as it is
 
 
@@ -97,7 +97,7 @@ def test_scispacys_abbreviations_are_read(extensions, toy_linker_kb, detected):
     doc = doc_with_ents(nlp, TEXT, MENTIONS)
     doc._.abbreviations = detected(doc)
     doc = nlp(doc)
-    assert [(s.text, l.text) for s, l in doc._.sapel_abbreviations] == [("HP", "Head pain")]
+    assert [(s.text, lf.text) for s, lf in doc._.sapel_abbreviations] == [("HP", "Head pain")]
     hp = doc.ents[1]
     assert hp.kb_id_ == "C1" and hp._.kb_candidates[0][1] == pytest.approx(1.0, abs=1e-4)
     assert plain.ents[1]._.kb_candidates[0][1] < hp._.kb_candidates[0][1]

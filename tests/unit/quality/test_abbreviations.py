@@ -26,7 +26,7 @@ nlp = spacy.blank("en")
     ],
 )
 def test_definitions_are_found(text, expected):
-    assert [(s.text, l.text) for s, l in find_abbreviations(nlp(text))] == expected
+    assert [(s.text, lf.text) for s, lf in find_abbreviations(nlp(text))] == expected
 
 
 @pytest.mark.parametrize(
@@ -81,7 +81,7 @@ def test_work_per_parenthesis_is_bounded_in_long_docs(monkeypatch, sentences):
                 token.is_sent_start = False
         examined.clear()
         found = find_abbreviations(doc)
-        assert [(s.text, l.text) for s, l in found] == [("WD", "Wilson disease")] * n
+        assert [(s.text, lf.text) for s, lf in found] == [("WD", "Wilson disease")] * n
         # a bounded number of tokens per parenthesis, however long the doc
         per_paren = abbreviations.MAX_LOOKBACK_TOKENS + abbreviations.MAX_PAREN_TOKENS
         assert sum(examined) <= n * per_paren

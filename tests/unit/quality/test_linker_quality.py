@@ -41,11 +41,11 @@ def test_short_forms_link_through_their_long_form(linker_kb):
     doc = nlp(doc_with_ents(nlp, TEXT, MENTIONS))
     assert [e.kb_id_ for e in doc.ents] == ["D1", "D1", "D1"]
     assert doc.ents[2]._.kb_candidates[0] == ("D1", pytest.approx(1.0, abs=1e-4))
-    assert [(s.text, l.text) for s, l in doc._.sapel_abbreviations] == [("WD", "Wilson disease")]
+    assert [(s.text, lf.text) for s, lf in doc._.sapel_abbreviations] == [("WD", "Wilson disease")]
     # the definitions are stored as plain offsets: they survive a DocBin round trip
     # (and so nlp.pipe with n_process > 1)
     copy = list(DocBin(docs=[doc], store_user_data=True).get_docs(nlp.vocab))[0]
-    assert [(s.text, l.text) for s, l in copy._.sapel_abbreviations] == [("WD", "Wilson disease")]
+    assert [(s.text, lf.text) for s, lf in copy._.sapel_abbreviations] == [("WD", "Wilson disease")]
     assert copy._.sapel_abbreviations[0][0].start == doc._.sapel_abbreviations[0][0].start
 
 

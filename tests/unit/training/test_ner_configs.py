@@ -31,7 +31,7 @@ def gold_docs(nlp):
     docs = []
     for text, ents in SENTENCES:
         doc = nlp.make_doc(text)
-        doc.ents = [doc.char_span(s, e, label=l, kb_id=k) for s, e, l, k in ents]
+        doc.ents = [doc.char_span(s, e, label=lab, kb_id=k) for s, e, lab, k in ents]
         docs.append(doc)
     return docs
 

@@ -14,7 +14,7 @@ def nlp():
 
 def make(nlp, text, ents):
     doc = nlp.make_doc(text)
-    doc.ents = [doc.char_span(s, e, label=l, kb_id=k) for s, e, l, k in ents]
+    doc.ents = [doc.char_span(s, e, label=lab, kb_id=k) for s, e, lab, k in ents]
     return doc
 
 
