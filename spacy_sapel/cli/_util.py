@@ -6,9 +6,14 @@ from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 
 from ..errors import Errors
+from ..pipeline.linker import SapelLinker
 from ..training.jsonl import is_jsonl, read_jsonl_docs, read_text_docs
 from ..training.pubtator import is_pubtator
 from ..training.pubtator_docs import PMID_KEY, pubtator_to_docs
+from ..util import DirMarker
+
+#: a directory nlp.to_disk wrote (and so may be replaced by a command that writes one)
+PIPELINE_MARKER = DirMarker("spaCy pipeline directory", ("config.cfg",))
 
 
 def parse_options(pairs: List[str]) -> Dict[str, Any]:
@@ -56,3 +61,16 @@ def read_corpus_docs(nlp: Language, path: Path, *, texts: bool = True) -> Iterat
 def read_gold_docs(nlp: Language, path: Path) -> List[Doc]:
     """The docs with gold entities and kb ids of a ``.spacy``, JSONL or PubTator file."""
     return [doc for doc, _ in read_corpus_docs(nlp, path, texts=False)]
+
+
+def select_linker(nlp: Language, pipeline: object, name: Optional[str]) -> str:
+    """The name of the pipeline's sapel_linker called ``name``, or of its only one
+    when ``name`` is None; E401/E403 otherwise."""
+    linkers = [pipe_name for pipe_name, pipe in nlp.pipeline if isinstance(pipe, SapelLinker)]
+    if not linkers:
+        raise ValueError(Errors.E401.format(path=pipeline, pipes=", ".join(nlp.pipe_names)))
+    if name is None and len(linkers) == 1:
+        return linkers[0]
+    if name not in linkers:
+        raise ValueError(Errors.E403.format(path=pipeline, name=name, linkers=", ".join(linkers)))
+    return name

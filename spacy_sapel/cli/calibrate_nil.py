@@ -13,11 +13,10 @@ import typer
 from wasabi import msg
 
 from ..errors import Errors
-from ..pipeline.linker import SapelLinker
 from ..training.calibrate import ThresholdPoint, best_threshold, link_outcomes
 from ..util import atomic_write_bytes, check_output_file
 from ._app import app
-from ._util import read_gold_docs
+from ._util import read_gold_docs, select_linker
 
 
 @app.command("calibrate-nil")
@@ -35,13 +34,7 @@ def calibrate_nil_cli(
     if output is not None:
         check_output_file(output, inputs=[corpus])
     nlp = spacy.load(pipeline)
-    linkers = [name for name, pipe in nlp.pipeline if isinstance(pipe, SapelLinker)]
-    if not linkers:
-        raise ValueError(Errors.E401.format(path=pipeline, pipes=", ".join(nlp.pipe_names)))
-    if linker is None and len(linkers) == 1:
-        linker = linkers[0]
-    if linker not in linkers:
-        raise ValueError(Errors.E403.format(path=pipeline, name=linker, linkers=", ".join(linkers)))
+    linker = select_linker(nlp, pipeline, linker)
     gold = read_gold_docs(nlp, corpus)
     outcomes = link_outcomes(nlp, gold, linker)
     if not outcomes.top_scores:

@@ -9,12 +9,11 @@ import spacy
 import typer
 from wasabi import msg
 
-from ..errors import Errors
-from ..pipeline.linker import SapelLinker
 from ..pipeline.rerankers import FEATURES, LinearReranker
 from ..training.reranker_training import train_reranker
 from ._app import app
-from ._util import read_gold_docs
+from ..util import atomic_directory, check_output_dir
+from ._util import PIPELINE_MARKER, read_gold_docs, select_linker
 
 #: the linker settings that shape the candidates the reranker learns from
 _LINKER_KEYS = ("top_k", "batch_size", "abbreviations", "sparse_weight", "priors", "short_forms", "rank_k")
@@ -28,20 +27,17 @@ def train_reranker_cli(
     linker: Optional[str] = typer.Option(None, "--linker", help="Name of the sapel_linker component (default: the only one)"),
     types: List[str] = typer.Option([], "--type", help="Entity labels to learn from (e.g. Disease); repeatable; default all"),
     folds: int = typer.Option(5, "--folds", help="Folds over documents: each fold's examples see the aliases and priors of the other folds only"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUTPUT even if it is not a pipeline directory (its whole content is deleted); a pipeline directory is always replaced"),
     feature: List[str] = typer.Option([], "--feature", help=f"Features to use (default all): {', '.join(FEATURES)}; repeatable"),
 ) -> None:
     """Link the gold mentions of a training corpus with the pipeline's own linker
     (k-fold over documents, see spacy_sapel.training.reranker_training), fit a
     linear reranker over each mention's candidates and write the pipeline with the
     reranker in the linker's config and its weights in the linker's directory."""
+    # refuse an output that may not be replaced (or is the pipeline read) before training
+    check_output_dir(output, PIPELINE_MARKER, overwrite=overwrite, inputs=[pipeline, corpus])
     nlp = spacy.load(pipeline)
-    linkers = [name for name, pipe in nlp.pipeline if isinstance(pipe, SapelLinker)]
-    if not linkers:
-        raise ValueError(Errors.E401.format(path=pipeline, pipes=", ".join(nlp.pipe_names)))
-    if linker is None and len(linkers) == 1:
-        linker = linkers[0]
-    if linker not in linkers:
-        raise ValueError(Errors.E403.format(path=pipeline, name=linker, linkers=", ".join(linkers)))
+    linker = select_linker(nlp, pipeline, linker)
     component = nlp.get_pipe(linker)
     linker_kb = component._require_kb()
     features = list(feature) or None
@@ -57,5 +53,6 @@ def train_reranker_cli(
     new = nlp.replace_pipe(linker, "sapel_linker", config={**component.cfg, "reranker": reranker_config})
     new.reranker.from_bytes(model.to_bytes())
     new.set_kb(lambda: linker_kb)
-    nlp.to_disk(output)
+    with atomic_directory(output, PIPELINE_MARKER, overwrite=overwrite) as tmp:
+        nlp.to_disk(tmp)
     msg.good(f"Wrote {output} ({linker!r} with a reranker over {len(model.features)} features)")

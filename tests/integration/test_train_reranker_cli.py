@@ -63,3 +63,19 @@ def test_build_kb_priors_then_train_reranker(tmp_path, tiny_bert_dir):
     assert linker.reranker.is_trained and linker.reranker.features == ["score", "mention_prior", "concept_prior"]
     assert loaded.config["components"]["sapel_linker"]["reranker"]["@misc"] == "sapel.linear_reranker.v1"
     assert numpy.all(numpy.isfinite(linker.reranker.weights))
+
+
+def test_train_reranker_refuses_an_output_it_may_not_replace_before_loading(tmp_path):
+    """The output is checked before the pipeline loads (the pipeline path here does
+    not even exist): a folder of the user's, or the pipeline being read, is refused."""
+    corpus = tmp_path / "train.txt"
+    corpus.write_text("0|t|MD.\n0\t0\t2\tMD\tDisease\tD2\n", encoding="utf8")
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "README.txt").write_text("mine", encoding="utf8")
+    for output, code in ((notes, "E423"), (tmp_path / "missing_pipeline", "E421")):
+        result = runner.invoke(
+            app, ["train-reranker", str(tmp_path / "missing_pipeline"), str(corpus), "-o", str(output)]
+        )
+        assert result.exit_code != 0 and code in str(result.exception), result.exception
+    assert (notes / "README.txt").read_text(encoding="utf8") == "mine"
