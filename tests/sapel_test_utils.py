@@ -59,3 +59,42 @@ def child_venv(env_dir: Path) -> Path:
     assert lines, f"no site-packages found for {sys.executable}"
     (Path(purelib) / "_sapel_parent_env.pth").write_text("\n".join(lines) + "\n", encoding="utf8")
     return python
+
+
+#: Mention-like names of several lengths, for encoder and runtime tests.
+ENCODER_TEST_NAMES = [
+    "heart attack",
+    "myocardial infarction",
+    "chronic kidney failure",
+    "flu",
+    "type 2 diabetes with high blood sugar and kidney disease",
+    "wilson disease",
+    "a",
+    "migraine headache",
+]
+
+#: A toy vocabulary for the training tests: a key word per concept in every name, and
+#: filler shared across concepts, so an untrained encoder confuses concepts and
+#: training must learn to attend to the key words.
+TOY_KEYS = ["headache", "influenza", "asthma", "migraine", "diabetes", "fever", "tumor", "cancer"]
+TOY_TEMPLATES = [
+    "{k}", "acute {k}", "chronic {k} syndrome", "the {k} disease", "{k} of the heart",
+    "{k} in the liver", "type 2 {k} pain", "low blood {k}", "high {k} failure",
+]
+TOY_CONCEPTS = {
+    f"C{i}": [t.format(k=k) for t in TOY_TEMPLATES[i:] + TOY_TEMPLATES[:i]]
+    for i, k in enumerate(TOY_KEYS)
+}
+
+
+def dead_pid() -> int:
+    """A PID with no running process."""
+    pid = 4_000_000
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return pid
+        except PermissionError:
+            pass
+        pid += 1

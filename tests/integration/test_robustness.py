@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+from sapel_test_utils import dead_pid
 from typer.testing import CliRunner
 
 from spacy_sapel.cli import app
@@ -96,7 +97,7 @@ def test_build_kb_refuses_an_existing_file_as_output(tmp_path, vocab, tiny_bert_
 
 # 3. temporary and old folders of killed builds were never cleaned
 def test_a_successful_build_removes_leftovers_of_killed_builds(tmp_path, vocab, tiny_bert_dir):
-    dead = _dead_pid()
+    dead = dead_pid()
     leftovers = [f".kb.{dead}-a1b2c3d4.tmp", f".kb.old-{dead}"]
     kept = [f".kb.{os.getpid()}-a1b2c3d4.tmp", f".kbx.{dead}-a1b2c3d4.tmp", ".kb.notes"]
     for name in leftovers + kept:
@@ -225,16 +226,6 @@ def test_library_writers_refuse_foreign_directories(tmp_path, vocab, tiny_bert_d
     assert len(LinkerKB.from_disk(mine).kb) == 3
 
 
-def _dead_pid() -> int:
-    pid = 4_000_000
-    while True:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return pid
-        except PermissionError:
-            pass
-        pid += 1
 
 
 def test_annotate_ray_checks_its_output_before_starting_ray(tmp_path, monkeypatch):

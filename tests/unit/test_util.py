@@ -5,6 +5,7 @@ import stat
 import time
 
 import pytest
+from sapel_test_utils import dead_pid
 
 from spacy_sapel.errors import OutputError
 from spacy_sapel.util import (
@@ -111,7 +112,7 @@ def test_current_directory_and_its_parents_are_refused(tmp_path, monkeypatch):
 
 
 def test_successful_write_removes_leftovers_of_killed_writes_only(tmp_path):
-    dead = _dead_pid()
+    dead = dead_pid()
     leftovers = [f".kb.{dead}-abcd_123.tmp", f".kb.old-{dead}"]
     kept = [
         f".kb.{os.getpid()}-abcd_123.tmp",  # a live process (this one) may be writing it
@@ -187,14 +188,3 @@ def test_atomic_write_path_refuses_a_directory_before_the_work(tmp_path):
     assert list((tmp_path / "out").iterdir()) == []
 
 
-def _dead_pid() -> int:
-    """A PID with no running process."""
-    pid = 4_000_000
-    while True:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return pid
-        except PermissionError:
-            pass
-        pid += 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sapel_test_utils import TOY_CONCEPTS, TOY_KEYS, TOY_TEMPLATES
 import srsly
 import torch
 
@@ -18,14 +19,7 @@ from spacy_sapel.kb import Concept, KnowledgeBase
 
 # As in test_sap_training: a key word per concept, filler shared across concepts, so
 # an untrained encoder confuses concepts and training must learn the key words.
-KEYS = ["headache", "influenza", "asthma", "migraine", "diabetes", "fever", "tumor", "cancer"]
-TEMPLATES = [
-    "{k}", "acute {k}", "chronic {k} syndrome", "the {k} disease", "{k} of the heart",
-    "{k} in the liver", "type 2 {k} pain", "low blood {k}", "high {k} failure",
-]
-CONCEPTS = {
-    f"C{i}": [t.format(k=k) for t in TEMPLATES[i:] + TEMPLATES[:i]] for i, k in enumerate(KEYS)
-}
+KEYS, TEMPLATES, CONCEPTS = TOY_KEYS, TOY_TEMPLATES, TOY_CONCEPTS
 # concepts no mention links to, so that a sampled refresh leaves some names out
 DISTRACTORS = {
     f"D{i}": [f"{a} {b}", f"{b} of {a}"]

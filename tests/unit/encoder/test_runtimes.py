@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from sapel_test_utils import ENCODER_TEST_NAMES
 
 from spacy_sapel.encoder import SapEncoder, packaged_minilm_path
 from spacy_sapel.encoder.runtimes import (
@@ -20,16 +21,7 @@ from spacy_sapel.errors import EncoderError
 
 pytest.importorskip("onnxruntime")
 
-NAMES = [
-    "heart attack",
-    "myocardial infarction",
-    "chronic kidney failure",
-    "flu",
-    "type 2 diabetes with high blood sugar and kidney disease",
-    "wilson disease",
-    "a",
-    "migraine headache",
-]
+NAMES = ENCODER_TEST_NAMES
 #: Stated tolerances against float32 torch: float32 runtimes agree element-wise to
 #: 1e-5; int8 runtimes to a cosine of at least 0.99 per name on the tiny BERT, and on
 #: all-MiniLM-L6-v2 (whose activations have outliers) 0.9 per name and

@@ -7,22 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sapel_test_utils import ENCODER_TEST_NAMES
 import torch
 from safetensors.torch import load_file, save_file
 
 from spacy_sapel.encoder import SapEncoder, packaged_minilm_path
 from spacy_sapel.errors import EncoderError
 
-NAMES = [
-    "heart attack",
-    "myocardial infarction",
-    "chronic kidney failure",
-    "flu",
-    "type 2 diabetes with high blood sugar and kidney disease",
-    "wilson disease",
-    "a",
-    "migraine headache",
-]
+NAMES = ENCODER_TEST_NAMES
 
 
 @pytest.fixture(scope="module")

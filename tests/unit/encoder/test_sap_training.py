@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sapel_test_utils import TOY_CONCEPTS, TOY_KEYS, TOY_TEMPLATES
 import srsly
 import torch
 
@@ -17,14 +18,7 @@ from spacy_sapel.kb import Concept, KnowledgeBase
 # concepts share. A held-out name (the last) shares its filler with training names of
 # other concepts, so an untrained encoder confuses them, and SAP must learn to attend
 # to the key word.
-KEYS = ["headache", "influenza", "asthma", "migraine", "diabetes", "fever", "tumor", "cancer"]
-TEMPLATES = [
-    "{k}", "acute {k}", "chronic {k} syndrome", "the {k} disease", "{k} of the heart",
-    "{k} in the liver", "type 2 {k} pain", "low blood {k}", "high {k} failure",
-]
-CONCEPTS = {
-    f"C{i}": [t.format(k=k) for t in TEMPLATES[i:] + TEMPLATES[:i]] for i, k in enumerate(KEYS)
-}
+KEYS, TEMPLATES, CONCEPTS = TOY_KEYS, TOY_TEMPLATES, TOY_CONCEPTS
 
 
 def toy_kb() -> KnowledgeBase:
