@@ -39,15 +39,14 @@ from ..kb.knowledge_base import name_key
 from ..util import atomic_directory, check_output_dir, read_json, write_json
 from .sap_encoder import ENCODER_MARKER, SapEncoder
 from .sap_training import (
-    _CHECKPOINT_MARKER,
     CHECKPOINT_DIR,
+    CHECKPOINT_MARKER,
     LOG_FILE,
     MODEL_DIR,
-    _param_groups,
-    _rng_state,
-    _seed_everything,
-    _set_rng_state,
-    linear_warmup_schedule,
+    make_optimizer,
+    rng_state,
+    seed_everything,
+    set_rng_state,
 )
 
 logger = logging.getLogger("spacy_sapel")
@@ -146,7 +145,7 @@ class RetrievalTrainer:
         self.output_dir = Path(output_dir)
         # refuse outputs that may not be replaced now, not after the training
         check_output_dir(self.output_dir / MODEL_DIR, ENCODER_MARKER)
-        check_output_dir(self.output_dir / CHECKPOINT_DIR, _CHECKPOINT_MARKER)
+        check_output_dir(self.output_dir / CHECKPOINT_DIR, CHECKPOINT_MARKER)
         self.recipe = recipe or {}
         names, rows = kb.alias_table()
         self.names: List[str] = list(names)
@@ -304,13 +303,8 @@ class RetrievalTrainer:
     def train(self, *, resume: bool = False, show_progress: bool = True) -> RetrievalResult:
         cfg = self.config
         model = self.encoder.model
-        _seed_everything(cfg.seed)
-        optimizer = torch.optim.AdamW(
-            _param_groups(model, cfg.weight_decay, cfg.freeze_embeddings), lr=cfg.lr
-        )
-        scheduler = linear_warmup_schedule(
-            optimizer, int(cfg.warmup_ratio * self.total_steps), self.total_steps
-        )
+        seed_everything(cfg.seed)
+        optimizer, scheduler = make_optimizer(model, cfg, self.total_steps)
         step, history = 0, []
         if resume:
             step, history = self._load_checkpoint(optimizer, scheduler)
@@ -386,14 +380,14 @@ class RetrievalTrainer:
 
     def _save_checkpoint(self, step: int, optimizer, scheduler, history) -> None:
         self.encoder.reset_fingerprint()
-        with atomic_directory(self.output_dir / CHECKPOINT_DIR, _CHECKPOINT_MARKER) as tmp:
+        with atomic_directory(self.output_dir / CHECKPOINT_DIR, CHECKPOINT_MARKER) as tmp:
             self.encoder.to_disk(tmp / "encoder")
             np.save(tmp / _VECTORS_FILE, self.vectors)
             state = {
                 "step": step,
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
-                "rng": _rng_state(),
+                "rng": rng_state(),
                 "history": history,
                 "refreshes": self.refreshes,
                 "candidates": self.candidates,
@@ -437,7 +431,7 @@ class RetrievalTrainer:
         state = torch.load(path / _STATE_FILE, map_location=self.encoder.device, weights_only=False)
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        _set_rng_state(state["rng"])
+        set_rng_state(state["rng"])
         self.vectors = np.load(path / _VECTORS_FILE)
         self._given_vectors = False  # the checkpoint's vectors replace any given ones
         self.candidates = np.asarray(state["candidates"])

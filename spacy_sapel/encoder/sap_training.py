@@ -37,7 +37,7 @@ CHECKPOINT_DIR = "checkpoint"
 LOG_FILE = "training.json"
 _STATE_FILE = "state.pt"
 _STATE_JSON = "state.json"
-_CHECKPOINT_MARKER = DirMarker("SAP checkpoint directory", (_STATE_JSON, _STATE_FILE))
+CHECKPOINT_MARKER = DirMarker("SAP checkpoint directory", (_STATE_JSON, _STATE_FILE))
 # settings that may differ between an interrupted run and its resumption
 _RESUME_FREE = ("checkpoint_every", "max_seconds", "max_validation_pairs")
 
@@ -129,7 +129,7 @@ def linear_warmup_schedule(
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def _seed_everything(seed: int) -> None:
+def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -137,7 +137,7 @@ def _seed_everything(seed: int) -> None:
         torch.cuda.manual_seed_all(seed)
 
 
-def _rng_state() -> Dict[str, Any]:
+def rng_state() -> Dict[str, Any]:
     state = {
         "python": random.getstate(),
         "numpy": np.random.get_state(),
@@ -148,7 +148,7 @@ def _rng_state() -> Dict[str, Any]:
     return state
 
 
-def _set_rng_state(state: Dict[str, Any]) -> None:
+def set_rng_state(state: Dict[str, Any]) -> None:
     random.setstate(state["python"])
     np.random.set_state(state["numpy"])
     torch.set_rng_state(state["torch"])
@@ -156,7 +156,7 @@ def _set_rng_state(state: Dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _param_groups(model: torch.nn.Module, weight_decay: float, freeze_embeddings: bool) -> List[Dict[str, Any]]:
+def param_groups(model: torch.nn.Module, weight_decay: float, freeze_embeddings: bool) -> List[Dict[str, Any]]:
     """AdamW groups: no weight decay on biases and LayerNorm weights (as BERT)."""
     decay, no_decay = [], []
     for name, param in model.named_parameters():
@@ -171,6 +171,17 @@ def _param_groups(model: torch.nn.Module, weight_decay: float, freeze_embeddings
         {"params": decay, "weight_decay": weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
     ]
+
+
+def make_optimizer(model: torch.nn.Module, cfg: Any, total_steps: int) -> Tuple[Any, Any]:
+    """AdamW over :func:`param_groups` and the linear warm-up schedule, from a
+    training config's ``lr``, ``weight_decay``, ``freeze_embeddings`` and
+    ``warmup_ratio`` (SAP's and the retrieval objective's alike)."""
+    optimizer = torch.optim.AdamW(
+        param_groups(model, cfg.weight_decay, cfg.freeze_embeddings), lr=cfg.lr
+    )
+    scheduler = linear_warmup_schedule(optimizer, int(cfg.warmup_ratio * total_steps), total_steps)
+    return optimizer, scheduler
 
 
 def validation_accuracy(encoder: SapEncoder, pairs: List[SynonymPair]) -> float:
@@ -206,7 +217,7 @@ class SapTrainer:
         self.output_dir = Path(output_dir)
         # refuse outputs that may not be replaced now, not after hours of training
         check_output_dir(self.output_dir / MODEL_DIR, ENCODER_MARKER)
-        check_output_dir(self.output_dir / CHECKPOINT_DIR, _CHECKPOINT_MARKER)
+        check_output_dir(self.output_dir / CHECKPOINT_DIR, CHECKPOINT_MARKER)
         self.recipe = recipe or {}
         self.validation = list(validation.pairs) if validation is not None else []
         if self.config.max_validation_pairs and len(self.validation) > self.config.max_validation_pairs:
@@ -249,13 +260,8 @@ class SapTrainer:
     def train(self, *, resume: bool = False, show_progress: bool = True) -> SapResult:
         cfg = self.config
         model = self.encoder.model
-        _seed_everything(cfg.seed)
-        optimizer = torch.optim.AdamW(
-            _param_groups(model, cfg.weight_decay, cfg.freeze_embeddings), lr=cfg.lr
-        )
-        scheduler = linear_warmup_schedule(
-            optimizer, int(cfg.warmup_ratio * self.total_steps), self.total_steps
-        )
+        seed_everything(cfg.seed)
+        optimizer, scheduler = make_optimizer(model, cfg, self.total_steps)
         use_amp = bool(self.encoder.fp16)
         scaler = torch.amp.GradScaler("cuda") if use_amp else None
         step, history = 0, []
@@ -371,14 +377,14 @@ class SapTrainer:
 
     def _save_checkpoint(self, step, optimizer, scheduler, scaler, history, n_empty, n_seen) -> None:
         self.encoder.reset_fingerprint()
-        with atomic_directory(self.output_dir / CHECKPOINT_DIR, _CHECKPOINT_MARKER) as tmp:
+        with atomic_directory(self.output_dir / CHECKPOINT_DIR, CHECKPOINT_MARKER) as tmp:
             self.encoder.to_disk(tmp / "encoder")
             state = {
                 "step": step,
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
                 "scaler": scaler.state_dict() if scaler else None,
-                "rng": _rng_state(),
+                "rng": rng_state(),
                 "history": history,
                 "n_empty": n_empty,
                 "n_seen": n_seen,
@@ -424,7 +430,7 @@ class SapTrainer:
         scheduler.load_state_dict(state["scheduler"])
         if scaler is not None and state.get("scaler"):
             scaler.load_state_dict(state["scaler"])
-        _set_rng_state(state["rng"])
+        set_rng_state(state["rng"])
         if self.config.batching == "hard":
             if state.get("neighbors") is None:
                 raise ValueError(Errors.E605.format(path=path, problem="it holds no neighbour graph for batching='hard'"))
