@@ -30,13 +30,14 @@ import typer
 from wasabi import msg
 
 from spacy_sapel.encoder import DEFAULT_ENCODER, SapEncoder
-from spacy_sapel.encoder.pairs import add_mention_aliases, add_mention_priors
+from spacy_sapel.kb.ids import kb_id_set
 from spacy_sapel.kb.priors import Priors
 from spacy_sapel.kb.readers import read_kb
 from spacy_sapel.pipeline import LinkerKB
 from spacy_sapel.pipeline.rerankers import LinearReranker
-from spacy_sapel.training import accuracy_at_k, kb_id_set
+from spacy_sapel.training import accuracy_at_k
 from spacy_sapel.training.evaluate import error_breakdown
+from spacy_sapel.training.mentions import add_mention_aliases, add_mention_priors
 from spacy_sapel.training.pubtator_docs import pubtator_to_docs
 from spacy_sapel.training.reranker_training import train_reranker
 

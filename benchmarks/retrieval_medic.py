@@ -36,16 +36,16 @@ import numpy as np
 import typer
 from wasabi import msg
 
-from spacy_sapel.cli.evaluate_linking import Query, read_queries
 from spacy_sapel.encoder import DEFAULT_ENCODER, SapEncoder
-from spacy_sapel.encoder.pairs import add_mention_aliases, labelled_mentions
-from spacy_sapel.encoder.retrieval_training import RetrievalConfig, RetrievalTrainer
-from spacy_sapel.encoder.sap_recipe import create_sap_pretrainer
 from spacy_sapel.index import DenseIndex
 from spacy_sapel.kb import KnowledgeBase
 from spacy_sapel.kb.readers import read_kb
 from spacy_sapel.pipeline import LinkerKB
+from spacy_sapel.sap.recipe import create_sap_pretrainer
+from spacy_sapel.sap.retrieval import RetrievalConfig, RetrievalTrainer
 from spacy_sapel.training import accuracy_at_k
+from spacy_sapel.training.linking_eval import Query, read_queries
+from spacy_sapel.training.mentions import add_mention_aliases, labelled_mentions
 
 
 def evaluate(

@@ -30,15 +30,15 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import typer
 from wasabi import msg
 
-from spacy_sapel.cli.evaluate_linking import Query, read_queries
 from spacy_sapel.encoder import DEFAULT_ENCODER, SapEncoder
-from spacy_sapel.encoder.pairs import add_mention_aliases
-from spacy_sapel.encoder.sap_recipe import create_sap_pretrainer
 from spacy_sapel.index import DenseIndex
 from spacy_sapel.kb import KnowledgeBase
 from spacy_sapel.kb.readers import read_kb
 from spacy_sapel.pipeline import LinkerKB
+from spacy_sapel.sap.recipe import create_sap_pretrainer
 from spacy_sapel.training import accuracy_at_k
+from spacy_sapel.training.linking_eval import Query, read_queries
+from spacy_sapel.training.mentions import add_mention_aliases
 
 
 def evaluate(

@@ -26,12 +26,12 @@ import typer
 from wasabi import msg
 
 from spacy_sapel.encoder import SapEncoder
-from spacy_sapel.encoder.pairs import add_mention_aliases
 from spacy_sapel.encoder.runtimes import RUNTIMES
+from spacy_sapel.kb.ids import kb_id_set
 from spacy_sapel.kb.readers import read_kb
 from spacy_sapel.pipeline import LinkerKB
 from spacy_sapel.training import accuracy_at_k
-from spacy_sapel.training.pubtator import kb_id_set
+from spacy_sapel.training.mentions import add_mention_aliases
 from spacy_sapel.training.pubtator_docs import pubtator_to_docs
 
 HERE = Path(__file__).parent

@@ -4,6 +4,8 @@ from __future__ import annotations
 import importlib.util
 from typing import Any
 
+from .errors import Errors
+
 try:
     import faiss
 except ImportError as err:  # pragma: no cover - depends on the install
@@ -36,8 +38,6 @@ HAS_ONNXRUNTIME: bool = importlib.util.find_spec("onnxruntime") is not None
 def import_ray() -> Any:
     """The ``ray`` module; an ImportError that says how to install it when absent."""
     if not HAS_RAY:
-        from .errors import Errors
-
         raise ImportError(Errors.E701)
     import ray
 
@@ -47,8 +47,6 @@ def import_ray() -> Any:
 def import_onnxruntime() -> Any:
     """The ``onnxruntime`` module; an ImportError that says how to install it when absent."""
     if not HAS_ONNXRUNTIME:
-        from .errors import Errors
-
         raise ImportError(Errors.E710)
     import onnxruntime
 
@@ -59,8 +57,6 @@ def import_transformers(path: Any) -> Any:
     """The ``transformers`` module, to load the non-BERT encoder at ``path``; an
     ImportError that says how to install it when absent."""
     if not HAS_TRANSFORMERS:
-        from .errors import Errors
-
         raise ImportError(Errors.E224.format(path=path))
     import transformers
 

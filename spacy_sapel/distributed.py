@@ -21,8 +21,10 @@ import srsly
 
 from ._compat import import_ray
 from .encoder import SapEncoder
-from .errors import Errors
+from .errors import Errors, SapelError
 from .kb import KnowledgeBase
+from .pipeline.annotate import annotate
+from .pipeline.describe import describe_entities
 from .pipeline.linker_kb import LinkerKB
 from .training.jsonl import doc_from_jsonl_line, is_jsonl
 from .util import DirMarker, PathLike, atomic_directory, check_output_dir
@@ -88,7 +90,7 @@ def encode_names_ray(
     for name, value in (("num_actors", num_actors), ("batch_size", batch_size),
                         ("rows_per_task", rows_per_task)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(Errors.E702.format(name=name, value=value))
+            raise SapelError(Errors.E702.format(name=name, value=value))
     ray = _ray()
     import pyarrow
 
@@ -173,9 +175,6 @@ class _AnnotateActor:
     def __call__(self, batch: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
         from spacy.tokens import DocBin
 
-        from .pipeline.annotate import annotate
-        from .pipeline.describe import describe_entities
-
         lines = [str(line) for line in batch["text"] if str(line).strip()]
         stream = [self._doc(line) for line in lines]
         docs = list(annotate(self.nlp, stream, batch_size=self.batch_size))
@@ -224,14 +223,14 @@ def annotate_ray(
     existing ``output_dir`` is replaced only if it holds such shards (or nothing),
     unless ``overwrite``; it may never be or contain the pipeline or the input."""
     if output_format not in OUTPUT_FORMATS:
-        raise ValueError(
+        raise SapelError(
             Errors.E402.format(what="output format", value=output_format,
                                options=", ".join(OUTPUT_FORMATS))
         )
     for name, value in (("num_actors", num_actors), ("batch_size", batch_size),
                         ("docs_per_task", docs_per_task), ("shard_size", shard_size)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(Errors.E702.format(name=name, value=value))
+            raise SapelError(Errors.E702.format(name=name, value=value))
     input_path = Path(input_path)
     if not input_path.is_file():
         raise FileNotFoundError(Errors.E001.format(path=input_path))

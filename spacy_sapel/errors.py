@@ -352,7 +352,14 @@ class Errors(metaclass=ErrorsWithCodes):
             "offsets on token boundaries. The record starts: {text!r}")
 
 
-class InputFileError(ValueError):
+class SapelError(ValueError):
+    """The base of the errors spacy_sapel raises with a coded message (``[E...]``): a
+    bad input, option or output named with what was expected. A ``ValueError``, so that
+    callers that catch those keep working; the command line ends on it with the message
+    instead of a traceback."""
+
+
+class InputFileError(SapelError):
     """An input file is missing, unreadable, wrongly encoded or malformed."""
 
 
@@ -360,14 +367,14 @@ class KBReadError(InputFileError):
     """A knowledge-base input file is missing, malformed or empty."""
 
 
-class OutputError(ValueError):
+class OutputError(SapelError):
     """An output path must not or cannot be written (checked before the work), or a
     write failed because the disk is full or the location is read-only."""
 
 
-class IndexLoadError(ValueError):
+class IndexLoadError(SapelError):
     """A saved index (or KB directory) is corrupt, truncated or does not match."""
 
 
-class EncoderError(ValueError):
+class EncoderError(SapelError):
     """An encoder directory or name cannot be used."""

@@ -7,11 +7,11 @@ import typer
 from wasabi import msg
 
 from ..encoder import DEFAULT_ENCODER, SapEncoder
-from ..encoder.pairs import add_mention_aliases, add_mention_priors
 from ..index import INDEX_TYPES
 from ..kb import KnowledgeBase
 from ..kb.readers import READERS, read_kb
 from ..pipeline.linker_kb import KB_DIR_MARKER, LinkerKB
+from ..training.mentions import add_mention_aliases, add_mention_priors
 from ..util import check_output_dir
 from ._util import parse_options
 

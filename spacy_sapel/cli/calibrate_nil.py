@@ -12,11 +12,12 @@ import spacy
 import typer
 from wasabi import msg
 
-from ..errors import Errors
+from ..errors import Errors, SapelError
 from ..training.calibrate import ThresholdPoint, best_threshold, link_outcomes
+from ..training.corpus import read_gold_docs
 from ..util import atomic_write_bytes, check_output_file
 from ._app import app
-from ._util import read_gold_docs, select_linker
+from ._util import select_linker
 
 
 @app.command("calibrate-nil")
@@ -39,7 +40,7 @@ def calibrate_nil_cli(
     outcomes = link_outcomes(nlp, gold, linker)
     if not outcomes.top_scores:
         labels = nlp.get_pipe(linker).labels or "all"
-        raise ValueError(Errors.E404.format(path=pipeline, name=linker, labels=labels, corpus=corpus))
+        raise SapelError(Errors.E404.format(path=pipeline, name=linker, labels=labels, corpus=corpus))
     points = outcomes.curve()
     best = best_threshold(points)
     current = nlp.get_pipe(linker).cfg["threshold"]

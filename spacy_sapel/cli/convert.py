@@ -7,7 +7,7 @@ import typer
 from spacy.tokens import DocBin
 from wasabi import msg
 
-from ..errors import Errors
+from ..errors import Errors, SapelError
 from ..progress import progress
 from ..training.conll import IOB_WARNINGS, read_iob_docs
 from ..training.jsonl import read_jsonl_docs
@@ -30,7 +30,7 @@ def guess_format(path: Path) -> str:
         if "|t|" in head or "|a|" in head:
             return "pubtator"
         return "conll"
-    raise ValueError(Errors.E507.format(path=path))
+    raise SapelError(Errors.E507.format(path=path))
 
 
 @app.command("convert")
@@ -55,7 +55,7 @@ def convert_cli(
         for pair in label:
             key, sep, value = pair.partition("=")
             if not sep or not key or not value:
-                raise ValueError(Errors.E402.format(what="label mapping", value=pair, options="TYPE=LABEL"))
+                raise SapelError(Errors.E402.format(what="label mapping", value=pair, options="TYPE=LABEL"))
             label_map[key] = value
     docbin = DocBin(store_user_data=True)
     total = CorpusReport(path=", ".join(map(str, inputs)))

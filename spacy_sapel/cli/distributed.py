@@ -6,6 +6,7 @@ import typer
 from wasabi import msg
 
 from .. import _compat
+from ..distributed import annotate_ray, build_linker_kb_ray
 from ..errors import Errors
 from ..index import INDEX_TYPES, DenseIndex
 from . import _kb_options as opts
@@ -54,7 +55,6 @@ def build_kb_ray_cli(
     DenseIndex.from_options(index_type, index_options)
     opts.check_output(output, inputs, train_mentions, encoder, overwrite=overwrite)
     _start_ray(address, num_cpus)
-    from ..distributed import build_linker_kb_ray
 
     kb = opts.read_vocabulary(inputs, reader, reader_option, name, train_mentions, train_mention_types)
     enc = opts.load_encoder(encoder, pooling, max_length, batch_size, "cpu")
@@ -92,7 +92,6 @@ def annotate_ray_cli(
     """Annotate a large corpus with a saved pipeline in a pool of Ray actors; the
     output equals what `link` writes, split into shards."""
     _start_ray(address, num_cpus)
-    from ..distributed import annotate_ray
 
     annotate_ray(
         pipeline,

@@ -4,76 +4,20 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
+from typing import List, Optional, Tuple
 
 import typer
 from wasabi import msg
 
 from ..encoder import DEFAULT_ENCODER, SapEncoder
-from ..encoder.pairs import add_mention_aliases, add_mention_priors
-from ..errors import Errors, InputFileError
+from ..errors import Errors, SapelError
 from ..kb import KnowledgeBase
 from ..kb.readers import READERS, read_kb
-from ..pipeline.linker_kb import LinkerKB
-from ..pipeline.ranking import break_ties
-from ..training import accuracy_at_k, gold_id_set, read_pubtator
-from ..training.evaluate import error_breakdown
-from ..training.pubtator import is_pubtator, normalize_id, split_ids
-from ..util import atomic_write_bytes, check_output_file, iter_lines, json_dumps
+from ..training.linking_eval import evaluate_encoder, read_queries
+from ..training.mentions import add_mention_aliases, add_mention_priors
+from ..util import atomic_write_bytes, check_output_file, json_dumps
 from ._app import app
 from ._util import parse_options
-
-Query = Tuple[str, FrozenSet[str]]
-
-
-def read_queries(path: Path, *, types: Optional[Sequence[str]] = None) -> List[Query]:
-    """Gold mentions with their gold id sets: a PubTator corpus (detected by its
-    ``pmid|t|`` lines) or a NeMo queries TSV ``ID<TAB>mention``. Mentions without an
-    id (``-1``) are left out, as in the published evaluations."""
-    path = Path(path)
-    queries: List[Query] = []
-    if is_pubtator(path):
-        for doc in read_pubtator(path, types=list(types) if types else None):
-            for mention in doc.mentions:
-                gold = gold_id_set(mention)
-                if gold:
-                    queries.append((mention.text, gold))
-        return queries
-    for number, line in iter_lines(path):
-        if not line.strip():
-            continue
-        fields = line.split("\t")
-        if len(fields) != 2 or not fields[1].strip():
-            raise InputFileError(
-                Errors.E600.format(
-                    path=path, line=number, problem=f"{len(fields)} field(s)",
-                    expected="2 tab-separated fields: ID<TAB>mention (or a PubTator corpus)",
-                    text=line[:200],
-                )
-            )
-        gold = frozenset(normalize_id(i) for i in split_ids(fields[0]))
-        if gold:
-            queries.append((fields[1].strip(), gold))
-    return queries
-
-
-def evaluate_encoder(
-    kb: KnowledgeBase,
-    encoder: SapEncoder,
-    queries: Sequence[Query],
-    *,
-    ks: Sequence[int] = (1, 5),
-) -> Tuple[Dict[int, float], Dict[str, int]]:
-    """Embed the KB's names with ``encoder``, search the query mentions (exact flat
-    index, the KB's priors breaking ties) and score with :func:`accuracy_at_k`; also
-    the :func:`error_breakdown` of the mentions wrong at 1."""
-    linker_kb = LinkerKB.build(kb, encoder, index_type="flat")
-    texts = [text for text, _ in queries]
-    candidates = linker_kb.search(texts, top_k=max(ks))
-    if kb.priors:
-        candidates = [break_ties(c, [t], kb.priors) for c, t in zip(candidates, texts)]
-    gold = [gold for _, gold in queries]
-    return accuracy_at_k(candidates, gold, kb, ks=ks), error_breakdown(candidates, gold, kb, k=max(ks))
 
 
 def _parse_encoder(spec: str) -> Tuple[str, str]:
@@ -107,7 +51,7 @@ def evaluate_linking_cli(
     elif kb_inputs:
         kb = read_kb(kb_inputs, reader, **parse_options(reader_option))
     else:
-        raise ValueError(Errors.E402.format(what="knowledge base", value=None, options="--kb FILE... or --kb-dir DIR"))
+        raise SapelError(Errors.E402.format(what="knowledge base", value=None, options="--kb FILE... or --kb-dir DIR"))
     for corpus in train_mentions:
         added = add_mention_aliases(kb, corpus, types=types or None)
         counted, skipped = add_mention_priors(kb, corpus, types=types or None)

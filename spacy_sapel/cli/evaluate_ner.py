@@ -6,10 +6,10 @@ import spacy
 import typer
 from wasabi import msg
 
+from ..training.corpus import read_gold_docs
 from ..training.ner_eval import evaluate_pipeline
 from ..util import atomic_write_bytes, check_output_file
 from ._app import app
-from ._util import read_gold_docs
 
 
 @app.command("evaluate-ner")

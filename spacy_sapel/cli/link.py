@@ -6,7 +6,7 @@ import typer
 from spacy.language import Language
 from wasabi import msg
 
-from ..errors import Errors
+from ..errors import Errors, SapelError
 from ..progress import progress
 from ..pipeline import SapelLinker
 from ..pipeline.annotate import annotate
@@ -45,4 +45,4 @@ def link_cli(
 
 def check_has_linker(nlp: Language, source: object) -> None:
     if not any(isinstance(pipe, SapelLinker) for _, pipe in nlp.pipeline):
-        raise ValueError(Errors.E401.format(path=source, pipes=nlp.pipe_names))
+        raise SapelError(Errors.E401.format(path=source, pipes=nlp.pipe_names))

@@ -10,10 +10,10 @@ import typer
 from wasabi import msg
 
 from ..encoder import DEFAULT_ENCODER
-from ..encoder.retrieval_training import RetrievalResult
-from ..encoder.sap_recipe import OBJECTIVES, create_sap_pretrainer
-from ..errors import Errors
+from ..errors import Errors, SapelError
 from ..kb.readers import READERS
+from ..sap.recipe import OBJECTIVES, create_sap_pretrainer
+from ..sap.retrieval import RetrievalResult
 from ._app import app
 from ._util import parse_options
 
@@ -68,7 +68,7 @@ def pretrain_sap_cli(
     )
     for name, value, default in unused:
         if value != default:
-            raise ValueError(Errors.E621.format(name=name, value=value, objective=objective, default=default))
+            raise SapelError(Errors.E621.format(name=name, value=value, objective=objective, default=default))
     if retrieval:
         own = {"n_candidates": candidates, "refresh_every": refresh_every, "refresh_names": refresh_names}
     else:

@@ -10,10 +10,11 @@ import typer
 from wasabi import msg
 
 from ..pipeline.rerankers import FEATURES, LinearReranker
+from ..training.corpus import read_gold_docs
 from ..training.reranker_training import train_reranker
-from ._app import app
 from ..util import atomic_directory, check_output_dir
-from ._util import PIPELINE_MARKER, read_gold_docs, select_linker
+from ._app import app
+from ._util import PIPELINE_MARKER, select_linker
 
 #: the linker settings that shape the candidates the reranker learns from
 _LINKER_KEYS = ("top_k", "batch_size", "abbreviations", "sparse_weight", "priors", "short_forms", "rank_k")

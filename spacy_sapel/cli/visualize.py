@@ -8,12 +8,12 @@ from spacy.language import Language
 from spacy.tokens import Doc
 from wasabi import msg
 
-from ..errors import Errors
-from ..pipeline.linker import SapelLinker
+from ..errors import Errors, SapelError
 from ..pipeline.describe import DEFAULT_URL_TEMPLATE, display_options, links_data, render_links
+from ..pipeline.linker import SapelLinker
+from ..training.corpus import read_corpus_docs
 from ..util import atomic_write_bytes, check_output_file
 from ._app import app
-from ._util import read_corpus_docs
 
 LOCALHOST = "127.0.0.1"
 
@@ -31,7 +31,7 @@ def parse_url_templates(pairs: List[str]) -> Dict[str, str]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key or "{}" not in value:
-            raise ValueError(Errors.E402.format(what="KB URL template", value=pair,
+            raise SapelError(Errors.E402.format(what="KB URL template", value=pair,
                                                 options="KB_NAME=https://…{}… or PREFIX:=https://…{}…"))
         templates[key] = value
     return templates
@@ -61,7 +61,7 @@ def visualize_cli(
                 break
             items.append(item)
     if not items:
-        raise ValueError(Errors.E402.format(what="input", value="nothing", options="INPUT or --text"))
+        raise SapelError(Errors.E402.format(what="input", value="nothing", options="INPUT or --text"))
     if gold_ents:
         linkers = [name for name, pipe in nlp.pipeline if isinstance(pipe, SapelLinker)]
         with nlp.select_pipes(enable=linkers):

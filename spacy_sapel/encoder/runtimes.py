@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from .._compat import import_onnxruntime
-from ..errors import EncoderError, Errors
+from ..errors import Errors, EncoderError, SapelError
 from ..util import atomic_write_bytes
 from .bert import BertEncoderModel
 
@@ -53,9 +53,9 @@ _SEPARATOR = "/"
 def check_runtime(runtime: object, device: str) -> str:
     """``runtime`` if it is a known runtime that can run on ``device``."""
     if runtime not in RUNTIMES:
-        raise ValueError(Errors.E230.format(value=runtime, options=RUNTIMES))
+        raise SapelError(Errors.E230.format(value=runtime, options=RUNTIMES))
     if runtime != "torch" and device != "cpu":
-        raise ValueError(Errors.E231.format(runtime=runtime, device=device))
+        raise SapelError(Errors.E231.format(runtime=runtime, device=device))
     return str(runtime)
 
 
@@ -201,7 +201,7 @@ def create_runtime(
         return TorchInt8Runtime(model, threads=threads)
     if name in ONNX_FILES:
         return OnnxRuntime(model, int8=name == "onnx-int8", threads=threads, onnx_bytes=onnx_bytes)
-    raise ValueError(Errors.E230.format(value=name, options=RUNTIMES))
+    raise SapelError(Errors.E230.format(value=name, options=RUNTIMES))
 
 
 def export_onnx(model: BertEncoderModel, path: Path, *, int8: bool = False) -> None:

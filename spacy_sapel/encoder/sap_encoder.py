@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ..errors import EncoderError, Errors, Warnings
+from ..errors import Errors, EncoderError, SapelError, Warnings
 from ..util import DirMarker, atomic_directory, atomic_write_bytes
 from .auto_model import AutoEncoderModel, load_auto, read_model_type
 from .bert import BertEncoderModel, load_bert
@@ -74,11 +74,11 @@ def select_device(device: str, fp16: Optional[bool]) -> Tuple[str, bool]:
     """Resolve ``device`` ("auto", "cpu", "cuda", "cuda:N") and whether to run in half
     precision: fp16 defaults to on for CUDA and is never used on the CPU."""
     if not isinstance(device, str) or _DEVICE.match(device) is None:
-        raise ValueError(Errors.E215.format(value=device))
+        raise SapelError(Errors.E215.format(value=device))
     if device == "auto":
         device = "cuda" if cuda_available() else "cpu"
     elif device.startswith("cuda") and not cuda_available():
-        raise ValueError(Errors.E216.format(value=device))
+        raise SapelError(Errors.E216.format(value=device))
     on_gpu = device.startswith("cuda")
     if fp16 is None:
         return device, on_gpu
@@ -100,7 +100,7 @@ def _check_texts(texts: Sequence[str]) -> List[str]:
 
 def _check_batch_size(batch_size: Any) -> int:
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(Errors.E214.format(value=batch_size))
+        raise SapelError(Errors.E214.format(value=batch_size))
     return batch_size
 
 
@@ -125,11 +125,11 @@ class SapEncoder:
         runtime_files: Optional[Dict[str, bytes]] = None,
     ) -> None:
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
-            raise ValueError(Errors.E702.format(name="threads", value=threads))
+            raise SapelError(Errors.E702.format(name="threads", value=threads))
         if pooling not in POOLING:
-            raise ValueError(Errors.E212.format(value=pooling, options=POOLING))
+            raise SapelError(Errors.E212.format(value=pooling, options=POOLING))
         if normalize not in NORMALIZE:
-            raise ValueError(Errors.E212.format(value=normalize, options=NORMALIZE))
+            raise SapelError(Errors.E212.format(value=normalize, options=NORMALIZE))
         low = tokenizer.num_special_tokens + 1
         high = model.config.max_position_embeddings
         if tokenizer.model_max_length is not None:
@@ -139,7 +139,7 @@ class SapEncoder:
             or not isinstance(max_length, int)
             or not low <= max_length <= high
         ):
-            raise ValueError(Errors.E213.format(value=max_length, low=low, high=high))
+            raise SapelError(Errors.E213.format(value=max_length, low=low, high=high))
         self.pooling = pooling
         self.normalize = normalize
         self.max_length = max_length

@@ -34,7 +34,7 @@ import faiss
 import numpy as np
 import srsly
 
-from ..errors import Errors, IndexLoadError, Warnings
+from ..errors import Errors, IndexLoadError, SapelError, Warnings
 from ..util import DirMarker, PathLike, atomic_directory, read_json, write_json
 from .backends import FaissSearcher, Searcher, TorchSearcher, to_gpus
 from .device import check_device, choose_search_backend, torch_cuda_available
@@ -125,7 +125,7 @@ class DenseIndex:
         "replicate") says how faiss spreads the index over several GPUs. ``factory`` is
         the faiss ``index_factory`` string of ``index_type="factory"``."""
         if index_type not in INDEX_TYPES:
-            raise ValueError(
+            raise SapelError(
                 Errors.E101.format(value=index_type, options=", ".join(INDEX_TYPES))
             )
         _check_int("pca_dim", pca_dim, minimum=1, optional=True)
@@ -138,16 +138,16 @@ class DenseIndex:
         _check_int("pq_nbits", pq_nbits, minimum=1, maximum=16)
         _check_int("seed", seed, minimum=0)
         if index_type == "ivfpq" and pca_dim is not None and pca_dim % pq_m:
-            raise ValueError(Errors.E107.format(pq_m=pq_m, dim=pca_dim))
+            raise SapelError(Errors.E107.format(pq_m=pq_m, dim=pca_dim))
         if storage not in STORAGES:
-            raise ValueError(
+            raise SapelError(
                 Errors.E118.format(value=storage, options=", ".join(STORAGES))
             )
         if index_type == "ivfpq" and storage != "fp32":
-            raise ValueError(Errors.E119.format(value=storage))
+            raise SapelError(Errors.E119.format(value=storage))
         _check_factory(index_type, factory, pca_dim=pca_dim, storage=storage)
         if gpu_sharding not in GPU_SHARDING:
-            raise ValueError(
+            raise SapelError(
                 Errors.E120.format(value=gpu_sharding, options=", ".join(GPU_SHARDING))
             )
         self.device = check_device(device)
@@ -184,7 +184,7 @@ class DenseIndex:
             if name not in INDEX_OPTIONS:
                 close = difflib.get_close_matches(name, INDEX_OPTIONS, n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise ValueError(
+                raise SapelError(
                     Errors.E121.format(name=name, hint=hint, options=", ".join(INDEX_OPTIONS))
                 )
         return cls(index_type=index_type, **options)
@@ -229,7 +229,7 @@ class DenseIndex:
         replacing any previous content. ``fingerprint`` names the encoder that made
         the vectors; loading refuses an index made by another encoder."""
         if not isinstance(fingerprint, str) or not fingerprint:
-            raise ValueError(Errors.E116.format(value=fingerprint))
+            raise SapelError(Errors.E116.format(value=fingerprint))
         x = _as_vectors(vectors)
         count, dim = x.shape
         params, points_per_list = self._resolve(count, dim)
@@ -247,7 +247,7 @@ class DenseIndex:
                 )
             index.add(x)
         except RuntimeError as err:
-            raise ValueError(Errors.E123.format(factory=factory, count=count, error=err)) from err
+            raise SapelError(Errors.E123.format(factory=factory, count=count, error=err)) from err
         _apply_search_params(index, params)
         self._index = index
         self._meta = {
@@ -303,25 +303,25 @@ class DenseIndex:
         pca_dim = params["pca_dim"]
         if pca_dim is not None:
             if pca_dim >= dim:
-                raise ValueError(Errors.E106.format(pca_dim=pca_dim, dim=dim))
+                raise SapelError(Errors.E106.format(pca_dim=pca_dim, dim=dim))
             if count < pca_dim:
-                raise ValueError(Errors.E117.format(pca_dim=pca_dim, count=count))
+                raise SapelError(Errors.E117.format(pca_dim=pca_dim, count=count))
         if index_type in _IVF_TYPES:
             params["nlist"] = params["nlist"] or auto_nlist(count)
             if params["nlist"] > count:
-                raise ValueError(Errors.E109.format(nlist=params["nlist"], count=count))
+                raise SapelError(Errors.E109.format(nlist=params["nlist"], count=count))
         if index_type == "ivfpq":
             if (pca_dim or dim) % params["pq_m"]:
-                raise ValueError(Errors.E107.format(pq_m=params["pq_m"], dim=pca_dim or dim))
+                raise SapelError(Errors.E107.format(pq_m=params["pq_m"], dim=pca_dim or dim))
             needed = 2 ** params["pq_nbits"]
             if count < needed:
-                raise ValueError(
+                raise SapelError(
                     Errors.E108.format(pq_nbits=params["pq_nbits"], needed=needed, count=count)
                 )
         if index_type == "factory":
             nlist = _nlist(_new_faiss_index(dim, params))
             if nlist is not None and nlist > count:
-                raise ValueError(Errors.E109.format(nlist=nlist, count=count))
+                raise SapelError(Errors.E109.format(nlist=nlist, count=count))
         return params, points_per_list
 
     @property
@@ -346,7 +346,7 @@ class DenseIndex:
         :attr:`supports_selection`), so the best ``k`` allowed rows come in one pass."""
         index = self._require_index("searching")
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(Errors.E111.format(k=k))
+            raise SapelError(Errors.E111.format(k=k))
         k = int(k)
         q = _as_queries(queries, self.dim)
         scores = np.full((q.shape[0], k), -np.inf, dtype=np.float32)
@@ -368,14 +368,14 @@ class DenseIndex:
     ) -> Tuple[np.ndarray, np.ndarray]:
         mask = np.asarray(allowed)
         if mask.dtype != bool or mask.shape != (self.ntotal,):
-            raise ValueError(
+            raise SapelError(
                 Errors.E102.format(
                     name="allowed", value=f"array {mask.dtype} {mask.shape}",
                     expected=f"a boolean mask over the {self.ntotal} rows",
                 )
             )
         if not self.supports_selection:
-            raise ValueError(Errors.E126.format(backend=self._backend, index_type=self.index_type))
+            raise SapelError(Errors.E126.format(backend=self._backend, index_type=self.index_type))
         bitmap = np.packbits(mask, bitorder="little")
         selector = faiss.IDSelectorBitmap(bitmap)
         params = _selection_params(self._require_index("searching"), selector, self.meta["params"])
@@ -546,22 +546,22 @@ class DenseIndex:
     def _gpu_fallback(self, reason: str) -> str:
         """Backend to use when faiss-gpu was chosen but cannot serve this index."""
         if self.device == "faiss-gpu":
-            raise ValueError(Errors.E112.format(device=self.device, reason=reason))
+            raise SapelError(Errors.E112.format(device=self.device, reason=reason))
         if torch_cuda_available():
             return "torch-gpu"
         if self.device == "gpu":
             reason = f"{reason}, and torch sees no CUDA GPU"
-            raise ValueError(Errors.E112.format(device=self.device, reason=reason))
+            raise SapelError(Errors.E112.format(device=self.device, reason=reason))
         return "cpu"
 
     def _require_index(self, action: str) -> faiss.Index:
         if self._index is None:
-            raise ValueError(Errors.E110.format(action=action))
+            raise SapelError(Errors.E110.format(action=action))
         return self._index
 
     def _require_meta(self, action: str) -> Dict[str, Any]:
         if self._meta is None:
-            raise ValueError(Errors.E110.format(action=action))
+            raise SapelError(Errors.E110.format(action=action))
         return self._meta
 
 
@@ -597,7 +597,7 @@ def _check_int(
     if not ok or value < minimum or (maximum is not None and value > maximum):
         bounds = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
         expected = f"an integer {bounds}" + (" or None" if optional else "")
-        raise ValueError(Errors.E102.format(name=name, value=value, expected=expected))
+        raise SapelError(Errors.E102.format(name=name, value=value, expected=expected))
 
 
 def _as_vectors(vectors: Any) -> np.ndarray:
@@ -614,7 +614,7 @@ def _as_vectors(vectors: Any) -> np.ndarray:
     elif not np.isfinite(array).all():
         problem = "some values are NaN or infinite"
     if problem is not None:
-        raise ValueError(
+        raise SapelError(
             Errors.E104.format(shape=array.shape, dtype=array.dtype, problem=problem)
         )
     return np.ascontiguousarray(array, dtype=np.float32)
@@ -633,7 +633,7 @@ def _as_queries(queries: Any, dim: int) -> np.ndarray:
     elif not np.isfinite(array).all():
         problem = "some values are NaN or infinite"
     if problem is not None:
-        raise ValueError(
+        raise SapelError(
             Errors.E105.format(shape=array.shape, dtype=array.dtype, problem=problem, dim=dim)
         )
     return np.ascontiguousarray(array, dtype=np.float32)
@@ -674,7 +674,7 @@ def _new_faiss_index(dim: int, params: Dict[str, Any]) -> faiss.Index:
         index = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
     except RuntimeError as err:
         message = " ".join(str(err).split())[:300]
-        raise ValueError(Errors.E122.format(factory=factory, dim=dim, error=message)) from err
+        raise SapelError(Errors.E122.format(factory=factory, dim=dim, error=message)) from err
     base = _base_index(index)
     ivf = faiss.try_extract_index_ivf(index)
     if ivf is not None:
@@ -707,7 +707,7 @@ def _check_factory(
     """``factory`` goes with ``index_type="factory"`` and carries the whole layout."""
     if index_type == "factory":
         if not isinstance(factory, str) or not factory.strip():
-            raise ValueError(
+            raise SapelError(
                 Errors.E102.format(
                     name="factory", value=factory,
                     expected="a faiss index_factory string such as 'IVF1024,SQ8' "
@@ -715,9 +715,9 @@ def _check_factory(
                 )
             )
         if pca_dim is not None or storage != "fp32":
-            raise ValueError(Errors.E124.format(factory=factory))
+            raise SapelError(Errors.E124.format(factory=factory))
     elif factory is not None:
-        raise ValueError(Errors.E125.format(factory=factory, index_type=index_type))
+        raise SapelError(Errors.E125.format(factory=factory, index_type=index_type))
 
 
 def _training_sample(

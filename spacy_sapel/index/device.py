@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from .._compat import FAISS_HAS_GPU_MODULE
-from ..errors import Errors, Warnings
+from ..errors import Errors, SapelError, Warnings
 
 logger = logging.getLogger("spacy_sapel")
 
@@ -65,7 +65,7 @@ def torch_cuda_available() -> bool:
 def check_device(device: str) -> str:
     """Validate a ``device`` option without probing any hardware."""
     if device not in DEVICES:
-        raise ValueError(Errors.E103.format(value=device, options=", ".join(DEVICES)))
+        raise SapelError(Errors.E103.format(value=device, options=", ".join(DEVICES)))
     return device
 
 
@@ -81,7 +81,7 @@ def choose_search_backend(preference: str = "auto") -> str:
         return _chosen("cpu", "requested")
     if preference == "torch-gpu":
         if not torch_cuda_available():
-            raise ValueError(
+            raise SapelError(
                 Errors.E112.format(device=preference, reason="torch sees no CUDA GPU")
             )
         return _chosen("torch-gpu", "requested")
@@ -98,11 +98,11 @@ def choose_search_backend(preference: str = "auto") -> str:
     else:
         faiss_reason = "the installed faiss has no GPU support"
     if preference == "faiss-gpu":
-        raise ValueError(Errors.E112.format(device=preference, reason=faiss_reason))
+        raise SapelError(Errors.E112.format(device=preference, reason=faiss_reason))
     if torch_cuda_available():
         return _chosen("torch-gpu", f"{faiss_reason}; torch sees a CUDA GPU")
     if preference == "gpu":
-        raise ValueError(
+        raise SapelError(
             Errors.E112.format(
                 device=preference, reason=f"{faiss_reason} and torch sees no CUDA GPU"
             )

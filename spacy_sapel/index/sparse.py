@@ -11,7 +11,7 @@ import numpy as np
 import srsly
 from scipy import sparse
 
-from ..errors import Errors, IndexLoadError
+from ..errors import Errors, IndexLoadError, SapelError
 from ..util import DirMarker, PathLike, atomic_directory
 
 FORMAT_VERSION = 1
@@ -40,7 +40,7 @@ class SparseIndex:
     def __init__(self, *, ngram_range: Tuple[int, int] = (2, 3)) -> None:
         lo, hi = ngram_range
         if not (isinstance(lo, int) and isinstance(hi, int) and 1 <= lo <= hi):
-            raise ValueError(Errors.E303.format(name="ngram_range", value=ngram_range))
+            raise SapelError(Errors.E303.format(name="ngram_range", value=ngram_range))
         self.ngram_range = (lo, hi)
         self.vocab: Dict[str, int] = {}
         self.idf = np.zeros(0, dtype=np.float32)
@@ -94,7 +94,7 @@ class SparseIndex:
         """``(scores [m, k] float32, rows [m, k] int64)``; rows -1 and scores -inf where
         fewer than ``k`` names share an n-gram with the query."""
         if k < 1:
-            raise ValueError(Errors.E303.format(name="k", value=k))
+            raise SapelError(Errors.E303.format(name="k", value=k))
         m = len(queries)
         scores = np.full((m, k), -np.inf, dtype=np.float32)
         rows = np.full((m, k), -1, dtype=np.int64)

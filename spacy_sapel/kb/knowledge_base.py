@@ -15,7 +15,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
 import numpy
 import srsly
 
-from ..errors import Errors, KBReadError, Warnings
+from ..errors import Errors, KBReadError, SapelError, Warnings
 from ..util import (
     DirMarker,
     PathLike,
@@ -154,11 +154,11 @@ class KnowledgeBase:
         self._materialize()
         concept_id = concept.concept_id.strip()
         if not concept_id:
-            raise ValueError(
+            raise SapelError(
                 Errors.E010.format(concept_id=concept.concept_id, problem="its id is empty")
             )
         if not names:
-            raise ValueError(
+            raise SapelError(
                 Errors.E010.format(concept_id=concept_id, problem="it has no non-empty name")
             )
         definition = (concept.definition or "").strip() or None

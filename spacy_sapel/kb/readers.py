@@ -15,12 +15,11 @@ import warnings
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional
-from typing import Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 from spacy.util import registry
 
-from ..errors import Errors, KBReadError, Warnings
+from ..errors import Errors, KBReadError, SapelError, Warnings
 from ..progress import progress
 from ..util import iter_lines, read_text
 from .knowledge_base import Concept, KnowledgeBase, format_examples
@@ -51,7 +50,7 @@ def get_reader(name: str, **options: Any) -> ConceptReader:
     full_name = READERS.get(name, name)
     if full_name not in READERS.values() and full_name not in registry.misc:
         valid = [*READERS, *READERS.values()]
-        raise ValueError(Errors.E011.format(name=name, names=", ".join(valid)))
+        raise SapelError(Errors.E011.format(name=name, names=", ".join(valid)))
     return registry.misc.get(full_name)(**options)
 
 
@@ -202,7 +201,7 @@ _HEADER_NAMES = frozenset(
 
 def _check_skip_header(reader: str, skip_header: Any) -> None:
     if not isinstance(skip_header, bool):
-        raise ValueError(
+        raise SapelError(
             Errors.E012.format(
                 option="skip_header", values=[skip_header], reader=reader, valid="true, false"
             )
@@ -412,7 +411,7 @@ def obo_reader(
     scopes = frozenset(scope.upper() for scope in synonym_scopes)
     unknown = sorted(scopes.difference(OBO_SCOPES))
     if unknown:
-        raise ValueError(
+        raise SapelError(
             Errors.E012.format(
                 option="synonym_scopes",
                 values=unknown,

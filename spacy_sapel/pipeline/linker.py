@@ -21,7 +21,7 @@ from spacy.util import (
 )
 
 from ..encoder import SapEncoder
-from ..errors import Errors, IndexLoadError, Warnings
+from ..errors import Errors, IndexLoadError, SapelError, Warnings
 from ..index import DenseIndex
 from ..kb import KnowledgeBase
 from ..kb.knowledge_base import format_examples
@@ -199,33 +199,33 @@ class SapelLinker(Pipe):
         scorer: Optional[Callable] = None,
     ) -> None:
         if not isinstance(top_k, int) or top_k < 1:
-            raise ValueError(Errors.E303.format(name="top_k", value=top_k))
+            raise SapelError(Errors.E303.format(name="top_k", value=top_k))
         if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(Errors.E303.format(name="batch_size", value=batch_size))
+            raise SapelError(Errors.E303.format(name="batch_size", value=batch_size))
         if not isinstance(threshold, (int, float)) or not -1.0 <= threshold <= 1.0:
-            raise ValueError(Errors.E306.format(value=threshold))
+            raise SapelError(Errors.E306.format(value=threshold))
         if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 0:
-            raise ValueError(Errors.E309.format(value=cache_size))
+            raise SapelError(Errors.E309.format(value=cache_size))
         if not isinstance(sparse_weight, (int, float)) or not 0.0 <= sparse_weight <= 1.0:
-            raise ValueError(Errors.E310.format(value=sparse_weight))
+            raise SapelError(Errors.E310.format(value=sparse_weight))
         for label, allowed in (type_filter or {}).items():
             if not isinstance(allowed, (list, tuple)) or not all(isinstance(t, str) for t in allowed):
-                raise ValueError(Errors.E312.format(value=allowed, label=label))
+                raise SapelError(Errors.E312.format(value=allowed, label=label))
         if veto_threshold is not None and (
             isinstance(veto_threshold, bool)
             or not isinstance(veto_threshold, (int, float))
             or not -1.0 <= veto_threshold <= 1.0
         ):
-            raise ValueError(Errors.E330.format(value=veto_threshold))
+            raise SapelError(Errors.E330.format(value=veto_threshold))
         if veto_action not in VETO_ACTIONS:
-            raise ValueError(Errors.E331.format(value=veto_action, options=VETO_ACTIONS))
+            raise SapelError(Errors.E331.format(value=veto_action, options=VETO_ACTIONS))
         if not isinstance(veto_label, str) or not veto_label.strip():
-            raise ValueError(Errors.E332.format(value=veto_label))
+            raise SapelError(Errors.E332.format(value=veto_label))
         if isinstance(rank_k, bool) or not isinstance(rank_k, int) or rank_k < 1:
-            raise ValueError(Errors.E303.format(name="rank_k", value=rank_k))
+            raise SapelError(Errors.E303.format(name="rank_k", value=rank_k))
         check_short_forms(short_forms)
         if reranker is not None and not callable(reranker):
-            raise ValueError(Errors.E351.format(name=name, value=reranker))
+            raise SapelError(Errors.E351.format(name=name, value=reranker))
         self.vocab = nlp.vocab
         self.name = name
         self.cfg: Dict[str, Any] = {
@@ -321,10 +321,10 @@ class SapelLinker(Pipe):
     def set_kb(self, kb_loader: Callable[[], LinkerKB]) -> None:
         """Give the linker its KB through a loader callable (as spaCy's EntityLinker)."""
         if not callable(kb_loader):
-            raise ValueError(Errors.E307.format(name=self.name, value=kb_loader))
+            raise SapelError(Errors.E307.format(name=self.name, value=kb_loader))
         linker_kb = kb_loader()
         if not isinstance(linker_kb, LinkerKB):
-            raise ValueError(Errors.E308.format(name=self.name, type=type(linker_kb)))
+            raise SapelError(Errors.E308.format(name=self.name, type=type(linker_kb)))
         self._adopt_kb(linker_kb)
 
     def _adopt_kb(self, linker_kb: LinkerKB) -> None:
@@ -342,7 +342,7 @@ class SapelLinker(Pipe):
 
     def _require_kb(self) -> LinkerKB:
         if self.linker_kb is None:
-            raise ValueError(Errors.E300.format(name=self.name))
+            raise SapelError(Errors.E300.format(name=self.name))
         return self.linker_kb
 
     @property
@@ -623,7 +623,7 @@ class SapelLinker(Pipe):
             return
         linker_kb = LinkerKB(**parts)
         if self.cfg["sparse_weight"] > 0 and linker_kb.sparse is None:
-            raise ValueError(Errors.E311)
+            raise SapelError(Errors.E311)
         self._adopt_kb(linker_kb)
 
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..encoder import SapEncoder
 from ..encoder.runtime_check import runtimes_agree
-from ..errors import Errors, IndexLoadError
+from ..errors import Errors, IndexLoadError, SapelError
 from ..index import DenseIndex
 from ..index.sparse import SparseIndex
 from ..kb import KnowledgeBase
@@ -83,7 +83,7 @@ class LinkerKB:
         size and the encoder's dimension (unknown names, a PCA or IVF too big for the
         data, a bad factory string), so that a mistake shows before the encoding."""
         if len(kb) == 0:
-            raise ValueError(Errors.E004.format(source=kb.meta.get("name", "kb")))
+            raise SapelError(Errors.E004.format(source=kb.meta.get("name", "kb")))
         index = DenseIndex.from_options(index_type, index_options)
         index.check_build(kb.n_names, encoder.dim)
         return index
@@ -159,11 +159,11 @@ class LinkerKB:
         is taken. Identical mention strings are encoded and searched once; a mention
         with nothing visible (empty, blank, NUL, zero-width space) gets no candidates."""
         if top_k < 1:
-            raise ValueError(Errors.E303.format(name="top_k", value=top_k))
+            raise SapelError(Errors.E303.format(name="top_k", value=top_k))
         if not 0.0 <= sparse_weight <= 1.0:
-            raise ValueError(Errors.E310.format(value=sparse_weight))
+            raise SapelError(Errors.E310.format(value=sparse_weight))
         if sparse_weight > 0 and self.sparse is None:
-            raise ValueError(Errors.E311)
+            raise SapelError(Errors.E311)
         queries = list(zip(mentions, types if types is not None else [None] * len(mentions)))
         unique = [query for query in dict.fromkeys(queries) if has_visible_text(query[0])]
         if not unique:

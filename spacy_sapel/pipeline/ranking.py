@@ -8,7 +8,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from spacy.tokens import Doc, Span
 
-from ..errors import Errors
+from ..errors import Errors, SapelError
 from ..kb.names import name_key
 from ..kb.priors import Priors
 from .linker_kb import Candidates, LinkerKB
@@ -40,7 +40,7 @@ Reranker = Callable[[LinkerKB, Doc, List[Mention], List[Candidates]], List[Candi
 
 def check_short_forms(value: str) -> None:
     if value not in SHORT_FORM_POLICIES:
-        raise ValueError(
+        raise SapelError(
             Errors.E350.format(value=value, options=", ".join(SHORT_FORM_POLICIES))
         )
 

@@ -19,7 +19,7 @@ import srsly
 from spacy.tokens import Doc
 from spacy.util import registry
 
-from ..errors import Errors
+from ..errors import Errors, SapelError
 from ..kb import KnowledgeBase
 from ..kb.names import name_key
 from ..util import DirMarker, PathLike, atomic_directory, read_json, write_json
@@ -80,7 +80,7 @@ class LinearReranker:
         features = list(FEATURES if features is None else features)
         unknown = [f for f in features if f not in FEATURES]
         if unknown or not features:
-            raise ValueError(
+            raise SapelError(
                 Errors.E354.format(unknown=unknown or "(none given)", options=", ".join(FEATURES))
             )
         self.features = features
@@ -247,14 +247,14 @@ class LinearReranker:
             return
         kb = kb_fingerprint(linker_kb.kb)
         if self.meta.get("kb") != kb:
-            raise ValueError(
+            raise SapelError(
                 Errors.E352.format(
                     what="the KB", trained=f"{self.meta.get('kb_name')!r} ({self.meta.get('kb')})",
                     found=f"{linker_kb.kb.meta.get('name')!r} ({kb})",
                 )
             )
         if self.meta.get("encoder") != linker_kb.encoder.fingerprint:
-            raise ValueError(
+            raise SapelError(
                 Errors.E352.format(
                     what="the encoder", trained=self.meta.get("encoder"),
                     found=linker_kb.encoder.fingerprint,
@@ -285,7 +285,7 @@ class LinearReranker:
             if any(a.shape != (len(self.features),) for a in arrays):
                 raise ValueError("weights, mean and scale must have one value per feature")
         except (KeyError, TypeError, ValueError) as err:
-            raise ValueError(Errors.E353.format(path=path, problem=err)) from err
+            raise SapelError(Errors.E353.format(path=path, problem=err)) from err
         self.weights, self.mean, self.scale = arrays
         self.meta = {k: v for k, v in state.items() if k not in ("weights", "mean", "scale")}
         return self
@@ -299,7 +299,7 @@ class LinearReranker:
         try:
             state = read_json(file)
         except (OSError, ValueError) as err:
-            raise ValueError(Errors.E353.format(path=file, problem=err)) from err
+            raise SapelError(Errors.E353.format(path=file, problem=err)) from err
         return self._load_state(state, path=str(file))
 
     def to_bytes(self) -> bytes:
@@ -309,7 +309,7 @@ class LinearReranker:
         try:
             state = srsly.msgpack_loads(data)
         except (ValueError, TypeError) as err:
-            raise ValueError(Errors.E353.format(path="<bytes>", problem=err)) from err
+            raise SapelError(Errors.E353.format(path="<bytes>", problem=err)) from err
         return self._load_state(state, path="<bytes>")
 
 

@@ -9,7 +9,7 @@ from spacy.util import registry
 from thinc.api import Embed, Model
 from thinc.types import Floats2d
 
-from ..errors import Errors
+from ..errors import Errors, SapelError
 from .vocab_tagger import TAGS_ATTR, VOCAB_TAGS, install_vocab_extensions
 
 _TAG_IDS = {tag: i for i, tag in enumerate(VOCAB_TAGS)}
@@ -23,7 +23,7 @@ def create_vocab_feature_tok2vec(
     tag in ``doc._.sapel_vocab_tags`` (O for a doc that no tagger saw, so a pipeline
     without the vocabulary still runs, with the feature off)."""
     if isinstance(width, bool) or not isinstance(width, int) or width < 1:
-        raise ValueError(Errors.E303.format(name="width", value=width))
+        raise SapelError(Errors.E303.format(name="width", value=width))
     install_vocab_extensions()
     embed = Embed(nO=width, nV=len(VOCAB_TAGS))
     n_o = tok2vec.get_dim("nO") + width if tok2vec.has_dim("nO") is True else None
@@ -71,8 +71,8 @@ def _tag_ids(doc: Doc) -> List[int]:
     if tags is None:
         return [0] * len(doc)
     if len(tags) != len(doc):
-        raise ValueError(Errors.E344.format(n_tags=len(tags), n_tokens=len(doc), text=doc.text[:50]))
+        raise SapelError(Errors.E344.format(n_tags=len(tags), n_tokens=len(doc), text=doc.text[:50]))
     try:
         return [_TAG_IDS[tag] for tag in tags]
     except KeyError as err:
-        raise ValueError(Errors.E345.format(tag=err.args[0], tags=VOCAB_TAGS)) from None
+        raise SapelError(Errors.E345.format(tag=err.args[0], tags=VOCAB_TAGS)) from None

@@ -13,7 +13,7 @@ from spacy.tokens import Doc, Token
 from spacy.training import Example, validate_get_examples
 from spacy.util import SimpleFrozenList, from_bytes, from_disk, registry, to_bytes, to_disk
 
-from ..errors import Errors
+from ..errors import Errors, SapelError
 from ..kb import KnowledgeBase
 from ..kb.readers import read_kb
 from ..util import atomic_write_bytes, json_dumps, write_json
@@ -79,18 +79,18 @@ class VocabTagger(Pipe):
             validate_get_examples(get_examples, "VocabTagger.initialize")
         if names_loader is not None:
             if not callable(names_loader):
-                raise ValueError(Errors.E340.format(name=self.name, value=names_loader))
+                raise SapelError(Errors.E340.format(name=self.name, value=names_loader))
             self.set_names(names_loader())
 
     def set_names(self, names: Iterable[str]) -> None:
         """Replace the vocabulary: each name is tokenized and lower-cased; blank names
         are skipped. An empty vocabulary turns the feature off (all tags O)."""
         if isinstance(names, str):
-            raise ValueError(Errors.E341.format(name=self.name, value=names[:50]))
+            raise SapelError(Errors.E341.format(name=self.name, value=names[:50]))
         texts = []
         for text in names:
             if not isinstance(text, str):
-                raise ValueError(Errors.E341.format(name=self.name, value=text))
+                raise SapelError(Errors.E341.format(name=self.name, value=text))
             if text.strip():
                 texts.append(text)
         phrases = {
@@ -184,7 +184,7 @@ def _read_phrases(raw: bytes, *, source: Any) -> List[Phrase]:
     if not isinstance(data, list) or not all(
         isinstance(p, (list, tuple)) and all(isinstance(w, str) for w in p) for p in data
     ):
-        raise ValueError(Errors.E342.format(path=source))
+        raise SapelError(Errors.E342.format(path=source))
     return [tuple(p) for p in data]
 
 
@@ -209,7 +209,7 @@ def create_kb_dir_names_loader(path: Path, types: List[str] = []) -> Callable[[]
         root = Path(path)
         kb_path = root / "kb" if (root / "kb").is_dir() else root
         if not kb_path.is_dir():
-            raise ValueError(Errors.E343.format(path=root))
+            raise SapelError(Errors.E343.format(path=root))
         return _kb_names(KnowledgeBase.from_disk(kb_path), types)
 
     return load

@@ -1,11 +1,11 @@
+from . import readers, transformer  # noqa: F401  (registrations)
 from .conll import read_iob_docs
 from .evaluate import accuracy_at_k
 from .jsonl import INPUT_FORMATS, is_jsonl, read_input_docs, read_jsonl_docs, read_text_docs
 from .ner_eval import evaluate_pipeline, score_gold_linking, score_joint, score_ner
-from .pubtator import PubTatorDoc, PubTatorMention, gold_id_set, kb_id_set, read_pubtator, split_ids
+from .pubtator import PubTatorDoc, PubTatorMention, gold_id_set, read_pubtator
 from .pubtator_docs import pubtator_to_docs
 from .report import CorpusReport
-from . import readers, transformer  # noqa: F401  (registrations)
 
 __all__ = [
     "INPUT_FORMATS",
@@ -16,7 +16,6 @@ __all__ = [
     "evaluate_pipeline",
     "gold_id_set",
     "is_jsonl",
-    "kb_id_set",
     "pubtator_to_docs",
     "read_input_docs",
     "read_iob_docs",
@@ -26,5 +25,4 @@ __all__ = [
     "score_gold_linking",
     "score_joint",
     "score_ner",
-    "split_ids",
 ]

@@ -12,6 +12,11 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
+from ..kb.ids import concept_index
+from ..pipeline.linker import CANDIDATES_ATTR
+from .evaluate import first_hit
+from .ner_eval import gold_mention_docs
+
 
 @dataclass(frozen=True)
 class ThresholdPoint:
@@ -83,11 +88,6 @@ def link_outcomes(nlp, gold_docs, linker_name: str) -> LinkOutcomes:
     (docs with entities whose ``kb_id_`` holds the gold ids; ``-1`` or no id = NIL) and
     record each mention's best score, whether that candidate is right, and whether any
     gold id is in the linker's KB. A mention with no candidate scores -inf."""
-    from ..encoder.pairs import concept_index
-    from ..pipeline.linker import CANDIDATES_ATTR
-    from .evaluate import first_hit
-    from .ner_eval import gold_mention_docs
-
     linker = nlp.get_pipe(linker_name)
     docs, gold_sets = gold_mention_docs(nlp, gold_docs, labels=linker.labels, keep_nil=True)
     kb = linker.kb

@@ -12,7 +12,7 @@ from typing import Iterator, List, Optional, Tuple
 from spacy.tokens import Doc, Span
 from spacy.vocab import Vocab
 
-from ..errors import Errors, Warnings
+from ..errors import Errors, SapelError, Warnings
 from ..util import iter_lines
 from .report import CorpusReport, check_policy, report_for
 
@@ -67,7 +67,7 @@ def read_iob_docs(
                 group = []
             continue
         if len(cols) < 2:
-            raise ValueError(
+            raise SapelError(
                 Errors.E500.format(
                     path=path, line=line_no, problem=f"one column only ({line[:60]!r})",
                     expected="'token<TAB>tag' or CoNLL-2003 columns 'token POS chunk tag'",
@@ -80,7 +80,7 @@ def read_iob_docs(
         yield _make_doc(vocab, path, group, invalid_tags, own_report)
         n_docs += 1
     if n_docs == 0:
-        raise ValueError(
+        raise SapelError(
             Errors.E502.format(path=path, what="sentences",
                                expected="one 'token<TAB>tag' line per token, a blank line between sentences")
         )
@@ -103,7 +103,7 @@ def _make_doc(
             words.append(token)
             sent_starts.append(i == 0)
             if not _TAG.match(tag):
-                raise ValueError(
+                raise SapelError(
                     Errors.E503.format(path=path, line=line_no, tag=tag,
                                        problem="is not an IOB tag")
                 )
@@ -117,7 +117,7 @@ def _make_doc(
                 continue
             if prefix == "I":
                 if invalid_tags == "error":
-                    raise ValueError(
+                    raise SapelError(
                         Errors.E503.format(path=path, line=line_no, tag=tag,
                                            problem="does not continue an entity of its type")
                     )

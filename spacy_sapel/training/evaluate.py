@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 from ..kb import KnowledgeBase
-from .pubtator import normalize_id
+from ..kb.ids import normalize_id
 
 
 def accuracy_at_k(

@@ -9,7 +9,7 @@ from typing import Callable, Iterator, Tuple
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from ..errors import Errors
+from ..errors import Errors, SapelError
 from ..util import iter_lines
 
 #: ``fail(problem, expected)``: the exception to raise for a bad record
@@ -25,7 +25,7 @@ def read_input_docs(
     as ``input_format`` says, or with ``"auto"`` as the content says (whatever the
     file's name: ``.json``, ``.ndjson``, ``.JSONL``, gzipped, ...)."""
     if input_format not in INPUT_FORMATS:
-        raise ValueError(
+        raise SapelError(
             Errors.E506.format(option="input format", value=input_format, options=", ".join(INPUT_FORMATS))
         )
     if input_format == "jsonl" or (input_format == "auto" and is_jsonl(path)):
@@ -51,7 +51,7 @@ def is_jsonl(path: Path) -> bool:
         if isinstance(record, dict):
             return True
         if line.lstrip().startswith(("{", "[")):
-            raise ValueError(Errors.E508.format(path=path, line=line_no, problem=problem))
+            raise SapelError(Errors.E508.format(path=path, line=line_no, problem=problem))
         return False
     return False
 

@@ -18,9 +18,9 @@ from spacy.scorer import Scorer
 from spacy.tokens import Doc
 from spacy.training import Example
 
+from ..kb.ids import kb_id_set, normalize_id
 from ..pipeline.linker import CANDIDATES_ATTR, SapelLinker
 from .evaluate import accuracy_at_k
-from .pubtator import kb_id_set, normalize_id
 
 Key = Tuple[int, int, str]
 

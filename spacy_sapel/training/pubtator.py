@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import FrozenSet, Iterator, List, Optional
 
-from ..errors import Errors
+from ..errors import Errors, SapelError
+from ..kb.ids import normalized_ids, split_ids
 from ..util import iter_lines
 
 _TEXT_LINE = re.compile(r"^([^|\t]+)\|([ta])\|(.*)$")
-NO_ID = "-1"
 
 
 @dataclass
@@ -38,28 +38,9 @@ class PubTatorDoc:
         return f"{self.title} {self.abstract}" if self.abstract else self.title
 
 
-def split_ids(ids: str) -> List[str]:
-    """Composite ids are joined by ``|`` or ``+``; ``-1`` means no id."""
-    return [i.strip() for i in re.split(r"[|+]", ids) if i.strip() and i.strip() != NO_ID]
-
-
-def normalize_id(concept_id: str) -> str:
-    """The comparison form the published evaluations use: no ``MESH:`` prefix, OMIM
-    ids as ``OMIM:n``."""
-    concept_id = concept_id.strip()
-    if concept_id.upper().startswith("MESH:"):
-        return concept_id[5:]
-    return concept_id
-
-
 def gold_id_set(mention: PubTatorMention) -> FrozenSet[str]:
-    return frozenset(normalize_id(i) for i in mention.ids)
-
-
-def kb_id_set(kb_id: str) -> FrozenSet[str]:
-    """The gold id set of an entity whose ``kb_id_`` holds a mention's ids joined by
-    ``|`` (as :func:`~spacy_sapel.training.pubtator_docs.pubtator_to_docs` sets it)."""
-    return frozenset(normalize_id(i) for i in split_ids(kb_id))
+    """The mention's ids in the comparison form of :func:`~spacy_sapel.kb.ids.normalize_id`."""
+    return normalized_ids(mention.ids)
 
 
 def is_pubtator(path: Path) -> bool:
@@ -99,7 +80,7 @@ def read_pubtator(path: Path, *, types: Optional[List[str]] = None) -> Iterator[
         if len(cols) == 4 or (len(cols) >= 2 and cols[1] in ("CID", "relation")):
             continue  # relation line
         if len(cols) < 5 or doc is None or cols[0] != doc.pmid:
-            raise ValueError(
+            raise SapelError(
                 Errors.E500.format(
                     path=path,
                     line=line_no,
@@ -111,7 +92,7 @@ def read_pubtator(path: Path, *, types: Optional[List[str]] = None) -> Iterator[
         try:
             start, end = int(cols[1]), int(cols[2])
         except ValueError:
-            raise ValueError(
+            raise SapelError(
                 Errors.E500.format(
                     path=path, line=line_no, problem=f"offsets {cols[1]!r}, {cols[2]!r}",
                     expected="integer start and end offsets",

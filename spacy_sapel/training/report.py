@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from ..errors import Errors
+from ..errors import Errors, SapelError
 
 MAX_EXAMPLES = 3
 
@@ -65,7 +65,7 @@ class CorpusReport:
 def check_policy(option: str, value: str, options: Sequence[str]) -> None:
     """E506 unless ``value`` is one of a reader's ``options`` for ``option``."""
     if value not in options:
-        raise ValueError(Errors.E506.format(option=option, value=value, options=", ".join(options)))
+        raise SapelError(Errors.E506.format(option=option, value=value, options=", ".join(options)))
 
 
 def report_for(path: Path, report: Optional[CorpusReport]) -> CorpusReport:

@@ -15,15 +15,15 @@ import spacy
 from spacy.tokens import Doc
 from tqdm import tqdm
 
-from ..encoder.pairs import add_aliases_from_mentions, concept_index
-from ..errors import Errors
+from ..errors import Errors, SapelError
 from ..index import DenseIndex
 from ..kb import Concept, KnowledgeBase
+from ..kb.augment import add_aliases_from_mentions
+from ..kb.ids import concept_index, kb_id_set, normalize_id
 from ..kb.knowledge_base import clean_name
 from ..pipeline.linker_kb import Candidates, LinkerKB
 from ..pipeline.ranking import Mention
 from ..pipeline.rerankers import LinearReranker
-from .pubtator import kb_id_set, normalize_id
 
 Example = Tuple[np.ndarray, np.ndarray]
 
@@ -42,7 +42,7 @@ def train_reranker(
     the vocabulary names of ``linker_kb`` plus, as aliases and priors, the gold
     mentions of the other folds. Returns counts of what was used and skipped."""
     if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
-        raise ValueError(Errors.E303.format(name="folds (at least 2)", value=folds))
+        raise SapelError(Errors.E303.format(name="folds (at least 2)", value=folds))
     kb = linker_kb.kb
     index = concept_index(kb)
     per_doc: List[List[Tuple[str, str, bool]]] = []
@@ -98,7 +98,7 @@ def train_reranker(
         for _ in nlp.pipe(copies, batch_size=64):
             pass
     if not examples:
-        raise ValueError(
+        raise SapelError(
             Errors.E355.format(source=f"{len(docs)} documents", problem=f"{report}, {counts}")
         )
     loss = reranker.fit(examples)

@@ -13,19 +13,18 @@ from spacy.util import registry
 from thinc.api import Model
 
 from .. import _compat
-from ..errors import Errors
+from ..encoder.default import packaged_minilm_path
+from ..errors import Errors, SapelError
 
 
 def resolve_model_dir(name_or_path: Optional[str]) -> str:
     """``None``/empty: the packaged MiniLM; otherwise an existing local model
     directory with ``config.json`` (E505 when it is not)."""
     if not name_or_path:
-        from ..encoder import packaged_minilm_path
-
         return str(packaged_minilm_path())
     path = Path(name_or_path)
     if not (path / "config.json").is_file():
-        raise ValueError(Errors.E505.format(path=path))
+        raise SapelError(Errors.E505.format(path=path))
     return str(path)
 
 

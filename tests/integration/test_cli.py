@@ -279,7 +279,7 @@ def test_build_kb_keeps_a_saved_encoders_settings(tmp_path, vocab, tiny_bert_dir
 
 
 def test_corpus_reader_detects_formats_and_refuses_text_as_gold(tmp_path):
-    from spacy_sapel.cli._util import read_corpus_docs, read_gold_docs
+    from spacy_sapel.training.corpus import read_corpus_docs, read_gold_docs
 
     nlp = spacy.blank("en")
     pubtator = tmp_path / "p.txt"

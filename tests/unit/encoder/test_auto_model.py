@@ -15,9 +15,9 @@ import spacy_sapel._compat as compat
 from spacy_sapel.encoder import SapEncoder
 from spacy_sapel.encoder.auto_model import AutoEncoderModel
 from spacy_sapel.encoder.bert import BertEncoderModel
-from spacy_sapel.encoder.pairs import PairSet, SynonymPair
-from spacy_sapel.encoder.sap_training import SapConfig, SapTrainer
 from spacy_sapel.errors import EncoderError
+from spacy_sapel.sap.pairs import PairSet, SynonymPair
+from spacy_sapel.sap.trainer import SapConfig, SapTrainer
 
 NAMES = [
     "headache", "head ache", "migraine", "chronic migraine", "influenza", "the flu",

@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 import srsly
 
-from spacy_sapel.encoder.pairs import add_mention_aliases, add_mention_priors
 from spacy_sapel.errors import KBReadError
 from spacy_sapel.kb import Concept, KnowledgeBase
+from spacy_sapel.training.mentions import add_mention_aliases, add_mention_priors
 
 CONCEPTS = [
     Concept("D1", "Muscular dystrophy", ["MD"]),

@@ -6,13 +6,13 @@ import pytest
 import spacy
 
 from spacy_sapel.kb import Concept, KnowledgeBase
+from spacy_sapel.kb.ids import split_ids
 from spacy_sapel.training import (
     accuracy_at_k,
     gold_id_set,
     read_jsonl_docs,
     read_pubtator,
     read_text_docs,
-    split_ids,
 )
 
 PUBTATOR = """\

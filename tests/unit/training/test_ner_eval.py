@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 import spacy
 
-from spacy_sapel.training import kb_id_set, score_joint, score_ner
+from spacy_sapel.kb.ids import kb_id_set
+from spacy_sapel.training import score_joint, score_ner
 
 
 @pytest.fixture

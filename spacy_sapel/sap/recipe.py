@@ -2,38 +2,36 @@
 pairs come from (a KB read with any reader, a NeMo pairs TSV, a labelled corpus) plus
 the training settings, so that the CLI, ``project.yml`` and Python share one path.
 ``objective="retrieval"`` trains on the corpus mentions against candidates retrieved
-from the KB instead (:mod:`.retrieval_training`)."""
+from the KB instead (:mod:`.retrieval`)."""
 from __future__ import annotations
 
 import logging
 from dataclasses import fields
-from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 from spacy.util import registry
 
-from ..errors import Errors
+from ..encoder.default import DEFAULT_ENCODER
+from ..encoder.sap_encoder import SapEncoder
+from ..errors import Errors, SapelError
 from ..kb import KnowledgeBase
 from ..kb.readers import read_kb
-from .default import DEFAULT_ENCODER
+from ..training.mentions import add_mention_aliases, labelled_mentions
+from ..util import PathLike
 from .pairs import (
     PairSet,
-    add_mention_aliases,
     kb_pairs,
-    labelled_mentions,
     mention_pairs,
     merge_pair_sets,
     read_pairs_tsv,
     split_validation,
     warn_skipped,
 )
-from .retrieval_training import RetrievalConfig, RetrievalResult, RetrievalTrainer
-from .sap_encoder import SapEncoder
-from .sap_training import SapConfig, SapResult, SapTrainer
+from .retrieval import RetrievalConfig, RetrievalResult, RetrievalTrainer
+from .trainer import SapConfig, SapResult, SapTrainer
 
 logger = logging.getLogger("spacy_sapel")
 
-PathLike = Union[str, Path]
 SapRun = Callable[..., Union[SapResult, RetrievalResult]]
 #: "sap": multi-similarity loss on synonym pairs; "retrieval": marginal likelihood of
 #: the gold concept's names among candidates retrieved from the whole KB (BioSyn)
@@ -57,7 +55,7 @@ def load_pairs(
     sets: List[PairSet] = []
     if corpus is not None:
         if kb is None:
-            raise ValueError(Errors.E608)
+            raise SapelError(Errors.E608)
         if corpus_aliases:
             add_mention_aliases(kb, corpus, types=corpus_types)
         sets.append(
@@ -71,7 +69,7 @@ def load_pairs(
     if pairs_path is not None:
         sets.append(read_pairs_tsv(pairs_path, seed=seed))
     if not sets:
-        raise ValueError(Errors.E608)
+        raise SapelError(Errors.E608)
     pair_set = sets[0] if len(sets) == 1 else merge_pair_sets(sets, seed=seed)
     warn_skipped(pair_set)
     return pair_set
@@ -104,21 +102,21 @@ def create_sap_pretrainer(
     :class:`RetrievalConfig` fields with ``objective="retrieval"`` (which needs
     ``kb_paths`` and ``corpus`` and returns a :class:`RetrievalResult`)."""
     if objective not in OBJECTIVES:
-        raise ValueError(Errors.E622.format(value=objective, options=", ".join(OBJECTIVES)))
+        raise SapelError(Errors.E622.format(value=objective, options=", ".join(OBJECTIVES)))
     if objective == "retrieval":
         if not kb_paths or corpus is None:
-            raise ValueError(Errors.E620)
+            raise SapelError(Errors.E620)
         unused = (("pairs_path", pairs_path, None), ("kb_synonyms", kb_synonyms, False),
                   ("validation_fraction", validation_fraction, 0.0))
         for name, value, default in unused:
             if value != default:
-                raise ValueError(Errors.E621.format(name=name, value=value, objective=objective, default=default))
+                raise SapelError(Errors.E621.format(name=name, value=value, objective=objective, default=default))
     config_type = RetrievalConfig if objective == "retrieval" else SapConfig
     training = dict(training or {})
     known = {f.name for f in fields(config_type)}
     for key in training:
         if key not in known:
-            raise ValueError(Errors.E602.format(name=key, value=training[key]))
+            raise SapelError(Errors.E602.format(name=key, value=training[key]))
     config = config_type(**training)
     config.check()
     recipe = {

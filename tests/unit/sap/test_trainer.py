@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sapel_test_utils import TOY_CONCEPTS, TOY_KEYS, TOY_TEMPLATES
 import srsly
 import torch
+from sapel_test_utils import TOY_CONCEPTS, TOY_KEYS, TOY_TEMPLATES
 
 from spacy_sapel.encoder import SapEncoder
-from spacy_sapel.encoder.pairs import PairSet, SynonymPair, kb_pairs
-from spacy_sapel.encoder.sap_recipe import create_sap_pretrainer
-from spacy_sapel.encoder.sap_training import SapConfig, SapTrainer
 from spacy_sapel.kb import Concept, KnowledgeBase
+from spacy_sapel.sap.pairs import PairSet, SynonymPair, kb_pairs
+from spacy_sapel.sap.recipe import create_sap_pretrainer
+from spacy_sapel.sap.trainer import SapConfig, SapTrainer
 
 # Each concept has a key word in every name; the rest of a name is filler that other
 # concepts share. A held-out name (the last) shares its filler with training names of

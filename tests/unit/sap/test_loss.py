@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from spacy_sapel.encoder.ms_loss import TRIPLET_TYPES, mine_triplets, multi_similarity_loss
+from spacy_sapel.sap.loss import TRIPLET_TYPES, mine_triplets, multi_similarity_loss
 
 
 def batch(n_pairs: int = 16, dim: int = 8, seed: int = 0):

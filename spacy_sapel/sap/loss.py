@@ -15,7 +15,7 @@ from typing import Tuple
 import torch
 import torch.nn.functional as F
 
-from ..errors import Errors
+from ..errors import Errors, SapelError
 
 TRIPLET_TYPES = ("all", "hard", "semihard", "easy")
 Triplets = Tuple[torch.Tensor, torch.Tensor, torch.Tensor]
@@ -29,7 +29,7 @@ def mine_triplets(
     most ``margin`` ("all"); "hard" keeps those with a margin <= 0, "semihard" those
     with a margin > 0, "easy" those beyond ``margin``."""
     if kind not in TRIPLET_TYPES:
-        raise ValueError(Errors.E602.format(name="type_of_triplets", value=kind))
+        raise SapelError(Errors.E602.format(name="type_of_triplets", value=kind))
     with torch.no_grad():
         unit = F.normalize(embeddings.float(), dim=-1)
         dist = torch.cdist(unit, unit)

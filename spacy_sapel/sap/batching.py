@@ -22,8 +22,8 @@ from typing import List, Sequence
 
 import numpy as np
 
+from ..encoder.sap_encoder import SapEncoder
 from .pairs import SynonymPair
-from .sap_encoder import SapEncoder
 
 BATCHING = ("random", "hard")
 

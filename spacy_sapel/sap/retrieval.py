@@ -33,12 +33,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..errors import Errors, Warnings
+from ..encoder.sap_encoder import ENCODER_MARKER, SapEncoder
+from ..errors import Errors, SapelError, Warnings
 from ..kb import KnowledgeBase
 from ..kb.knowledge_base import name_key
 from ..util import atomic_directory, check_output_dir, read_json, write_json
-from .sap_encoder import ENCODER_MARKER, SapEncoder
-from .sap_training import (
+from .trainer import (
     CHECKPOINT_DIR,
     CHECKPOINT_MARKER,
     LOG_FILE,
@@ -85,21 +85,21 @@ class RetrievalConfig:
         for name in ("lr", "scale"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise ValueError(Errors.E602.format(name=name, value=value))
+                raise SapelError(Errors.E602.format(name=name, value=value))
         for name in ("batch_size", "grad_accum", "epochs", "n_candidates", "checkpoint_every"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(Errors.E602.format(name=name, value=value))
+                raise SapelError(Errors.E602.format(name=name, value=value))
         for name in ("max_steps", "refresh_every", "refresh_names"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(Errors.E602.format(name=name, value=value))
+                raise SapelError(Errors.E602.format(name=name, value=value))
         for name in ("weight_decay", "max_seconds"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise ValueError(Errors.E602.format(name=name, value=value))
+                raise SapelError(Errors.E602.format(name=name, value=value))
         if not 0 <= self.warmup_ratio < 1:
-            raise ValueError(Errors.E602.format(name="warmup_ratio", value=self.warmup_ratio))
+            raise SapelError(Errors.E602.format(name="warmup_ratio", value=self.warmup_ratio))
 
 
 @dataclass
@@ -125,7 +125,7 @@ def marginal_nll(scores: torch.Tensor, gold: torch.Tensor) -> torch.Tensor:
 class RetrievalTrainer:
     """Trains ``encoder`` in place on ``mentions`` ((text, concept id) pairs) against
     candidates retrieved from ``kb``; writes checkpoints and the final model under
-    ``output_dir`` in the layout of :class:`.sap_training.SapTrainer`."""
+    ``output_dir`` in the layout of :class:`.trainer.SapTrainer`."""
 
     def __init__(
         self,
@@ -178,14 +178,14 @@ class RetrievalTrainer:
         self.skipped = {k: v for k, v in skipped.items() if v}
         if len(self.queries) < 1:
             details = ", ".join(f"{k}: {v}" for k, v in self.skipped.items()) or "no mentions"
-            raise ValueError(Errors.E623.format(source=source, details=details))
+            raise SapelError(Errors.E623.format(source=source, details=details))
         if self.skipped:
             details = ", ".join(f"{k}: {v}" for k, v in self.skipped.items())
             warnings.warn(Warnings.W620.format(source=source, details=details), UserWarning, stacklevel=2)
         cfg = self.config
         self.n_candidates = min(cfg.n_candidates, len(self.names) - 1)
         if self.n_candidates < 2:
-            raise ValueError(Errors.E602.format(name="n_candidates", value=cfg.n_candidates))
+            raise SapelError(Errors.E602.format(name="n_candidates", value=cfg.n_candidates))
         self.n_batches = math.ceil(len(self.queries) / cfg.batch_size)
         self.steps_per_epoch = math.ceil(self.n_batches / cfg.grad_accum)
         self.total_steps = cfg.max_steps or cfg.epochs * self.steps_per_epoch
@@ -198,7 +198,7 @@ class RetrievalTrainer:
             # e.g. from an evaluation: the first refresh then only encodes the mentions
             name_vectors = np.asarray(name_vectors, dtype=np.float32)
             if name_vectors.shape != (len(self.names), encoder.dim):
-                raise ValueError(
+                raise SapelError(
                     Errors.E602.format(name="name_vectors", value=f"array of shape {name_vectors.shape}, "
                                        f"expected {(len(self.names), encoder.dim)}")
                 )
@@ -399,7 +399,7 @@ class RetrievalTrainer:
         path = self.output_dir / CHECKPOINT_DIR
         files = (_STATE_JSON, _STATE_FILE, _VECTORS_FILE)
         if not all((path / name).is_file() for name in files):
-            raise ValueError(Errors.E606.format(path=path))
+            raise SapelError(Errors.E606.format(path=path))
         saved = read_json(path / _STATE_JSON)
         mine = self._identity()
         problems = []
@@ -424,7 +424,7 @@ class RetrievalTrainer:
             if changed:
                 problems.append("the settings changed: " + ", ".join(changed))
         if problems:
-            raise ValueError(Errors.E605.format(path=path, problem=problems[0]))
+            raise SapelError(Errors.E605.format(path=path, problem=problems[0]))
         trained = SapEncoder.from_disk(path / "encoder", device=self.encoder.device)
         self.encoder.model.load_state_dict(trained.model.state_dict())
         self.encoder.reset_fingerprint()

@@ -6,16 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from spacy_sapel.encoder.pairs import (
-    add_mention_aliases,
+from spacy_sapel.errors import InputFileError
+from spacy_sapel.kb import Concept, KnowledgeBase
+from spacy_sapel.sap.pairs import (
     kb_pairs,
     mention_pairs,
     read_pairs_tsv,
     split_validation,
     warn_skipped,
 )
-from spacy_sapel.errors import InputFileError
-from spacy_sapel.kb import Concept, KnowledgeBase
+from spacy_sapel.training.mentions import add_mention_aliases
 
 PUBTATOR = """1|t|Headache and flu.
 1|a|The flu came with a head ache.

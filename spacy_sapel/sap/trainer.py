@@ -24,12 +24,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..errors import Errors, Warnings
+from ..encoder.sap_encoder import ENCODER_MARKER, SapEncoder
+from ..errors import Errors, SapelError, Warnings
 from ..util import DirMarker, atomic_directory, check_output_dir, read_json, write_json
 from .batching import BATCHING, hard_order, label_neighbors
-from .ms_loss import TRIPLET_TYPES, mine_triplets, multi_similarity_loss
+from .loss import TRIPLET_TYPES, mine_triplets, multi_similarity_loss
 from .pairs import PairSet, SynonymPair, texts_of
-from .sap_encoder import ENCODER_MARKER, SapEncoder
 
 logger = logging.getLogger("spacy_sapel")
 MODEL_DIR = "model-last"
@@ -80,25 +80,25 @@ class SapConfig:
         }
         for name, value in positive.items():
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise ValueError(Errors.E602.format(name=name, value=value))
+                raise SapelError(Errors.E602.format(name=name, value=value))
         for name in ("weight_decay", "max_steps", "max_seconds", "miner_margin", "max_validation_pairs"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise ValueError(Errors.E602.format(name=name, value=value))
+                raise SapelError(Errors.E602.format(name=name, value=value))
         if not 0 <= self.warmup_ratio < 1:
-            raise ValueError(Errors.E602.format(name="warmup_ratio", value=self.warmup_ratio))
+            raise SapelError(Errors.E602.format(name="warmup_ratio", value=self.warmup_ratio))
         if self.type_of_triplets not in TRIPLET_TYPES:
-            raise ValueError(
+            raise SapelError(
                 Errors.E602.format(name="type_of_triplets", value=self.type_of_triplets)
             )
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 2:
-            raise ValueError(Errors.E604.format(value=self.batch_size))
+            raise SapelError(Errors.E604.format(value=self.batch_size))
         if self.batching not in BATCHING:
-            raise ValueError(Errors.E602.format(name="batching", value=self.batching))
+            raise SapelError(Errors.E602.format(name="batching", value=self.batching))
         for name in ("concepts_per_batch", "n_neighbors"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(Errors.E602.format(name=name, value=value))
+                raise SapelError(Errors.E602.format(name=name, value=value))
 
 
 @dataclass
@@ -396,7 +396,7 @@ class SapTrainer:
     def _load_checkpoint(self, optimizer, scheduler, scaler) -> Tuple[int, list, int, int]:
         path = self.output_dir / CHECKPOINT_DIR
         if not (path / _STATE_JSON).is_file() or not (path / _STATE_FILE).is_file():
-            raise ValueError(Errors.E606.format(path=path))
+            raise SapelError(Errors.E606.format(path=path))
         saved = read_json(path / _STATE_JSON)
         mine = self._identity()
         if saved.get("base_fingerprint") != mine["base_fingerprint"]:
@@ -405,13 +405,13 @@ class SapTrainer:
                 f"{saved.get('base_fingerprint')}), not {mine['base_name']!r} "
                 f"({mine['base_fingerprint']})"
             )
-            raise ValueError(Errors.E605.format(path=path, problem=problem))
+            raise SapelError(Errors.E605.format(path=path, problem=problem))
         if saved.get("data_digest") != mine["data_digest"]:
             problem = (
                 f"it was trained on other pairs ({saved.get('n_pairs')} pairs, digest "
                 f"{saved.get('data_digest')}; now {mine['n_pairs']}, {mine['data_digest']})"
             )
-            raise ValueError(Errors.E605.format(path=path, problem=problem))
+            raise SapelError(Errors.E605.format(path=path, problem=problem))
         changed = {
             key: (saved["settings"].get(key), value)
             for key, value in mine["settings"].items()
@@ -421,7 +421,7 @@ class SapTrainer:
             problem = "the settings changed: " + ", ".join(
                 f"{k} {old!r} -> {new!r}" for k, (old, new) in changed.items()
             )
-            raise ValueError(Errors.E605.format(path=path, problem=problem))
+            raise SapelError(Errors.E605.format(path=path, problem=problem))
         trained = SapEncoder.from_disk(path / "encoder", device=self.encoder.device)
         self.encoder.model.load_state_dict(trained.model.state_dict())
         self.encoder.reset_fingerprint()
@@ -433,7 +433,7 @@ class SapTrainer:
         set_rng_state(state["rng"])
         if self.config.batching == "hard":
             if state.get("neighbors") is None:
-                raise ValueError(Errors.E605.format(path=path, problem="it holds no neighbour graph for batching='hard'"))
+                raise SapelError(Errors.E605.format(path=path, problem="it holds no neighbour graph for batching='hard'"))
             self.neighbors = np.asarray(state["neighbors"])
         return state["step"], state["history"], state["n_empty"], state["n_seen"]
 

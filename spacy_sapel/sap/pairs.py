@@ -1,6 +1,6 @@
 """Training pairs for self-alignment pretraining (SAP): synonym pairs of a knowledge
-base or a NeMo pairs TSV, (mention, name) pairs of a labelled PubTator corpus, a
-held-out validation slice of concepts, and training mentions as KB aliases."""
+base or a NeMo pairs TSV, (mention, name) pairs of a labelled PubTator corpus and a
+held-out validation slice of concepts."""
 from __future__ import annotations
 
 import hashlib
@@ -9,15 +9,13 @@ import warnings
 from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
-from ..errors import Errors, InputFileError, Warnings
+from ..errors import Errors, InputFileError, SapelError, Warnings
 from ..kb import KnowledgeBase
 from ..kb.knowledge_base import clean_name, format_examples, name_key
-from ..training.pubtator import gold_id_set, normalize_id, read_pubtator
-from ..util import iter_lines
-
-PathLike = Union[str, Path]
+from ..training.mentions import labelled_mentions
+from ..util import PathLike, iter_lines
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +64,7 @@ def _capped_pairs(
 def _check_cap(max_pairs_per_concept: int) -> None:
     value = max_pairs_per_concept
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(
+        raise SapelError(
             Errors.E602.format(name="max_pairs_per_concept", value=max_pairs_per_concept)
         )
 
@@ -137,47 +135,6 @@ def read_pairs_tsv(
     return result
 
 
-def concept_index(kb: KnowledgeBase) -> Dict[str, str]:
-    """Normalised id (primary or alternate) -> concept id; primary ids win."""
-    index: Dict[str, str] = {}
-    for concept in kb:
-        index[normalize_id(concept.concept_id)] = concept.concept_id
-    for concept in kb:
-        for alt in concept.alt_ids:
-            index.setdefault(normalize_id(alt), concept.concept_id)
-    return index
-
-
-def labelled_mentions(
-    corpus: PathLike,
-    kb: KnowledgeBase,
-    *,
-    types: Optional[Sequence[str]] = None,
-    composites: bool = False,
-) -> Tuple[List[Tuple[str, str]], Dict[str, int]]:
-    """(mention text, concept id) for the gold mentions of a PubTator corpus with
-    exactly one id that the KB knows, and counts of the mentions skipped and why.
-    With ``composites``, a mention with several ids gives one pair per id the KB
-    knows ("breast and ovarian cancer" names both)."""
-    index = concept_index(kb)
-    found: List[Tuple[str, str]] = []
-    skipped = {"composite or no id": 0, "no id": 0, "id not in the KB": 0}
-    for doc in read_pubtator(Path(corpus), types=list(types) if types else None):
-        for mention in doc.mentions:
-            ids = gold_id_set(mention)
-            if not ids or (len(ids) > 1 and not composites):
-                skipped["no id" if composites else "composite or no id"] += 1
-                continue
-            known = list(dict.fromkeys(index[i] for i in sorted(ids) if i in index))
-            if not known:
-                skipped["id not in the KB"] += 1
-                continue
-            text = clean_name(mention.text)
-            if text:
-                found.extend((text, concept_id) for concept_id in known)
-    return found, {k: v for k, v in skipped.items() if v}
-
-
 def mention_pairs(
     corpus: PathLike,
     kb: KnowledgeBase,
@@ -226,7 +183,7 @@ def split_validation(
     """Hold out the pairs of a seeded ``fraction`` of the concepts (whole concepts, so
     validation measures generalisation to unseen concepts)."""
     if not 0 <= fraction < 1:
-        raise ValueError(Errors.E602.format(name="validation_fraction", value=fraction))
+        raise SapelError(Errors.E602.format(name="validation_fraction", value=fraction))
     labels = sorted(pair_set.labels)
     n_val = int(round(len(labels) * fraction))
     held = set(random.Random(seed).sample(labels, n_val)) if n_val else set()
@@ -238,60 +195,9 @@ def split_validation(
     )
 
 
-def add_mention_aliases(
-    kb: KnowledgeBase,
-    corpus: PathLike,
-    *,
-    types: Optional[Sequence[str]] = None,
-    source: Optional[str] = None,
-) -> int:
-    """BioSyn's "train dictionary": add the gold mention strings of a labelled corpus
-    as aliases of their gold concepts. Only unambiguous mentions count: a single id
-    that the KB knows, and a string that the corpus never links to another concept.
-    Recorded in ``kb.meta["alias_sources"]`` under ``source``; returns the new names."""
-    mentions, _ = labelled_mentions(corpus, kb, types=types)
-    return add_aliases_from_mentions(kb, mentions, source=source or f"train_mentions:{corpus}")
-
-
-def add_aliases_from_mentions(
-    kb: KnowledgeBase, mentions: Sequence[Tuple[str, str]], *, source: str
-) -> int:
-    """:func:`add_mention_aliases` for ``(mention text, concept id)`` pairs: strings
-    that the pairs link to one concept only become its aliases."""
-    by_key: Dict[str, set] = {}
-    for text, concept_id in mentions:
-        by_key.setdefault(name_key(text), set()).add(concept_id)
-    per_concept: Dict[str, List[str]] = {}
-    for text, concept_id in mentions:
-        if len(by_key[name_key(text)]) == 1:
-            per_concept.setdefault(concept_id, []).append(text)
-    added = 0
-    for concept_id, texts in per_concept.items():
-        added += kb.add_aliases(concept_id, texts, source=source)
-    kb.meta["alias_sources"].setdefault(source, 0)
-    return added
-
-
-def add_mention_priors(
-    kb: KnowledgeBase,
-    corpus: PathLike,
-    *,
-    types: Optional[Sequence[str]] = None,
-    source: Optional[str] = None,
-) -> Tuple[int, Dict[str, int]]:
-    """Count the gold mentions of a labelled corpus as the KB's priors (per mention
-    string and concept, and per concept; see :class:`~spacy_sapel.kb.priors.Priors`).
-    A composite mention counts for each of its ids. Returns the number of (mention,
-    concept) pairs counted and the mentions skipped, by reason (no id; no id that
-    the KB knows)."""
-    mentions, skipped = labelled_mentions(corpus, kb, types=types, composites=True)
-    counted = kb.add_priors(mentions, source=source or f"train_mentions:{corpus}")
-    return counted, skipped
-
-
 def _check_not_empty(pair_set: PairSet) -> None:
     if not pair_set.pairs:
-        raise ValueError(
+        raise SapelError(
             Errors.E601.format(
                 source=pair_set.source,
                 single=pair_set.n_single_name,
@@ -299,7 +205,7 @@ def _check_not_empty(pair_set: PairSet) -> None:
             )
         )
     if len(pair_set.labels) < 2:
-        raise ValueError(Errors.E603.format(source=pair_set.source, count=len(pair_set.labels)))
+        raise SapelError(Errors.E603.format(source=pair_set.source, count=len(pair_set.labels)))
 
 
 def warn_skipped(pair_set: PairSet) -> None:

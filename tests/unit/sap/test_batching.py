@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from spacy_sapel.encoder.batching import hard_order, label_neighbors, neighbour_chain
-from spacy_sapel.encoder.pairs import SynonymPair
-from spacy_sapel.encoder.sap_training import SapConfig
+from spacy_sapel.sap.batching import hard_order, label_neighbors, neighbour_chain
+from spacy_sapel.sap.pairs import SynonymPair
+from spacy_sapel.sap.trainer import SapConfig
 
 
 class PointEncoder:

@@ -5,19 +5,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sapel_test_utils import TOY_CONCEPTS, TOY_KEYS, TOY_TEMPLATES
 import srsly
 import torch
+from sapel_test_utils import TOY_CONCEPTS, TOY_KEYS, TOY_TEMPLATES
 
 from spacy_sapel.encoder import SapEncoder
-from spacy_sapel.encoder.retrieval_training import (
-    RetrievalConfig,
-    RetrievalTrainer,
-    marginal_nll,
-)
 from spacy_sapel.kb import Concept, KnowledgeBase
+from spacy_sapel.sap.retrieval import RetrievalConfig, RetrievalTrainer, marginal_nll
 
-# As in test_sap_training: a key word per concept, filler shared across concepts, so
+# As in test_trainer: a key word per concept, filler shared across concepts, so
 # an untrained encoder confuses concepts and training must learn the key words.
 KEYS, TEMPLATES, CONCEPTS = TOY_KEYS, TOY_TEMPLATES, TOY_CONCEPTS
 # concepts no mention links to, so that a sampled refresh leaves some names out
