@@ -2,11 +2,14 @@
 and the dense index over those embeddings, built, searched and saved together."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, FrozenSet, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
+import srsly
+from spacy.util import SimpleFrozenList, to_bytes, to_disk
 
 from ..encoder import SapEncoder
 from ..encoder.runtime_check import runtimes_agree
@@ -14,11 +17,15 @@ from ..errors import Errors, IndexLoadError, SapelError
 from ..index import DenseIndex
 from ..index.sparse import SparseIndex
 from ..kb import KnowledgeBase
-from ..util import DirMarker, PathLike, atomic_directory, has_visible_text, write_json
+from ..util import DirMarker, PathLike, atomic_directory, has_visible_text, json_dumps, write_json
 
 FORMAT_VERSION = 1
+#: the parts a KB bundle cannot do without, each a folder (and a key of its bytes)
 PARTS = ("encoder", "kb", "index")
 SPARSE_PART = "sparse"
+#: the bundle's metadata (formats, device): ``exclude=["meta"]`` leaves it out
+META_PART = "meta"
+META_FILE = "meta.json"
 #: what ``to_disk`` may replace: a KB directory written by ``build-kb`` (its meta.json)
 KB_DIR_MARKER = DirMarker(
     "KB directory", ("meta.json",), ("format_version", "kb", "index", "encoder")
@@ -38,6 +45,9 @@ class LinkerKB:
     index: DenseIndex
     #: optional character n-gram index over the same names, for hybrid search
     sparse: Optional[SparseIndex] = None
+    #: where the encoder and index were asked to run when loaded ("auto", "cpu", ...):
+    #: saved, so that a pipeline loads as it was set up
+    device: str = "auto"
     _type_masks: Dict[FrozenSet[str], np.ndarray] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
@@ -297,41 +307,119 @@ class LinkerKB:
             self._type_masks[type_set] = mask
         return mask
 
-    def to_disk(self, path: PathLike, *, overwrite: bool = False) -> None:
-        """Write ``encoder/``, ``kb/``, ``index/`` and ``meta.json`` atomically. An
+    def to_disk(
+        self,
+        path: PathLike,
+        *,
+        overwrite: bool = False,
+        exclude: Iterable[str] = SimpleFrozenList(),
+    ) -> None:
+        """Write ``encoder/``, ``kb/``, ``index/``, ``sparse/`` (with a sparse index)
+        and ``meta.json`` atomically, all but the parts named in ``exclude``. An
         existing ``path`` is replaced only if it is a KB directory (or empty), unless
         ``overwrite``."""
         with atomic_directory(path, KB_DIR_MARKER, overwrite=overwrite) as tmp:
-            self.encoder.to_disk(tmp / "encoder")
-            self.kb.to_disk(tmp / "kb")
-            self.index.to_disk(tmp / "index")
-            if self.sparse is not None:
-                self.sparse.to_disk(tmp / SPARSE_PART)
-            write_json(tmp / "meta.json", self.meta)
+            self.write_parts(tmp, exclude=exclude)
+
+    def write_parts(self, path: PathLike, *, exclude: Iterable[str] = SimpleFrozenList()) -> None:
+        """Write the parts of :meth:`to_disk` into the directory ``path``, next to
+        what it holds (each part atomically): a pipeline's linker directory keeps
+        them beside its ``cfg``."""
+        writers: Dict[str, Callable[[Path], None]] = {
+            "encoder": self.encoder.to_disk,
+            "kb": self.kb.to_disk,
+            "index": self.index.to_disk,
+        }
+        if self.sparse is not None:
+            writers[SPARSE_PART] = self.sparse.to_disk
+        writers[META_FILE] = lambda p: write_json(p, self.meta)
+        to_disk(path, writers, exclude)
 
     @classmethod
     def from_disk(
-        cls, path: PathLike, *, device: str = "auto", runtime: Optional[str] = None
+        cls,
+        path: PathLike,
+        *,
+        device: Optional[str] = None,
+        runtime: Optional[str] = None,
+        exclude: Iterable[str] = SimpleFrozenList(),
+        keep: Optional["LinkerKB"] = None,
     ) -> "LinkerKB":
-        """Load a directory written by :meth:`to_disk`; ``runtime``: the encoder
-        runtime to search with (default: the one saved with the encoder)."""
+        """Load a directory written by :meth:`to_disk` (or :meth:`write_parts`).
+        ``device``: where the encoder and index run (default: the device saved in
+        ``meta.json``, else "auto"); ``runtime``: the encoder runtime to search with
+        (default: the one saved with the encoder). The parts named in ``exclude`` are
+        not read: they are ``keep``'s (E360 when there is no ``keep``)."""
         path = Path(path)
         if not path.is_dir():
             raise IndexLoadError(Errors.E304.format(path=path))
-        missing = [part for part in PARTS if not (path / part).exists()]
+        missing = [part for part in PARTS if part not in exclude and not (path / part).exists()]
         if missing:
             raise IndexLoadError(Errors.E305.format(path=path, missing=", ".join(missing)))
-        encoder = SapEncoder.from_disk(path / "encoder", device=device, runtime=runtime)
-        kb = KnowledgeBase.from_disk(path / "kb")
-        index = DenseIndex.from_disk(
-            path / "index",
-            expected_dim=encoder.dim,
-            device=device,
-        )
-        sparse = (
-            SparseIndex.from_disk(path / SPARSE_PART) if (path / SPARSE_PART).exists() else None
-        )
-        return cls(encoder=encoder, kb=kb, index=index, sparse=sparse)
+        meta: Dict[str, Any] = {}
+        if META_PART not in exclude and (path / META_FILE).exists():
+            meta = _read_meta(path / META_FILE)
+        device = device or meta.get("device", "auto")
+        parts = _kept_parts(keep, exclude, source=path)
+        if "encoder" not in parts:
+            parts["encoder"] = SapEncoder.from_disk(path / "encoder", device=device, runtime=runtime)
+        if "kb" not in parts:
+            parts["kb"] = KnowledgeBase.from_disk(path / "kb")
+        if "index" not in parts:
+            parts["index"] = DenseIndex.from_disk(
+                path / "index", expected_dim=parts["encoder"].dim, device=device
+            )
+        if "sparse" not in parts:
+            sparse_path = path / SPARSE_PART
+            parts["sparse"] = SparseIndex.from_disk(sparse_path) if sparse_path.exists() else None
+        return cls(**parts, device=device)
+
+    def to_bytes(self, *, exclude: Iterable[str] = SimpleFrozenList()) -> bytes:
+        """The parts of :meth:`to_disk` as one msgpack map (``meta``, ``encoder``,
+        ``kb``, ``index``, ``sparse``), all but those named in ``exclude``."""
+        serialize: Dict[str, Callable[[], Any]] = {
+            META_PART: lambda: json_dumps(self.meta),
+            "encoder": self.encoder.to_bytes,
+            "kb": self.kb.to_bytes,
+            "index": self.index.to_bytes,
+        }
+        if self.sparse is not None:
+            serialize[SPARSE_PART] = self.sparse.to_bytes
+        return to_bytes(serialize, exclude)
+
+    @classmethod
+    def from_bytes(
+        cls,
+        data: bytes,
+        *,
+        device: Optional[str] = None,
+        exclude: Iterable[str] = SimpleFrozenList(),
+        keep: Optional["LinkerKB"] = None,
+    ) -> "LinkerKB":
+        """Load what :meth:`to_bytes` wrote; ``device``, ``exclude`` and ``keep`` as
+        for :meth:`from_disk`. Keys it does not know are ignored (a linker's bytes
+        hold its ``cfg`` beside these parts)."""
+        msg = _msgpack_map(data)
+        missing = [part for part in PARTS if part not in exclude and part not in msg]
+        if missing:
+            raise IndexLoadError(Errors.E363.format(problem=f"{', '.join(missing)} missing"))
+        meta: Dict[str, Any] = {}
+        if META_PART not in exclude and META_PART in msg:
+            meta = _check_meta(_parse_json(msg[META_PART], source="bytes"), source="bytes")
+        device = device or meta.get("device", "auto")
+        parts = _kept_parts(keep, exclude, source="bytes")
+        if "encoder" not in parts:
+            parts["encoder"] = SapEncoder.from_bytes(msg["encoder"], device=device)
+        if "kb" not in parts:
+            parts["kb"] = KnowledgeBase.from_bytes(msg["kb"])
+        if "index" not in parts:
+            parts["index"] = DenseIndex.from_bytes(
+                msg["index"], expected_dim=parts["encoder"].dim, device=device
+            )
+        if "sparse" not in parts:
+            sparse = msg.get(SPARSE_PART)
+            parts["sparse"] = SparseIndex.from_bytes(sparse) if sparse is not None else None
+        return cls(**parts, device=device)
 
     @property
     def meta(self) -> Dict[str, Any]:
@@ -341,4 +429,58 @@ class LinkerKB:
             "index": self.index.meta,
             "encoder": self.encoder.cfg,
             "sparse": self.sparse.meta if self.sparse is not None else None,
+            "device": self.device,
         }
+
+
+def _kept_parts(
+    keep: Optional[LinkerKB], exclude: Iterable[str], *, source: Any
+) -> Dict[str, Any]:
+    """The parts named in ``exclude``, taken from ``keep``: E360 when a needed one
+    (encoder, kb, index) is excluded and there is no ``keep``; an excluded sparse
+    index is ``keep``'s, or none."""
+    excluded = [part for part in PARTS if part in exclude]
+    if excluded and keep is None:
+        raise SapelError(Errors.E360.format(source=source, parts=", ".join(excluded)))
+    parts = {part: getattr(keep, part) for part in excluded}
+    if SPARSE_PART in exclude:
+        parts["sparse"] = keep.sparse if keep is not None else None
+    return parts
+
+
+def _msgpack_map(data: bytes) -> Dict[str, Any]:
+    try:
+        msg = srsly.msgpack_loads(data)
+    except (TypeError, ValueError) as err:
+        raise IndexLoadError(Errors.E363.format(problem=f"not valid msgpack ({err})")) from err
+    if not isinstance(msg, dict):
+        raise IndexLoadError(Errors.E363.format(problem=f"a msgpack {type(msg).__name__}, not a map"))
+    return msg
+
+
+def _read_meta(path: Path) -> Dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise IndexLoadError(Errors.E362.format(source=path, problem=f"it cannot be read ({err})")) from err
+    return _check_meta(_parse_json(text, source=path), source=path)
+
+
+def _parse_json(text: Any, *, source: Any) -> Any:
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError) as err:
+        raise IndexLoadError(Errors.E362.format(source=source, problem=f"it is not JSON ({err})")) from err
+
+
+def _check_meta(meta: Any, *, source: Any) -> Dict[str, Any]:
+    """The saved metadata, refused when it is no object or its ``device`` no string
+    (a directory written before the device was saved has none: "auto")."""
+    if not isinstance(meta, dict):
+        raise IndexLoadError(Errors.E362.format(source=source, problem=f"it is a {type(meta).__name__}"))
+    device = meta.get("device", "auto")
+    if not isinstance(device, str):
+        raise IndexLoadError(
+            Errors.E362.format(source=source, problem=f"its device is {device!r}, not a string")
+        )
+    return meta
