@@ -600,6 +600,11 @@ class SapelLinker(Pipe):
         self._adopt_kb(linker_kb)
 
 
+def find_linkers(nlp: Language) -> List[Tuple[str, SapelLinker]]:
+    """The pipeline's sapel_linker components as ``(name, linker)``, in pipeline order."""
+    return [(name, pipe) for name, pipe in nlp.pipeline if isinstance(pipe, SapelLinker)]
+
+
 def _mention_text(ent: Span) -> str:
     """The mention string as the encoder sees it: whitespace collapsed."""
     return " ".join(ent.text.split())
