@@ -277,6 +277,9 @@ class Errors(metaclass=ErrorsWithCodes):
             "device).")
     E363 = ("The knowledge-base bytes cannot be loaded: {problem}. Expected the msgpack "
             "map LinkerKB.to_bytes writes (meta, encoder, kb, index, sparse).")
+    E364 = ("The embed hook {embed!r} of LinkerKB.build returned vectors of shape {shape} "
+            "for {n} names; expected ({n}, {dim}): one row per name, of the encoder's "
+            "dimension, in the order given.")
     # --- CLI (E4xx) ---
     E401 = "No pipeline with a sapel_linker found in {path}: it has the components {pipes}."
     E402 = "Unknown {what} {value!r}. Expected one of: {options}."

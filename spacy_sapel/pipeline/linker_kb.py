@@ -32,6 +32,8 @@ KB_DIR_MARKER = DirMarker(
 )
 
 Candidates = List[Tuple[str, float]]
+#: embeds the names for :meth:`LinkerKB.build`: one row per name, as ``SapEncoder.encode``
+Embedder = Callable[[Sequence[str]], np.ndarray]
 #: allowed KB types of a mention (None: any concept)
 TypeSet = Optional[FrozenSet[str]]
 
@@ -68,13 +70,25 @@ class LinkerKB:
         index_options: Optional[Dict[str, Any]] = None,
         sparse: bool = False,
         show_progress: bool = False,
+        embed: Optional[Embedder] = None,
     ) -> "LinkerKB":
         """Embed every distinct name of every concept and index the embeddings; with
         ``sparse``, also index their character n-grams for hybrid search. The index
-        options are checked before any name is encoded."""
+        options are checked before any name is encoded. ``embed`` embeds the names
+        as ``encoder.encode`` does, elsewhere: default ``encoder`` in this process;
+        :func:`spacy_sapel.distributed.ray_embedder` spreads it over Ray actors."""
         index = cls.plan_index(kb, encoder, index_type=index_type, index_options=index_options)
         names, _ = kb.alias_table()
-        vectors = encoder.encode(names, show_progress=show_progress)
+        if embed is None:
+            vectors = encoder.encode(names, show_progress=show_progress)
+        else:
+            vectors = np.asarray(embed(names))
+            if vectors.shape != (len(names), encoder.dim):
+                raise SapelError(
+                    Errors.E364.format(
+                        embed=embed, shape=vectors.shape, n=len(names), dim=encoder.dim
+                    )
+                )
         index.build(vectors, fingerprint=encoder.fingerprint)
         linker_kb = cls(encoder=encoder, kb=kb, index=index)
         if sparse:
@@ -340,10 +354,10 @@ class LinkerKB:
         cls,
         path: PathLike,
         *,
-        device: Optional[str] = None,
-        runtime: Optional[str] = None,
         exclude: Iterable[str] = SimpleFrozenList(),
         keep: Optional["LinkerKB"] = None,
+        device: Optional[str] = None,
+        runtime: Optional[str] = None,
     ) -> "LinkerKB":
         """Load a directory written by :meth:`to_disk` (or :meth:`write_parts`).
         ``device``: where the encoder and index run (default: the device saved in
@@ -359,20 +373,14 @@ class LinkerKB:
         meta: Dict[str, Any] = {}
         if META_PART not in exclude and (path / META_FILE).exists():
             meta = _read_meta(path / META_FILE)
-        device = device or meta.get("device", "auto")
-        parts = _kept_parts(keep, exclude, source=path)
-        if "encoder" not in parts:
-            parts["encoder"] = SapEncoder.from_disk(path / "encoder", device=device, runtime=runtime)
-        if "kb" not in parts:
-            parts["kb"] = KnowledgeBase.from_disk(path / "kb")
-        if "index" not in parts:
-            parts["index"] = DenseIndex.from_disk(
-                path / "index", expected_dim=parts["encoder"].dim, device=device
-            )
-        if "sparse" not in parts:
-            sparse_path = path / SPARSE_PART
-            parts["sparse"] = SparseIndex.from_disk(sparse_path) if sparse_path.exists() else None
-        return cls(**parts, device=device)
+        loaders: Dict[str, Callable[[str], Any]] = {
+            "encoder": lambda dev: SapEncoder.from_disk(path / "encoder", device=dev, runtime=runtime),
+            "kb": lambda _: KnowledgeBase.from_disk(path / "kb"),
+            "index": lambda dev: DenseIndex.from_disk(path / "index", device=dev),
+        }
+        if (path / SPARSE_PART).exists():
+            loaders[SPARSE_PART] = lambda _: SparseIndex.from_disk(path / SPARSE_PART)
+        return cls._load(loaders, meta, exclude=exclude, keep=keep, device=device, source=path)
 
     def to_bytes(self, *, exclude: Iterable[str] = SimpleFrozenList()) -> bytes:
         """The parts of :meth:`to_disk` as one msgpack map (``meta``, ``encoder``,
@@ -389,16 +397,11 @@ class LinkerKB:
 
     @classmethod
     def from_bytes(
-        cls,
-        data: bytes,
-        *,
-        device: Optional[str] = None,
-        exclude: Iterable[str] = SimpleFrozenList(),
-        keep: Optional["LinkerKB"] = None,
+        cls, data: bytes, *, exclude: Iterable[str] = SimpleFrozenList(), keep: Optional["LinkerKB"] = None
     ) -> "LinkerKB":
-        """Load what :meth:`to_bytes` wrote; ``device``, ``exclude`` and ``keep`` as
-        for :meth:`from_disk`. Keys it does not know are ignored (a linker's bytes
-        hold its ``cfg`` beside these parts)."""
+        """Load what :meth:`to_bytes` wrote, on the device saved with it; ``exclude``
+        and ``keep`` as for :meth:`from_disk`. Keys it does not know are ignored (a
+        linker's bytes hold its ``cfg`` beside these parts)."""
         msg = _msgpack_map(data)
         missing = [part for part in PARTS if part not in exclude and part not in msg]
         if missing:
@@ -406,19 +409,35 @@ class LinkerKB:
         meta: Dict[str, Any] = {}
         if META_PART not in exclude and META_PART in msg:
             meta = _check_meta(_parse_json(msg[META_PART], source="bytes"), source="bytes")
+        loaders: Dict[str, Callable[[str], Any]] = {
+            "encoder": lambda dev: SapEncoder.from_bytes(msg["encoder"], device=dev),
+            "kb": lambda _: KnowledgeBase.from_bytes(msg["kb"]),
+            "index": lambda dev: DenseIndex.from_bytes(msg["index"], device=dev),
+        }
+        if SPARSE_PART in msg:
+            loaders[SPARSE_PART] = lambda _: SparseIndex.from_bytes(msg[SPARSE_PART])
+        return cls._load(loaders, meta, exclude=exclude, keep=keep, device=None, source="bytes")
+
+    @classmethod
+    def _load(
+        cls,
+        loaders: Dict[str, Callable[[str], Any]],
+        meta: Dict[str, Any],
+        *,
+        exclude: Iterable[str],
+        keep: Optional["LinkerKB"],
+        device: Optional[str],
+        source: Any,
+    ) -> "LinkerKB":
+        """The bundle from ``loaders`` (part -> its loader, given the device; a
+        sparse index only when one was saved), the parts named in ``exclude`` from
+        ``keep``. The device: ``device``, else the saved one, else "auto"."""
         device = device or meta.get("device", "auto")
-        parts = _kept_parts(keep, exclude, source="bytes")
-        if "encoder" not in parts:
-            parts["encoder"] = SapEncoder.from_bytes(msg["encoder"], device=device)
-        if "kb" not in parts:
-            parts["kb"] = KnowledgeBase.from_bytes(msg["kb"])
-        if "index" not in parts:
-            parts["index"] = DenseIndex.from_bytes(
-                msg["index"], expected_dim=parts["encoder"].dim, device=device
-            )
-        if "sparse" not in parts:
-            sparse = msg.get(SPARSE_PART)
-            parts["sparse"] = SparseIndex.from_bytes(sparse) if sparse is not None else None
+        parts = _kept_parts(keep, exclude, source=source)
+        for part, load in loaders.items():
+            if part not in parts:
+                parts[part] = load(device)
+        parts.setdefault(SPARSE_PART, None)
         return cls(**parts, device=device)
 
     @property
