@@ -7,11 +7,11 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Literal, Optional, Sequence, Set, Tuple
 
+import srsly
 from spacy.language import Language
 from spacy.pipeline import Pipe
 from spacy.tokens import Doc, Span
 from spacy.training import Example, validate_get_examples
-import srsly
 from spacy.util import (
     SimpleFrozenList,
     from_dict,
@@ -549,9 +549,7 @@ class SapelLinker(Pipe):
             raise IndexLoadError(Errors.E361.format(name=self.name, path=path))
         present = [part for part in (*PARTS, SPARSE_PART) if (path / part).exists()]
         if self._has_kb_parts(present, exclude, path):
-            self._load_kb(
-                LinkerKB.from_disk(path, exclude=exclude, keep=self.linker_kb)
-            )
+            self._load_kb(LinkerKB.from_disk(path, exclude=exclude, keep=self.linker_kb))
         reranker_path = path / RERANKER_PART
         if self.reranker is not None and reranker_path.exists() and RERANKER_PART not in exclude:
             self.reranker.from_disk(reranker_path)
@@ -574,9 +572,7 @@ class SapelLinker(Pipe):
         :meth:`from_disk`."""
         msg = srsly.msgpack_loads(bytes_data)
         if self._has_kb_parts(list(msg), exclude, "the bytes given"):
-            self._load_kb(
-                LinkerKB.from_bytes(bytes_data, exclude=exclude, keep=self.linker_kb)
-            )
+            self._load_kb(LinkerKB.from_bytes(bytes_data, exclude=exclude, keep=self.linker_kb))
         if self.reranker is not None:
             from_dict(msg, {RERANKER_PART: self.reranker.from_bytes}, exclude)
         return self

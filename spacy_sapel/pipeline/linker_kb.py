@@ -463,7 +463,7 @@ def _kept_parts(
         raise SapelError(Errors.E360.format(source=source, parts=", ".join(excluded)))
     parts = {part: getattr(keep, part) for part in excluded}
     if SPARSE_PART in exclude:
-        parts["sparse"] = keep.sparse if keep is not None else None
+        parts[SPARSE_PART] = keep.sparse if keep is not None else None
     return parts
 
 
