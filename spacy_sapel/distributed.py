@@ -1,18 +1,20 @@
 """Work beyond one process with Ray (optional extra: ``pip install 'spacy-sapel[ray]'``).
 
-- :func:`encode_names_ray` / :func:`build_linker_kb_ray`: embed the names of a KB over a
-  Ray Data dataset in a pool of encoder actors (one encoder per actor, a GPU each when
-  the cluster has GPUs), then build the index on the driver.
+- :func:`ray_embedder` (over :func:`encode_names_ray`): the ``embed`` hook of
+  ``LinkerKB.build`` that embeds the names of a KB over a Ray Data dataset in a pool of
+  encoder actors (one encoder per actor, a GPU each when the cluster has GPUs); the
+  build itself (index, sparse index) runs on the driver, as without Ray.
 - :func:`annotate_ray`: run a saved pipeline over a large JSONL or text corpus in a
   pool of pipeline actors and write JSONL or DocBin shards, in input order.
 
 Both give the results of the single-process code (``LinkerKB.build``, the ``link``
-command). Ray is initialised by the caller (``ray.init``); when it is not, a local
-instance is started.
+command). Ray is initialised by the caller (``ray.init`` or :func:`start_ray`); when it
+is not, a local instance is started.
 """
 from __future__ import annotations
 
 import logging
+import tempfile
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
@@ -22,11 +24,10 @@ import srsly
 from ._compat import import_ray
 from .encoder import SapEncoder
 from .errors import Errors, SapelError
-from .kb import KnowledgeBase
 from .pipeline.annotate import annotate
 from .pipeline.describe import describe_entities
-from .pipeline.linker_kb import LinkerKB
-from .training.jsonl import doc_from_jsonl_line, is_jsonl
+from .pipeline.linker_kb import Embedder
+from .training.jsonl import doc_from_input_line, is_jsonl
 from .util import DirMarker, PathLike, atomic_directory, check_output_dir
 
 logger = logging.getLogger("spacy_sapel")
@@ -37,11 +38,18 @@ OUTPUT_FORMATS = ("jsonl", "docbin")
 SHARDS_MARKER = DirMarker("annotate-ray output directory", ("part-00000.jsonl", "part-00000.spacy"))
 
 
-def _ray() -> Any:
-    """The ray module, initialised (a local instance if nothing is running)."""
+def start_ray(address: Optional[str] = None, *, num_cpus: Optional[int] = None) -> Any:
+    """The ray module, initialised: connected to the cluster at ``address``, else a
+    local instance (``num_cpus`` CPUs, default all) if none is running. An
+    ImportError (E701) that says how to install Ray when it is absent."""
     ray = import_ray()
     if not ray.is_initialized():
-        ray.init(include_dashboard=False, log_to_driver=False)
+        ray.init(
+            address=address,
+            num_cpus=None if address else num_cpus,
+            include_dashboard=False,
+            log_to_driver=False,
+        )
     return ray
 
 
@@ -91,7 +99,7 @@ def encode_names_ray(
                         ("rows_per_task", rows_per_task)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise SapelError(Errors.E702.format(name=name, value=value))
-    ray = _ray()
+    ray = start_ray()
     import pyarrow
 
     out: Optional[np.ndarray] = None
@@ -123,38 +131,37 @@ def encode_names_ray(
     return out
 
 
-def build_linker_kb_ray(
-    kb: KnowledgeBase,
+def ray_embedder(
     encoder: SapEncoder,
     *,
-    index_type: str = "auto",
-    index_options: Optional[Dict[str, Any]] = None,
     num_actors: int = 2,
     batch_size: Optional[int] = None,
     rows_per_task: int = 4096,
     num_gpus: Optional[float] = None,
+    device: str = "auto",
     work_dir: Optional[PathLike] = None,
-) -> LinkerKB:
-    """``LinkerKB.build`` with the names embedded by a pool of Ray actors. The encoder
-    is saved once under ``work_dir`` (default: a temporary folder) for the actors to
-    load; on a multi-machine cluster that folder must be on a shared filesystem."""
-    import tempfile
+) -> Embedder:
+    """The ``embed`` hook of ``LinkerKB.build`` that embeds the names with
+    :func:`encode_names_ray`: ``LinkerKB.build(kb, encoder, embed=ray_embedder(encoder))``.
+    The encoder is saved once per build under ``work_dir`` (default: a temporary
+    folder) for the actors to load; on a multi-machine cluster that folder must be
+    on a shared filesystem."""
 
-    index = LinkerKB.plan_index(kb, encoder, index_type=index_type, index_options=index_options)
-    names, _ = kb.alias_table()
-    with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
-        encoder_dir = Path(tmp) / "encoder"
-        encoder.to_disk(encoder_dir)
-        vectors = encode_names_ray(
-            names,
-            encoder_dir,
-            num_actors=num_actors,
-            batch_size=batch_size or encoder.batch_size,
-            rows_per_task=rows_per_task,
-            num_gpus=num_gpus,
-        )
-    index.build(vectors, fingerprint=encoder.fingerprint)
-    return LinkerKB(encoder=encoder, kb=kb, index=index)
+    def embed(names: Sequence[str]) -> np.ndarray:
+        with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
+            encoder_dir = Path(tmp) / "encoder"
+            encoder.to_disk(encoder_dir)
+            return encode_names_ray(
+                names,
+                encoder_dir,
+                num_actors=num_actors,
+                batch_size=batch_size or encoder.batch_size,
+                rows_per_task=rows_per_task,
+                num_gpus=num_gpus,
+                device=device,
+            )
+
+    return embed
 
 
 class _AnnotateActor:
@@ -188,18 +195,9 @@ class _AnnotateActor:
         return {"out": np.array([data], dtype=object)}
 
     def _doc(self, line: str) -> Tuple[Any, bool]:
-        if self.input_format == "text":
-            return self.nlp.make_doc(line), False
-        return doc_from_record(self.nlp, line, source=self.source)
-
-
-def doc_from_record(nlp: Any, line: str, *, source: str) -> Tuple[Any, bool]:
-    """``(doc, has_ents)`` from one JSONL record, checked as ``read_jsonl_docs`` does."""
-
-    def fail(problem: str, expected: str) -> Exception:
-        return ValueError(Errors.E703.format(path=source, problem=problem, text=line[:80]))
-
-    return doc_from_jsonl_line(nlp, line, fail=fail)
+        return doc_from_input_line(
+            self.nlp, line, input_format=self.input_format, source=self.source
+        )
 
 
 def annotate_ray(
@@ -235,7 +233,7 @@ def annotate_ray(
     if not input_path.is_file():
         raise FileNotFoundError(Errors.E001.format(path=input_path))
     check_output_dir(output_dir, SHARDS_MARKER, overwrite=overwrite, inputs=[pipeline, input_path])
-    ray = _ray()
+    ray = start_ray()
     ray.data.DataContext.get_current().execution_options.preserve_order = True
     input_format = "jsonl" if is_jsonl(input_path) else "text"
     # reading lines is light: the read tasks reserve no CPU, else actors holding every

@@ -265,6 +265,21 @@ class Errors(metaclass=ErrorsWithCodes):
             "{options}.")
     E355 = ("No training examples for the reranker from {source}: {problem}. Expected "
             "gold mentions whose concept is among the linker's candidates.")
+    E360 = ("Cannot load the knowledge base from {source} with {parts} excluded: an "
+            "excluded part is kept from the one already loaded, and there is none. "
+            "Exclude KB parts only when loading into a sapel_linker that has a knowledge "
+            "base (after nlp.initialize or an earlier load), or do not exclude them.")
+    E361 = ("The sapel_linker '{name}' cannot be loaded from {path}: the directory does "
+            "not exist. Was the pipeline saved with exclude=['{name}']? Then load it with "
+            "exclude=['{name}'] as well.")
+    E362 = ("{source} is not the metadata of a knowledge base: {problem}. Expected the "
+            "JSON object LinkerKB.to_disk writes (format_version, kb, index, encoder, "
+            "device).")
+    E363 = ("The knowledge-base bytes cannot be loaded: {problem}. Expected the msgpack "
+            "map LinkerKB.to_bytes writes (meta, encoder, kb, index, sparse).")
+    E364 = ("The embed hook {embed!r} of LinkerKB.build returned vectors of shape {shape} "
+            "for {n} names; expected ({n}, {dim}): one row per name, of the encoder's "
+            "dimension, in the order given.")
     # --- CLI (E4xx) ---
     E401 = "No pipeline with a sapel_linker found in {path}: it has the components {pipes}."
     E402 = "Unknown {what} {value!r}. Expected one of: {options}."

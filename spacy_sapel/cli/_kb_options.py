@@ -1,5 +1,7 @@
-"""The options ``build-kb`` and ``build-kb-ray`` share, declared once, and the step
-they share: read the vocabulary (plus training mentions as aliases) and the encoder."""
+"""The options ``build-kb`` and ``build-kb-ray`` share, declared once, and the steps
+they share: check the options and output, read the vocabulary (plus training mentions
+as aliases) and the encoder, build and write the KB (the names embedded here or by Ray
+actors)."""
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -7,13 +9,14 @@ import typer
 from wasabi import msg
 
 from ..encoder import DEFAULT_ENCODER, SapEncoder
-from ..index import INDEX_TYPES
+from ..encoder.runtimes import RUNTIMES
+from ..index import INDEX_TYPES, DenseIndex
 from ..kb import KnowledgeBase
 from ..kb.readers import READERS, read_kb
-from ..pipeline.linker_kb import KB_DIR_MARKER, LinkerKB
+from ..pipeline.linker_kb import KB_DIR_MARKER, Embedder, LinkerKB
 from ..training.mentions import add_mention_aliases, add_mention_priors
 from ..util import check_output_dir
-from ._util import parse_options
+from ._util import check_choice, parse_options
 
 INPUTS = typer.Argument(..., help="Vocabulary file(s) to read", exists=True, dir_okay=False)
 OUTPUT = typer.Option(..., "--output", "-o", help="Directory to write (encoder/, kb/, index/)")
@@ -26,6 +29,7 @@ RUNTIME = typer.Option(None, "--runtime", help="Encoder runtime: torch, torch-in
 BATCH_SIZE = typer.Option(128, "--batch-size", help="Names per encoder batch")
 INDEX_TYPE_HELP = f"Index type: {', '.join(INDEX_TYPES)}"
 INDEX_OPTION = typer.Option([], "--index-option", help="Index option as key=value, e.g. nprobe=32, pca_dim=256, storage=sq8; repeatable")
+SPARSE = typer.Option(False, "--sparse", help="Also index the names' character n-grams, for the linker's sparse_weight (hybrid search)")
 NAME = typer.Option("kb", "--name", help="KB name stored in its metadata")
 TRAIN_MENTIONS = typer.Option([], "--train-mentions", help="PubTator training corpus whose unambiguous gold mentions (one id, in the KB) become aliases of their concepts, and whose gold mentions are counted as the KB's priors; repeatable", exists=True, dir_okay=False)
 PRIORS = typer.Option(True, "--priors/--no-priors", help="Count --train-mentions as priors (per mention string and concept), which break ties between concepts that match equally")
@@ -53,7 +57,29 @@ def check_output(
     )
 
 
-def plan_build(
+def check_build(
+    output: Path,
+    inputs: Sequence[Path],
+    train_mentions: Sequence[Path],
+    encoder: str,
+    *,
+    index_type: str,
+    index_option: List[str],
+    runtime: Optional[str],
+    overwrite: bool,
+) -> Dict[str, Any]:
+    """The checks before any work: the index type, runtime and index options, and
+    the output path. Returns the index options."""
+    check_choice("index type", index_type, INDEX_TYPES)
+    if runtime is not None:
+        check_choice("runtime", runtime, RUNTIMES)
+    index_options = parse_options(index_option)
+    DenseIndex.from_options(index_type, index_options)
+    check_output(output, inputs, train_mentions, encoder, overwrite=overwrite)
+    return index_options
+
+
+def build(
     output: Path,
     inputs: Sequence[Path],
     train_mentions: Sequence[Path],
@@ -63,15 +89,28 @@ def plan_build(
     encoder: str,
     index_type: str,
     index_options: Dict[str, Any],
-    sparse: bool = False,
+    sparse: bool,
     overwrite: bool,
+    embed: Optional[Embedder] = None,
 ) -> None:
-    """The checks that need the KB and the encoder but not the vectors: the index
-    options against the KB's size and the encoder's dimension, and (roughly) the
-    free disk space for the output."""
+    """Check what needs the KB and the encoder but not the vectors (the index
+    options against the KB's size and the encoder's dimension, and roughly the free
+    disk space), then build the KB with ``LinkerKB.build`` (names embedded by
+    ``embed``, default the encoder here) and write it to ``output``."""
     index = LinkerKB.plan_index(kb, enc, index_type=index_type, index_options=index_options)
     needed = LinkerKB.estimate_bytes(kb, enc, index, sparse=sparse)
     check_output(output, inputs, train_mentions, encoder, overwrite=overwrite, needed_bytes=needed)
+    linker_kb = LinkerKB.build(
+        kb,
+        enc,
+        index_type=index_type,
+        index_options=index_options,
+        sparse=sparse,
+        show_progress=embed is None,
+        embed=embed,
+    )
+    linker_kb.to_disk(output, overwrite=overwrite)
+    msg.good(f"Wrote KB directory {output} ({linker_kb.index.index_type} index, dim {enc.dim})")
 
 
 def read_vocabulary(

@@ -4,7 +4,7 @@ from typing import Any, Dict, Iterable, List, Optional
 from spacy.language import Language
 
 from ..errors import Errors, SapelError
-from ..pipeline.linker import SapelLinker
+from ..pipeline.linker import find_linkers
 from ..util import DirMarker
 
 #: a directory nlp.to_disk wrote (and so may be replaced by a command that writes one)
@@ -31,12 +31,18 @@ def check_choice(what: str, value: str, options: Iterable[str]) -> None:
         raise SapelError(Errors.E402.format(what=what, value=value, options=", ".join(options)))
 
 
+def linker_names(nlp: Language, pipeline: object) -> List[str]:
+    """The names of the pipeline's sapel_linker components; E401 when it has none."""
+    linkers = [name for name, _ in find_linkers(nlp)]
+    if not linkers:
+        raise SapelError(Errors.E401.format(path=pipeline, pipes=", ".join(nlp.pipe_names)))
+    return linkers
+
+
 def select_linker(nlp: Language, pipeline: object, name: Optional[str]) -> str:
     """The name of the pipeline's sapel_linker called ``name``, or of its only one
     when ``name`` is None; E401/E403 otherwise."""
-    linkers = [pipe_name for pipe_name, pipe in nlp.pipeline if isinstance(pipe, SapelLinker)]
-    if not linkers:
-        raise SapelError(Errors.E401.format(path=pipeline, pipes=", ".join(nlp.pipe_names)))
+    linkers = linker_names(nlp, pipeline)
     if name is None and len(linkers) == 1:
         return linkers[0]
     if name not in linkers:

@@ -6,26 +6,17 @@ import typer
 from wasabi import msg
 
 from .. import _compat
-from ..distributed import annotate_ray, build_linker_kb_ray
+from ..distributed import annotate_ray, ray_embedder, start_ray
 from ..errors import Errors
-from ..index import INDEX_TYPES, DenseIndex
 from . import _kb_options as opts
 from ._app import app
-from ._util import check_choice, parse_options
 
 
 def _start_ray(address: Optional[str], num_cpus: Optional[int]) -> None:
-    """Connect to ``address`` or start a local Ray; a clear exit without Ray."""
+    """:func:`~spacy_sapel.distributed.start_ray`, with a clear exit without Ray."""
     if not _compat.HAS_RAY:
         msg.fail(Errors.E701, exits=1)
-    ray = _compat.import_ray()
-    if not ray.is_initialized():
-        ray.init(
-            address=address,
-            num_cpus=None if address else num_cpus,
-            include_dashboard=False,
-            log_to_driver=False,
-        )
+    start_ray(address, num_cpus=num_cpus)
 
 
 @app.command("build-kb-ray")
@@ -38,8 +29,10 @@ def build_kb_ray_cli(
     pooling: Optional[str] = opts.POOLING,
     max_length: Optional[int] = opts.MAX_LENGTH,
     batch_size: int = opts.BATCH_SIZE,
+    runtime: Optional[str] = opts.RUNTIME,
     index_type: str = typer.Option("auto", "--index-type", "-t", help=opts.INDEX_TYPE_HELP),
     index_option: List[str] = opts.INDEX_OPTION,
+    sparse: bool = opts.SPARSE,
     name: str = opts.NAME,
     train_mentions: List[Path] = opts.TRAIN_MENTIONS,
     train_mention_types: List[str] = opts.TRAIN_MENTION_TYPES,
@@ -48,30 +41,24 @@ def build_kb_ray_cli(
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (default: start a local Ray)"),
     num_cpus: Optional[int] = typer.Option(None, "--num-cpus", help="CPUs of a local Ray instance"),
     overwrite: bool = opts.OVERWRITE,
+    priors: bool = opts.PRIORS,
 ) -> None:
     """As `build-kb`, with the names embedded by a pool of Ray actors."""
-    check_choice("index type", index_type, INDEX_TYPES)
-    index_options = parse_options(index_option)
-    DenseIndex.from_options(index_type, index_options)
-    opts.check_output(output, inputs, train_mentions, encoder, overwrite=overwrite)
+    index_options = opts.check_build(
+        output, inputs, train_mentions, encoder, index_type=index_type,
+        index_option=index_option, runtime=runtime, overwrite=overwrite,
+    )
     _start_ray(address, num_cpus)
-
-    kb = opts.read_vocabulary(inputs, reader, reader_option, name, train_mentions, train_mention_types)
-    enc = opts.load_encoder(encoder, pooling, max_length, batch_size, "cpu")
-    opts.plan_build(
+    kb = opts.read_vocabulary(
+        inputs, reader, reader_option, name, train_mentions, train_mention_types, priors=priors
+    )
+    # the driver's encoder only saves itself for the actors and fingerprints the index
+    enc = opts.load_encoder(encoder, pooling, max_length, batch_size, "cpu", runtime)
+    opts.build(
         output, inputs, train_mentions, kb, enc, encoder=encoder, index_type=index_type,
-        index_options=index_options, overwrite=overwrite,
+        index_options=index_options, sparse=sparse, overwrite=overwrite,
+        embed=ray_embedder(enc, num_actors=num_actors, num_gpus=num_gpus),
     )
-    linker_kb = build_linker_kb_ray(
-        kb,
-        enc,
-        index_type=index_type,
-        index_options=index_options,
-        num_actors=num_actors,
-        num_gpus=num_gpus,
-    )
-    linker_kb.to_disk(output, overwrite=overwrite)
-    msg.good(f"Wrote KB directory {output} ({linker_kb.index.index_type} index, dim {enc.dim})")
 
 
 @app.command("annotate-ray")

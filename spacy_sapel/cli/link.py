@@ -3,18 +3,15 @@ from pathlib import Path
 import spacy
 import srsly
 import typer
-from spacy.language import Language
 from wasabi import msg
 
-from ..errors import Errors, SapelError
 from ..progress import progress
-from ..pipeline import SapelLinker
 from ..pipeline.annotate import annotate
 from ..pipeline.describe import describe_entities
 from ..training import INPUT_FORMATS, read_input_docs
 from ..util import atomic_write_path, check_output_file
 from ._app import app
-from ._util import check_choice
+from ._util import check_choice, linker_names
 
 
 @app.command("link")
@@ -31,7 +28,7 @@ def link_cli(
     check_choice("input format", input_format, INPUT_FORMATS)
     check_output_file(output, inputs=[input_path])
     nlp = spacy.load(pipeline)
-    check_has_linker(nlp, pipeline)
+    linker_names(nlp, pipeline)
     stream = read_input_docs(nlp, input_path, input_format=input_format)
     n_docs = n_ents = 0
     with atomic_write_path(output) as tmp, tmp.open("w", encoding="utf8") as f:
@@ -42,7 +39,3 @@ def link_cli(
             n_ents += len(ents)
     msg.good(f"Linked {n_ents} entities in {n_docs} documents -> {output}")
 
-
-def check_has_linker(nlp: Language, source: object) -> None:
-    if not any(isinstance(pipe, SapelLinker) for _, pipe in nlp.pipeline):
-        raise SapelError(Errors.E401.format(path=source, pipes=nlp.pipe_names))

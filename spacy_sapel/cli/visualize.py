@@ -10,7 +10,7 @@ from wasabi import msg
 
 from ..errors import Errors, SapelError
 from ..pipeline.describe import DEFAULT_URL_TEMPLATE, display_options, links_data, render_links
-from ..pipeline.linker import SapelLinker
+from ..pipeline.linker import find_linkers
 from ..training.corpus import read_corpus_docs
 from ..util import atomic_write_bytes, check_output_file
 from ._app import app
@@ -63,7 +63,7 @@ def visualize_cli(
     if not items:
         raise SapelError(Errors.E402.format(what="input", value="nothing", options="INPUT or --text"))
     if gold_ents:
-        linkers = [name for name, pipe in nlp.pipeline if isinstance(pipe, SapelLinker)]
+        linkers = [name for name, _ in find_linkers(nlp)]
         with nlp.select_pipes(enable=linkers):
             docs = list(nlp.pipe(doc for doc, _ in items))
     else:

@@ -1,4 +1,10 @@
-from .linker import CANDIDATES_ATTR, SapelLinker, install_extensions, make_sapel_linker
+from .linker import (
+    CANDIDATES_ATTR,
+    SapelLinker,
+    find_linkers,
+    install_extensions,
+    make_sapel_linker,
+)
 from . import loaders, rerankers, scorer, vocab_feature  # noqa: F401  (registrations)
 from .vocab_tagger import VocabTagger
 from .linker_kb import LinkerKB
@@ -8,6 +14,7 @@ __all__ = [
     "LinkerKB",
     "SapelLinker",
     "VocabTagger",
+    "find_linkers",
     "install_extensions",
     "make_sapel_linker",
 ]

@@ -9,7 +9,7 @@ from spacy import displacy
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
-from .linker import CANDIDATES_ATTR, SapelLinker
+from .linker import CANDIDATES_ATTR, SapelLinker, find_linkers
 
 DEFAULT_URL_TEMPLATE = "https://meshb.nlm.nih.gov/record/ui?ui={}"
 # displaCy's entity markup (its ``template`` option) with the entity's hover text, the
@@ -43,7 +43,7 @@ def _name(linker: Optional[SapelLinker], concept_id: str) -> str:
 def describe_entities(nlp: Language, doc: Doc) -> List[Dict[str, Any]]:
     """One record per entity: offsets, text, label, kb id, canonical name, score and
     the ranked candidates with their names."""
-    linkers = [pipe for _, pipe in nlp.pipeline if isinstance(pipe, SapelLinker)]
+    linkers = [linker for _, linker in find_linkers(nlp)]
     records = []
     for ent in doc.ents:
         linker = _linker_for(linkers, ent)
@@ -102,7 +102,7 @@ def links_data(
     KB id and canonical name; the candidates (id, name, score) go into the ``title``
     param, which :data:`TPL_LINKED_ENT` puts on the entity for browsers to show on
     hover. Render it with :func:`display_options`."""
-    linkers = [pipe for _, pipe in nlp.pipeline if isinstance(pipe, SapelLinker)]
+    linkers = [linker for _, linker in find_linkers(nlp)]
     titles_list = list(titles) if titles is not None else None
     data = []
     for i, doc in enumerate(docs):

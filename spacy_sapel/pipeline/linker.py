@@ -7,25 +7,23 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Literal, Optional, Sequence, Set, Tuple
 
+import srsly
 from spacy.language import Language
 from spacy.pipeline import Pipe
 from spacy.tokens import Doc, Span
 from spacy.training import Example, validate_get_examples
 from spacy.util import (
     SimpleFrozenList,
-    from_bytes,
-    from_disk,
+    from_dict,
     minibatch,
-    to_bytes,
+    to_dict,
     to_disk,
 )
 
 from ..encoder import SapEncoder
 from ..errors import Errors, IndexLoadError, SapelError, Warnings
-from ..index import DenseIndex
 from ..kb import KnowledgeBase
 from ..kb.knowledge_base import format_examples
-from ..index.sparse import SparseIndex
 from ..util import json_dumps, write_json
 from .abbreviations import (
     collect_abbreviations,
@@ -526,105 +524,81 @@ class SapelLinker(Pipe):
     def to_disk(
         self, path: Path, *, exclude: Iterable[str] = SimpleFrozenList()
     ) -> None:
-        """One key per part: ``cfg``, ``encoder``, ``kb``, ``index``. A linker without
-        a KB (not initialized yet) writes its ``cfg`` only. ``cfg`` records the
-        settings for reference; loading takes them from the config (see
-        :meth:`from_disk`)."""
+        """``cfg``, the KB's parts (:meth:`LinkerKB.write_parts`: ``encoder``, ``kb``,
+        ``index``, ``sparse``, ``meta``) and a trained ``reranker``, all but those
+        named in ``exclude``. A linker without a KB (not initialized yet) writes its
+        ``cfg`` only. ``cfg`` records the settings for reference; loading takes them
+        from the config (see :meth:`from_disk`)."""
         serialize: Dict[str, Callable] = {"cfg": lambda p: write_json(p, self.cfg)}
-        if self.linker_kb is not None:
-            serialize["encoder"] = self.linker_kb.encoder.to_disk
-            serialize["kb"] = self.linker_kb.kb.to_disk
-            serialize["index"] = self.linker_kb.index.to_disk
-            if self.linker_kb.sparse is not None:
-                serialize[SPARSE_PART] = self.linker_kb.sparse.to_disk
         if getattr(self.reranker, "is_trained", False):
             serialize[RERANKER_PART] = self.reranker.to_disk
-        to_disk(path, serialize, exclude)
+        path = to_disk(path, serialize, exclude)
+        if self.linker_kb is not None:
+            self.linker_kb.write_parts(path, exclude=exclude)
 
     def from_disk(
         self, path: Path, *, exclude: Iterable[str] = SimpleFrozenList()
     ) -> "SapelLinker":
         """Load the KB parts (data). The settings stay those the linker was built
         with, i.e. the config's, as for spaCy's own components: ``spacy.load(path,
-        config=...)`` overrides win and ``nlp.config`` matches what runs. A directory
-        with some but not all of ``encoder``, ``kb`` and ``index`` is refused."""
+        config=...)`` overrides win and ``nlp.config`` matches what runs. A KB part
+        named in ``exclude`` is not read: the linker keeps its own. A directory with
+        some but not all of ``encoder``, ``kb`` and ``index`` is refused."""
         path = Path(path)
-        parts: Dict[str, Any] = {}
-
-        def load_encoder(p: Path) -> None:
-            parts["encoder"] = SapEncoder.from_disk(p)
-
-        def load_index(p: Path) -> None:
-            encoder = parts["encoder"]
-            # the fingerprint (and runtime) is checked by LinkerKB
-            parts["index"] = DenseIndex.from_disk(p, expected_dim=encoder.dim)
-
-        deserialize = {
-            "encoder": load_encoder,
-            "kb": lambda p: parts.__setitem__("kb", KnowledgeBase.from_disk(p)),
-            "index": load_index,
-            SPARSE_PART: lambda p: parts.__setitem__("sparse", SparseIndex.from_disk(p)),
-        }
-        wanted = [part for part in PARTS if part not in exclude]
-        present = [part for part in wanted if (path / part).exists()]
-        if not present:
-            return self  # saved before it had a KB
-        if len(present) < len(wanted):
-            missing = ", ".join(f"{part}/" for part in wanted if part not in present)
-            raise IndexLoadError(Errors.E320.format(name=self.name, path=path, missing=missing))
-        if not (path / SPARSE_PART).exists():
-            del deserialize[SPARSE_PART]
-        from_disk(path, deserialize, exclude)
-        reranker_path = Path(path) / RERANKER_PART
+        if not path.is_dir():
+            raise IndexLoadError(Errors.E361.format(name=self.name, path=path))
+        present = [part for part in (*PARTS, SPARSE_PART) if (path / part).exists()]
+        if self._has_kb_parts(present, exclude, path):
+            self._load_kb(LinkerKB.from_disk(path, exclude=exclude, keep=self.linker_kb))
+        reranker_path = path / RERANKER_PART
         if self.reranker is not None and reranker_path.exists() and RERANKER_PART not in exclude:
             self.reranker.from_disk(reranker_path)
-        self._set_parts(parts)
         return self
 
     def to_bytes(self, *, exclude: Iterable[str] = SimpleFrozenList()) -> bytes:
+        """The parts of :meth:`to_disk` as one msgpack map."""
         serialize: Dict[str, Callable] = {"cfg": lambda: json_dumps(self.cfg)}
-        if self.linker_kb is not None:
-            serialize["encoder"] = self.linker_kb.encoder.to_bytes
-            serialize["kb"] = self.linker_kb.kb.to_bytes
-            serialize["index"] = self.linker_kb.index.to_bytes
-            if self.linker_kb.sparse is not None:
-                serialize[SPARSE_PART] = self.linker_kb.sparse.to_bytes
         if getattr(self.reranker, "is_trained", False):
             serialize[RERANKER_PART] = self.reranker.to_bytes
-        return to_bytes(serialize, exclude)
+        msg = to_dict(serialize, exclude)
+        if self.linker_kb is not None:
+            msg.update(srsly.msgpack_loads(self.linker_kb.to_bytes(exclude=exclude)))
+        return srsly.msgpack_dumps(msg)
 
     def from_bytes(
         self, bytes_data: bytes, *, exclude: Iterable[str] = SimpleFrozenList()
     ) -> "SapelLinker":
-        """Load the KB parts; the settings stay the config's (see :meth:`from_disk`)."""
-        parts: Dict[str, Any] = {}
-        deserialize = {
-            "encoder": lambda b: parts.__setitem__("encoder", SapEncoder.from_bytes(b)),
-            "kb": lambda b: parts.__setitem__("kb", KnowledgeBase.from_bytes(b)),
-            "index": lambda b: parts.__setitem__(
-                "index",
-                DenseIndex.from_bytes(
-                    b,
-                    expected_dim=parts["encoder"].dim,
-                ),
-            ),
-            SPARSE_PART: lambda b: parts.__setitem__("sparse", SparseIndex.from_bytes(b)),
-        }
+        """Load the KB parts and a reranker; ``exclude`` and the settings as for
+        :meth:`from_disk`."""
+        msg = srsly.msgpack_loads(bytes_data)
+        if self._has_kb_parts(list(msg), exclude, "the bytes given"):
+            self._load_kb(LinkerKB.from_bytes(bytes_data, exclude=exclude, keep=self.linker_kb))
         if self.reranker is not None:
-            deserialize[RERANKER_PART] = self.reranker.from_bytes
-        from_bytes(bytes_data, deserialize, exclude)
-        self._set_parts(parts)
+            from_dict(msg, {RERANKER_PART: self.reranker.from_bytes}, exclude)
         return self
 
-    def _set_parts(self, parts: Dict[str, Any]) -> None:
-        """Make the loaded parts the linker's KB; refuse a sparse_weight that the
-        loaded KB cannot serve now rather than at the first doc."""
-        if not parts:
-            return
-        linker_kb = LinkerKB(**parts)
+    def _has_kb_parts(self, present: Sequence[str], exclude: Iterable[str], source: Any) -> bool:
+        """Whether ``present`` (the parts found) holds KB parts to load that
+        ``exclude`` does not name: none when the linker was saved before it had a KB.
+        E320 when some of ``encoder``, ``kb`` and ``index`` are there but not all."""
+        wanted = [part for part in PARTS if part not in exclude]
+        found = [part for part in wanted if part in present]
+        if found and len(found) < len(wanted):
+            missing = ", ".join(f"{part}/" for part in wanted if part not in found)
+            raise IndexLoadError(Errors.E320.format(name=self.name, path=source, missing=missing))
+        return bool(found) or (SPARSE_PART in present and SPARSE_PART not in exclude)
+
+    def _load_kb(self, linker_kb: LinkerKB) -> None:
+        """Make the loaded KB the linker's; refuse a sparse_weight that it cannot
+        serve now rather than at the first doc."""
         if self.cfg["sparse_weight"] > 0 and linker_kb.sparse is None:
             raise SapelError(Errors.E311)
         self._adopt_kb(linker_kb)
+
+
+def find_linkers(nlp: Language) -> List[Tuple[str, SapelLinker]]:
+    """The pipeline's sapel_linker components as ``(name, linker)``, in pipeline order."""
+    return [(name, pipe) for name, pipe in nlp.pipeline if isinstance(pipe, SapelLinker)]
 
 
 def _mention_text(ent: Span) -> str:

@@ -2,11 +2,14 @@
 and the dense index over those embeddings, built, searched and saved together."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, FrozenSet, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
+import srsly
+from spacy.util import SimpleFrozenList, to_bytes, to_disk
 
 from ..encoder import SapEncoder
 from ..encoder.runtime_check import runtimes_agree
@@ -14,17 +17,23 @@ from ..errors import Errors, IndexLoadError, SapelError
 from ..index import DenseIndex
 from ..index.sparse import SparseIndex
 from ..kb import KnowledgeBase
-from ..util import DirMarker, PathLike, atomic_directory, has_visible_text, write_json
+from ..util import DirMarker, PathLike, atomic_directory, has_visible_text, json_dumps, write_json
 
 FORMAT_VERSION = 1
+#: the parts a KB bundle cannot do without, each a folder (and a key of its bytes)
 PARTS = ("encoder", "kb", "index")
 SPARSE_PART = "sparse"
+#: the bundle's metadata (formats, device): ``exclude=["meta"]`` leaves it out
+META_PART = "meta"
+META_FILE = "meta.json"
 #: what ``to_disk`` may replace: a KB directory written by ``build-kb`` (its meta.json)
 KB_DIR_MARKER = DirMarker(
     "KB directory", ("meta.json",), ("format_version", "kb", "index", "encoder")
 )
 
 Candidates = List[Tuple[str, float]]
+#: embeds the names for :meth:`LinkerKB.build`: one row per name, as ``SapEncoder.encode``
+Embedder = Callable[[Sequence[str]], np.ndarray]
 #: allowed KB types of a mention (None: any concept)
 TypeSet = Optional[FrozenSet[str]]
 
@@ -38,6 +47,9 @@ class LinkerKB:
     index: DenseIndex
     #: optional character n-gram index over the same names, for hybrid search
     sparse: Optional[SparseIndex] = None
+    #: where the encoder and index were asked to run when loaded ("auto", "cpu", ...):
+    #: saved, so that a pipeline loads as it was set up
+    device: str = "auto"
     _type_masks: Dict[FrozenSet[str], np.ndarray] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
@@ -58,13 +70,25 @@ class LinkerKB:
         index_options: Optional[Dict[str, Any]] = None,
         sparse: bool = False,
         show_progress: bool = False,
+        embed: Optional[Embedder] = None,
     ) -> "LinkerKB":
         """Embed every distinct name of every concept and index the embeddings; with
         ``sparse``, also index their character n-grams for hybrid search. The index
-        options are checked before any name is encoded."""
+        options are checked before any name is encoded. ``embed`` embeds the names
+        as ``encoder.encode`` does, elsewhere: default ``encoder`` in this process;
+        :func:`spacy_sapel.distributed.ray_embedder` spreads it over Ray actors."""
         index = cls.plan_index(kb, encoder, index_type=index_type, index_options=index_options)
         names, _ = kb.alias_table()
-        vectors = encoder.encode(names, show_progress=show_progress)
+        if embed is None:
+            vectors = encoder.encode(names, show_progress=show_progress)
+        else:
+            vectors = np.asarray(embed(names))
+            if vectors.shape != (len(names), encoder.dim):
+                raise SapelError(
+                    Errors.E364.format(
+                        embed=embed, shape=vectors.shape, n=len(names), dim=encoder.dim
+                    )
+                )
         index.build(vectors, fingerprint=encoder.fingerprint)
         linker_kb = cls(encoder=encoder, kb=kb, index=index)
         if sparse:
@@ -297,41 +321,124 @@ class LinkerKB:
             self._type_masks[type_set] = mask
         return mask
 
-    def to_disk(self, path: PathLike, *, overwrite: bool = False) -> None:
-        """Write ``encoder/``, ``kb/``, ``index/`` and ``meta.json`` atomically. An
+    def to_disk(
+        self,
+        path: PathLike,
+        *,
+        overwrite: bool = False,
+        exclude: Iterable[str] = SimpleFrozenList(),
+    ) -> None:
+        """Write ``encoder/``, ``kb/``, ``index/``, ``sparse/`` (with a sparse index)
+        and ``meta.json`` atomically, all but the parts named in ``exclude``. An
         existing ``path`` is replaced only if it is a KB directory (or empty), unless
         ``overwrite``."""
         with atomic_directory(path, KB_DIR_MARKER, overwrite=overwrite) as tmp:
-            self.encoder.to_disk(tmp / "encoder")
-            self.kb.to_disk(tmp / "kb")
-            self.index.to_disk(tmp / "index")
-            if self.sparse is not None:
-                self.sparse.to_disk(tmp / SPARSE_PART)
-            write_json(tmp / "meta.json", self.meta)
+            self.write_parts(tmp, exclude=exclude)
+
+    def write_parts(self, path: PathLike, *, exclude: Iterable[str] = SimpleFrozenList()) -> None:
+        """Write the parts of :meth:`to_disk` into the directory ``path``, next to
+        what it holds (each part atomically): a pipeline's linker directory keeps
+        them beside its ``cfg``."""
+        writers: Dict[str, Callable[[Path], None]] = {
+            "encoder": self.encoder.to_disk,
+            "kb": self.kb.to_disk,
+            "index": self.index.to_disk,
+        }
+        if self.sparse is not None:
+            writers[SPARSE_PART] = self.sparse.to_disk
+        writers[META_FILE] = lambda p: write_json(p, self.meta)
+        to_disk(path, writers, exclude)
 
     @classmethod
     def from_disk(
-        cls, path: PathLike, *, device: str = "auto", runtime: Optional[str] = None
+        cls,
+        path: PathLike,
+        *,
+        exclude: Iterable[str] = SimpleFrozenList(),
+        keep: Optional["LinkerKB"] = None,
+        device: Optional[str] = None,
+        runtime: Optional[str] = None,
     ) -> "LinkerKB":
-        """Load a directory written by :meth:`to_disk`; ``runtime``: the encoder
-        runtime to search with (default: the one saved with the encoder)."""
+        """Load a directory written by :meth:`to_disk` (or :meth:`write_parts`).
+        ``device``: where the encoder and index run (default: the device saved in
+        ``meta.json``, else "auto"); ``runtime``: the encoder runtime to search with
+        (default: the one saved with the encoder). The parts named in ``exclude`` are
+        not read: they are ``keep``'s (E360 when there is no ``keep``)."""
         path = Path(path)
         if not path.is_dir():
             raise IndexLoadError(Errors.E304.format(path=path))
-        missing = [part for part in PARTS if not (path / part).exists()]
+        missing = [part for part in PARTS if part not in exclude and not (path / part).exists()]
         if missing:
             raise IndexLoadError(Errors.E305.format(path=path, missing=", ".join(missing)))
-        encoder = SapEncoder.from_disk(path / "encoder", device=device, runtime=runtime)
-        kb = KnowledgeBase.from_disk(path / "kb")
-        index = DenseIndex.from_disk(
-            path / "index",
-            expected_dim=encoder.dim,
-            device=device,
-        )
-        sparse = (
-            SparseIndex.from_disk(path / SPARSE_PART) if (path / SPARSE_PART).exists() else None
-        )
-        return cls(encoder=encoder, kb=kb, index=index, sparse=sparse)
+        meta: Dict[str, Any] = {}
+        if META_PART not in exclude and (path / META_FILE).exists():
+            meta = _read_meta(path / META_FILE)
+        loaders: Dict[str, Callable[[str], Any]] = {
+            "encoder": lambda dev: SapEncoder.from_disk(path / "encoder", device=dev, runtime=runtime),
+            "kb": lambda _: KnowledgeBase.from_disk(path / "kb"),
+            "index": lambda dev: DenseIndex.from_disk(path / "index", device=dev),
+        }
+        if (path / SPARSE_PART).exists():
+            loaders[SPARSE_PART] = lambda _: SparseIndex.from_disk(path / SPARSE_PART)
+        return cls._load(loaders, meta, exclude=exclude, keep=keep, device=device, source=path)
+
+    def to_bytes(self, *, exclude: Iterable[str] = SimpleFrozenList()) -> bytes:
+        """The parts of :meth:`to_disk` as one msgpack map (``meta``, ``encoder``,
+        ``kb``, ``index``, ``sparse``), all but those named in ``exclude``."""
+        serialize: Dict[str, Callable[[], Any]] = {
+            META_PART: lambda: json_dumps(self.meta),
+            "encoder": self.encoder.to_bytes,
+            "kb": self.kb.to_bytes,
+            "index": self.index.to_bytes,
+        }
+        if self.sparse is not None:
+            serialize[SPARSE_PART] = self.sparse.to_bytes
+        return to_bytes(serialize, exclude)
+
+    @classmethod
+    def from_bytes(
+        cls, data: bytes, *, exclude: Iterable[str] = SimpleFrozenList(), keep: Optional["LinkerKB"] = None
+    ) -> "LinkerKB":
+        """Load what :meth:`to_bytes` wrote, on the device saved with it; ``exclude``
+        and ``keep`` as for :meth:`from_disk`. Keys it does not know are ignored (a
+        linker's bytes hold its ``cfg`` beside these parts)."""
+        msg = _msgpack_map(data)
+        missing = [part for part in PARTS if part not in exclude and part not in msg]
+        if missing:
+            raise IndexLoadError(Errors.E363.format(problem=f"{', '.join(missing)} missing"))
+        meta: Dict[str, Any] = {}
+        if META_PART not in exclude and META_PART in msg:
+            meta = _check_meta(_parse_json(msg[META_PART], source="bytes"), source="bytes")
+        loaders: Dict[str, Callable[[str], Any]] = {
+            "encoder": lambda dev: SapEncoder.from_bytes(msg["encoder"], device=dev),
+            "kb": lambda _: KnowledgeBase.from_bytes(msg["kb"]),
+            "index": lambda dev: DenseIndex.from_bytes(msg["index"], device=dev),
+        }
+        if SPARSE_PART in msg:
+            loaders[SPARSE_PART] = lambda _: SparseIndex.from_bytes(msg[SPARSE_PART])
+        return cls._load(loaders, meta, exclude=exclude, keep=keep, device=None, source="bytes")
+
+    @classmethod
+    def _load(
+        cls,
+        loaders: Dict[str, Callable[[str], Any]],
+        meta: Dict[str, Any],
+        *,
+        exclude: Iterable[str],
+        keep: Optional["LinkerKB"],
+        device: Optional[str],
+        source: Any,
+    ) -> "LinkerKB":
+        """The bundle from ``loaders`` (part -> its loader, given the device; a
+        sparse index only when one was saved), the parts named in ``exclude`` from
+        ``keep``. The device: ``device``, else the saved one, else "auto"."""
+        device = device or meta.get("device", "auto")
+        parts = _kept_parts(keep, exclude, source=source)
+        for part, load in loaders.items():
+            if part not in parts:
+                parts[part] = load(device)
+        parts.setdefault(SPARSE_PART, None)
+        return cls(**parts, device=device)
 
     @property
     def meta(self) -> Dict[str, Any]:
@@ -341,4 +448,58 @@ class LinkerKB:
             "index": self.index.meta,
             "encoder": self.encoder.cfg,
             "sparse": self.sparse.meta if self.sparse is not None else None,
+            "device": self.device,
         }
+
+
+def _kept_parts(
+    keep: Optional[LinkerKB], exclude: Iterable[str], *, source: Any
+) -> Dict[str, Any]:
+    """The parts named in ``exclude``, taken from ``keep``: E360 when a needed one
+    (encoder, kb, index) is excluded and there is no ``keep``; an excluded sparse
+    index is ``keep``'s, or none."""
+    excluded = [part for part in PARTS if part in exclude]
+    if excluded and keep is None:
+        raise SapelError(Errors.E360.format(source=source, parts=", ".join(excluded)))
+    parts = {part: getattr(keep, part) for part in excluded}
+    if SPARSE_PART in exclude:
+        parts[SPARSE_PART] = keep.sparse if keep is not None else None
+    return parts
+
+
+def _msgpack_map(data: bytes) -> Dict[str, Any]:
+    try:
+        msg = srsly.msgpack_loads(data)
+    except (TypeError, ValueError) as err:
+        raise IndexLoadError(Errors.E363.format(problem=f"not valid msgpack ({err})")) from err
+    if not isinstance(msg, dict):
+        raise IndexLoadError(Errors.E363.format(problem=f"a msgpack {type(msg).__name__}, not a map"))
+    return msg
+
+
+def _read_meta(path: Path) -> Dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise IndexLoadError(Errors.E362.format(source=path, problem=f"it cannot be read ({err})")) from err
+    return _check_meta(_parse_json(text, source=path), source=path)
+
+
+def _parse_json(text: Any, *, source: Any) -> Any:
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError) as err:
+        raise IndexLoadError(Errors.E362.format(source=source, problem=f"it is not JSON ({err})")) from err
+
+
+def _check_meta(meta: Any, *, source: Any) -> Dict[str, Any]:
+    """The saved metadata, refused when it is no object or its ``device`` no string
+    (a directory written before the device was saved has none: "auto")."""
+    if not isinstance(meta, dict):
+        raise IndexLoadError(Errors.E362.format(source=source, problem=f"it is a {type(meta).__name__}"))
+    device = meta.get("device", "auto")
+    if not isinstance(device, str):
+        raise IndexLoadError(
+            Errors.E362.format(source=source, problem=f"its device is {device!r}, not a string")
+        )
+    return meta

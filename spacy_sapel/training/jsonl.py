@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Callable, Iterator, Tuple
+from typing import Callable, Iterator, Optional, Tuple
 
 from spacy.language import Language
 from spacy.tokens import Doc
@@ -61,15 +61,28 @@ def read_jsonl_docs(nlp: Language, path: Path) -> Iterator[Tuple[Doc, bool]]:
     kb ids) set when the record has an ``ents`` list."""
     path = Path(path)
     for line_no, line in iter_lines(path):
-        if not line.strip():
-            continue
+        if line.strip():
+            yield doc_from_input_line(nlp, line, input_format="jsonl", source=path, line_no=line_no)
 
-        def fail(problem: str, expected: str) -> Exception:
-            return ValueError(
-                Errors.E500.format(path=path, line=line_no, problem=problem, expected=expected)
-            )
 
-        yield doc_from_jsonl_line(nlp, line, fail=fail)
+def doc_from_input_line(
+    nlp: Language, line: str, *, input_format: str, source: object, line_no: Optional[int] = None
+) -> Tuple[Doc, bool]:
+    """``(doc, has_ents)`` from one line of a ``"jsonl"`` or ``"text"`` input, as
+    :func:`read_input_docs` reads it (for readers that get lines, not a file: Ray's).
+    A bad record names ``source`` and ``line_no``, or the record when the line
+    number is not known."""
+    if input_format == "text":
+        return nlp.make_doc(line), False
+
+    def fail(problem: str, expected: str) -> Exception:
+        if line_no is None:
+            return ValueError(Errors.E703.format(path=source, problem=problem, text=line[:80]))
+        return ValueError(
+            Errors.E500.format(path=source, line=line_no, problem=problem, expected=expected)
+        )
+
+    return doc_from_jsonl_line(nlp, line, fail=fail)
 
 
 def doc_from_jsonl_line(nlp: Language, line: str, *, fail: RecordFailure) -> Tuple[Doc, bool]:

@@ -19,14 +19,10 @@ from spacy.tokens import Doc
 from spacy.training import Example
 
 from ..kb.ids import kb_id_set, normalize_id
-from ..pipeline.linker import CANDIDATES_ATTR, SapelLinker
+from ..pipeline.linker import CANDIDATES_ATTR, find_linkers
 from .evaluate import accuracy_at_k
 
 Key = Tuple[int, int, str]
-
-
-def _linkers(nlp: Language) -> List[Tuple[str, SapelLinker]]:
-    return [(name, pipe) for name, pipe in nlp.pipeline if isinstance(pipe, SapelLinker)]
 
 
 def words_per_second(nlp: Language, texts: Sequence[str], *, disable: Sequence[str] = ()) -> Tuple[List[Doc], float]:
@@ -45,7 +41,7 @@ def evaluate_pipeline(
     nlp: Language, gold_docs: Sequence[Doc], *, ks: Sequence[int] = (1, 5), speed: bool = True
 ) -> Dict[str, Any]:
     texts = [doc.text for doc in gold_docs]
-    linkers = _linkers(nlp)
+    linkers = find_linkers(nlp)
     results: Dict[str, Any] = {"docs": len(gold_docs), "gold_ents": sum(len(d.ents) for d in gold_docs)}
     has_ner = "ner" in nlp.pipe_names or any(
         "ents" in nlp.get_pipe_meta(name).assigns or "doc.ents" in nlp.get_pipe_meta(name).assigns
@@ -153,7 +149,7 @@ def score_gold_linking(
     """acc@k of each linker on the gold mentions of the labels it links (mentions
     without a gold id are skipped, as in the published evaluations)."""
     out: Dict[str, Any] = {}
-    for name, linker in _linkers(nlp):
+    for name, linker in find_linkers(nlp):
         docs, gold_sets = gold_mention_docs(nlp, gold_docs, labels=linker.labels)
         candidates = [
             ent._.get(CANDIDATES_ATTR) or [] for doc in linker.pipe(docs) for ent in doc.ents

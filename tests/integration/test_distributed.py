@@ -23,6 +23,7 @@ from spacy_sapel.kb import Concept, KnowledgeBase
 from spacy_sapel.pipeline import LinkerKB
 from spacy_sapel.pipeline.describe import describe_entities
 from spacy_sapel.training import read_jsonl_docs
+from spacy_sapel.training.jsonl import doc_from_input_line
 
 PACKAGE_DIR = Path(_compat.__file__).parent
 runner = CliRunner()
@@ -103,21 +104,45 @@ def assert_same_records(got, expected):
 
 @needs_ray
 def test_build_kb_ray_equals_build(ray_local, encoder):
-    from spacy_sapel.distributed import build_linker_kb_ray
+    """One build path: ``LinkerKB.build`` with the Ray embedder builds what it builds
+    alone, the sparse index included."""
+    from spacy_sapel.distributed import ray_embedder
 
     kb = KnowledgeBase.from_concepts(CONCEPTS)
-    reference = LinkerKB.build(kb, encoder)
-    built = build_linker_kb_ray(kb, encoder, index_type="auto", num_actors=2, rows_per_task=4)
+    reference = LinkerKB.build(kb, encoder, index_type="auto", sparse=True)
+    built = LinkerKB.build(
+        kb, encoder, index_type="auto", sparse=True,
+        embed=ray_embedder(encoder, num_actors=2, rows_per_task=4),
+    )
     assert built.index.index_type == "flat" and built.index.ntotal == kb.n_names
+    assert built.sparse is not None and built.sparse.ntotal == kb.n_names
     n = kb.n_names
     np.testing.assert_allclose(
         built.index.faiss_index.reconstruct_n(0, n),
         reference.index.faiss_index.reconstruct_n(0, n),
         atol=1e-5,
     )
-    got = built.search(MENTIONS, top_k=3)
-    expected = reference.search(MENTIONS, top_k=3)
+    for weight in (0.0, 0.5):
+        got = built.search(MENTIONS, top_k=3, sparse_weight=weight)
+        expected = reference.search(MENTIONS, top_k=3, sparse_weight=weight)
+        assert [[c for c, _ in r] for r in got] == [[c for c, _ in r] for r in expected]
+
+
+@needs_ray
+def test_build_kb_ray_cli_takes_the_options_of_build_kb(ray_local, tiny_bert_dir, tmp_path):
+    vocab = tmp_path / "kb.tsv"
+    vocab.write_text("1\theadache\n1\thead pain\n2\tinfluenza\n2\tflu\n3\tasthma\n", encoding="utf8")
+    common = [str(vocab), "--encoder", str(tiny_bert_dir), "--sparse", "--runtime", "torch"]
+    for command, out in (("build-kb", "local"), ("build-kb-ray", "ray")):
+        result = runner.invoke(app, [command, *common, "-o", str(tmp_path / out)])
+        assert result.exit_code == 0, result.output
+    local, ray = (LinkerKB.from_disk(tmp_path / out) for out in ("local", "ray"))
+    assert ray.sparse is not None and ray.sparse.ntotal == local.sparse.ntotal == 5
+    got, expected = (
+        kb.search(["influenzas", "head ache"], top_k=2, sparse_weight=0.5) for kb in (ray, local)
+    )
     assert [[c for c, _ in r] for r in got] == [[c for c, _ in r] for r in expected]
+    assert [s for r in got for _, s in r] == pytest.approx([s for r in expected for _, s in r], abs=1e-5)
 
 
 class _Records(logging.Handler):
@@ -225,8 +250,12 @@ def test_commands_without_ray_say_how_to_install_it(monkeypatch, command, tmp_pa
     ],
 )
 def test_ray_records_are_checked_as_the_jsonl_reader_does(ent, match):
-    from spacy_sapel.distributed import doc_from_record
-
+    """The actors read lines with the JSONL reader; Ray's lines come without their
+    numbers, so the error shows the record instead."""
     line = json.dumps({"text": "flu and more", "ents": [ent]})
     with pytest.raises(ValueError, match=rf"E703.*in.jsonl.*{match}"):
-        doc_from_record(spacy.blank("en"), line, source="in.jsonl")
+        doc_from_input_line(spacy.blank("en"), line, input_format="jsonl", source="in.jsonl")
+    with pytest.raises(ValueError, match=rf"E500.*in.jsonl, line 7.*{match}"):
+        doc_from_input_line(
+            spacy.blank("en"), line, input_format="jsonl", source="in.jsonl", line_no=7
+        )

@@ -231,7 +231,7 @@ def test_library_writers_refuse_foreign_directories(tmp_path, vocab, tiny_bert_d
 def test_annotate_ray_checks_its_output_before_starting_ray(tmp_path, monkeypatch):
     from spacy_sapel import distributed
 
-    monkeypatch.setattr(distributed, "_ray", lambda: pytest.fail("Ray started before the output check"))
+    monkeypatch.setattr(distributed, "start_ray", lambda *a, **k: pytest.fail("Ray started before the output check"))
     corpus = tmp_path / "docs.txt"
     corpus.write_text("Flu.\n", encoding="utf8")
     (tmp_path / "pipeline").mkdir()

@@ -359,3 +359,16 @@ def test_a_pipeline_missing_a_kb_part_is_refused_at_load(nlp, tmp_path, part):
     shutil.rmtree(tmp_path / "pipeline" / "sapel_linker" / part)
     with pytest.raises(IndexLoadError, match=rf"E320.*sapel_linker.*{part}/ missing"):
         spacy.load(tmp_path / "pipeline")
+
+
+def test_find_linkers_lists_every_sapel_linker_in_pipeline_order(toy_linker_kb, drug_linker_kb):
+    from spacy_sapel.pipeline import find_linkers
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sapel_linker", name="drugs").set_kb(lambda: drug_linker_kb)
+    nlp.add_pipe("entity_ruler")
+    nlp.add_pipe("sapel_linker", name="diseases").set_kb(lambda: toy_linker_kb)
+    assert [(name, linker.kb.meta["name"]) for name, linker in find_linkers(nlp)] == [
+        ("drugs", "drugs"), ("diseases", "toy")
+    ]
+    assert find_linkers(spacy.blank("en")) == []

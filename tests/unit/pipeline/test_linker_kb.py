@@ -146,3 +146,29 @@ def test_type_filter_selects_in_one_search_with_the_results_of_widening(typed_li
         assert len(found) == 4
         if allowed is not None:
             assert all(allowed & set(kb[c].types) for c, _ in found)
+
+
+def test_build_embeds_the_names_through_the_embed_hook(toy_linker_kb):
+    """One build path: a hook (Ray's actor pool, say) embeds the names instead of the
+    encoder in this process; everything else, the sparse index included, is built
+    as without it."""
+    kb, encoder = toy_linker_kb.kb, toy_linker_kb.encoder
+    calls = []
+
+    def embed(names):
+        calls.append(list(names))
+        return encoder.encode(names)
+
+    built = LinkerKB.build(kb, encoder, sparse=True, embed=embed)
+    assert calls == [kb.alias_table()[0]]
+    reference = LinkerKB.build(kb, encoder, sparse=True)
+    for weight in (0.0, 0.5):
+        assert built.search(["head pain", "flue"], top_k=3, sparse_weight=weight) == (
+            reference.search(["head pain", "flue"], top_k=3, sparse_weight=weight)
+        )
+
+
+def test_an_embed_hook_that_returns_the_wrong_shape_is_a_coded_error(toy_linker_kb):
+    kb, encoder = toy_linker_kb.kb, toy_linker_kb.encoder
+    with pytest.raises(ValueError, match=rf"E364.*for {kb.n_names} names; expected \({kb.n_names}, {encoder.dim}\)"):
+        LinkerKB.build(kb, encoder, embed=lambda names: encoder.encode(names[:-1]))
