@@ -1,6 +1,7 @@
 """The SAP recipe as one registered function, ``sapel.pretrain_sap.v1``: where the
 pairs come from (a KB read with any reader, a NeMo pairs TSV, a labelled corpus) plus
-the training settings, so that the CLI, ``project.yml`` and Python share one path.
+the training settings, so that the CLI, ``project.yml`` and Python share one path: the
+``[sap]`` block of ``configs/sap.cfg`` names it (:mod:`.config`).
 ``objective="retrieval"`` trains on the corpus mentions against candidates retrieved
 from the KB instead (:mod:`.retrieval`)."""
 from __future__ import annotations

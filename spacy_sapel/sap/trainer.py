@@ -7,6 +7,7 @@ Output directory layout (like ``spacy train``'s ``model-last``)::
     output/model-last/    the trained encoder (SapEncoder.from_disk / from_pretrained)
     output/checkpoint/    encoder/ + state.pt (optimizer, scheduler, RNG, position)
     output/training.json  the settings, data digest and a log of losses and validation
+    output/config.cfg     the filled config of a run from a config (:mod:`.config`)
 """
 from __future__ import annotations
 
