@@ -8,9 +8,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Set, Tuple, Union
 
-from confection import ConfigValidationError
 from spacy.util import load_config, registry
-from thinc.api import Config
+from thinc.api import Config, ConfigValidationError
 
 from ..errors import Errors, SapelError
 from ..util import PathLike, atomic_write_bytes
@@ -109,16 +108,20 @@ def pretrain_sap(
         ignore = resume_free_keys(raw, filled)
         changes = config_changes(saved, filled, ignore=ignore)
         if changes:
-            free = ", ".join(sorted(k for k in ignore if k.startswith(f"{SECTION}.training.")))
+            free = ["[paths]", *sorted(k for k in ignore if k.startswith(f"{SECTION}.training."))]
             raise SapelError(
-                Errors.E635.format(path=output_dir, saved=saved_path, changes="; ".join(changes), free=f"[paths] and {free}")
+                Errors.E635.format(
+                    path=output_dir, saved=saved_path, changes="; ".join(changes), free=", ".join(free)
+                )
             )
+    # run() checks the outputs too, but only after config.cfg is written: fine-tuning
+    # OUT/model-last into OUT must not replace the earlier run's config either
     block = filled[SECTION]
     kb_paths = block["kb_paths"]
-    inputs = [*([kb_paths] if isinstance(kb_paths, str) else kb_paths or [])]
-    inputs += [p for p in (block["pairs_path"], block["corpus"], block["base_encoder"]) if p is not None]
+    inputs = [kb_paths] if isinstance(kb_paths, str) else list(kb_paths or [])
+    inputs += [p for p in (block["pairs_path"], block["corpus"], block["base_encoder"]) if p]
     check_sap_output(output_dir, inputs=inputs)
-    atomic_write_bytes(saved_path, filled.to_str().encode("utf8"))
+    atomic_write_bytes(saved_path, (filled.to_str() + "\n").encode("utf8"))
     return run(output_dir, resume=resume, show_progress=show_progress, device=device)
 
 
