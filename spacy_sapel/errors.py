@@ -61,7 +61,7 @@ class Warnings(metaclass=ErrorsWithCodes):
     W601 = ("SAP training: {count} of {total} batches had no hard pair to learn from "
             "(all positives already closer than every negative by the miner margin, or "
             "a single concept in the batch) and did not change the weights. Use larger "
-            "batches (--batch-size) or a larger miner margin.")
+            "batches (batch_size) or a larger miner margin (miner_margin).")
     W602 = ("SAP training stopped after {seconds:.0f}s (max_seconds) at step {step} of "
             "{total}; the learning-rate schedule did not finish. Resume with --resume "
             "to continue.")
