@@ -7,6 +7,7 @@ from the KB instead (:mod:`.retrieval`)."""
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import fields
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union, get_type_hints
@@ -110,7 +111,7 @@ def training_config(
     return config
 
 
-def _check_input(key: str, path: Optional[str], expected: str) -> None:
+def _check_input(key: str, path: Optional[PathLike], expected: str) -> None:
     if path is not None and not Path(path).is_file():
         raise SapelError(Errors.E637.format(key=key, path=path, what="file", expected=expected))
 
@@ -144,7 +145,9 @@ def create_sap_pretrainer(
     a :class:`RetrievalResult`); unset fields keep the dataclass's defaults. Every
     setting and input path is checked here, before any data is read."""
     config = training_config(objective, training)
-    kb_paths = [kb_paths] if isinstance(kb_paths, str) else list(kb_paths or [])
+    if isinstance(kb_paths, (str, os.PathLike)):
+        kb_paths = [kb_paths]
+    kb_paths = [str(path) for path in kb_paths or []]
     if isinstance(corpus_types, str):
         corpus_types = [corpus_types]
     if objective == "retrieval":
