@@ -5,11 +5,11 @@ Prints NCBI-disease development acc@1/acc@5 (gold mentions against MEDIC 2012, a
 against MEDIC 2012 with the NCBI training mentions added as aliases) for
 
 - the base encoder (default all-MiniLM-L6-v2),
-- + retrieval fine-tuning (``pretrain-sap --objective retrieval``: each NCBI training
-  mention against the names the encoder retrieves from the whole aliased KB,
-  BioSyn's marginal likelihood), and
-- + fine-tuning as ``pretrain-sap --corpus`` does today (project.yml's recipe: pairs
-  of a mention and up to 8 names of its concept, hard batches, lr 5e-5).
+- + retrieval fine-tuning (``objective="retrieval"``: each NCBI training mention
+  against the names the encoder retrieves from the whole aliased KB, BioSyn's
+  marginal likelihood), and
+- + fine-tuning on corpus pairs as ``configs/sap_finetune.cfg`` does (project.yml's
+  recipe: pairs of a mention and up to 8 names of its concept, hard batches, lr 5e-5).
 
 Whole-KB encodings dominate on a CPU, so the two training runs get the same time
 budget, computed after the base evaluation from ``--budget-minutes`` (what is left
@@ -166,17 +166,17 @@ def main(
     record("+ retrieval fine-tune", SapEncoder.from_disk(result.model_dir, device="cpu"))
 
     run = create_sap_pretrainer(
-        base_encoder=encoder, device="cpu", max_length=25, kb_paths=[str(medic)], reader="medic",
+        base_encoder=encoder, max_length=25, kb_paths=[str(medic)], reader="medic",
         corpus=str(ncbi_train), corpus_aliases=True, max_pairs_per_concept=ft_names_per_mention,
         training={"batch_size": 64, "lr": ft_lr, "warmup_ratio": 0.1, "epochs": epochs,
                   "checkpoint_every": 200, "batching": "hard", "max_seconds": train_seconds},
     )
-    result = run(output_dir / "ft")
+    result = run(output_dir / "ft", device="cpu")
     trainings.append({
-        "run": "fine-tune (--corpus recipe)", "minutes": round(result.seconds / 60, 1),
+        "run": "fine-tune (corpus pairs)", "minutes": round(result.seconds / 60, 1),
         "steps": f"{result.steps}/{result.total_steps}",
     })
-    record("+ fine-tune (--corpus)", SapEncoder.from_disk(result.model_dir, device="cpu"))
+    record("+ fine-tune (corpus pairs)", SapEncoder.from_disk(result.model_dir, device="cpu"))
 
     msg.divider(f"NCBI-disease development ({len(queries)} mentions); {n_aliases} train mentions added as aliases")
     msg.table(rows, header=header, divider=True)

@@ -90,7 +90,7 @@ def main(
     cdr_train = data_dir / "bc5cdr" / "CDR_TrainingSet.PubTator.txt"
     cdr_dev = data_dir / "bc5cdr" / "CDR_DevelopmentSet.PubTator.txt"
     disease = ["Disease"]
-    common = dict(base_encoder=encoder, device="cpu", max_length=25)
+    common = dict(base_encoder=encoder, max_length=25)
     trainings: List[Tuple[str, float, float, Dict]] = []
 
     encoders: Dict[str, str] = {"base": encoder}
@@ -106,7 +106,7 @@ def main(
             max_pairs_per_concept=sap_pairs_per_concept, validation_fraction=0.02,
             training=sap_training,
         )
-        result = run(output_dir / "sap", resume=resume)
+        result = run(output_dir / "sap", resume=resume, device="cpu")
         trainings.append(("SAP on MEDIC pairs", result.seconds, result.pairs_per_second, result.validation))
         encoders["+ SAP"] = str(result.model_dir)
         ft_base = str(result.model_dir)
@@ -117,7 +117,7 @@ def main(
         corpus=str(ncbi_train), corpus_aliases=True,
         max_pairs_per_concept=ft_names_per_mention, training=ft_training,
     )
-    result = run(output_dir / "ft_ncbi", resume=resume)
+    result = run(output_dir / "ft_ncbi", resume=resume, device="cpu")
     trainings.append(("fine-tune on NCBI train", result.seconds, result.pairs_per_second, {}))
     ft_label = "+ SAP + fine-tune" if sap_minutes > 0 else "+ fine-tune"
     encoders[ft_label] = str(result.model_dir)
@@ -130,7 +130,7 @@ def main(
             max_pairs_per_concept=ft_names_per_mention,
             training={**ft_training, "batching": other},
         )
-        result = run(output_dir / f"ft_ncbi_{other}", resume=resume)
+        result = run(output_dir / f"ft_ncbi_{other}", resume=resume, device="cpu")
         trainings.append((f"fine-tune on NCBI train ({other} batches)", result.seconds, result.pairs_per_second, {}))
         ablation[f"{ft_label} ({other} batches)"] = str(result.model_dir)
     cdr_encoders = dict(encoders)
@@ -140,7 +140,7 @@ def main(
             corpus=str(cdr_train), corpus_types=disease, corpus_aliases=True,
             max_pairs_per_concept=ft_names_per_mention, training=ft_training,
         )
-        result = run(output_dir / "ft_bc5cdr", resume=resume)
+        result = run(output_dir / "ft_bc5cdr", resume=resume, device="cpu")
         trainings.append(("fine-tune on BC5CDR train", result.seconds, result.pairs_per_second, {}))
         cdr_encoders[ft_label] = str(result.model_dir)
     else:

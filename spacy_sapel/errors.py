@@ -61,7 +61,7 @@ class Warnings(metaclass=ErrorsWithCodes):
     W601 = ("SAP training: {count} of {total} batches had no hard pair to learn from "
             "(all positives already closer than every negative by the miner margin, or "
             "a single concept in the batch) and did not change the weights. Use larger "
-            "batches (--batch-size) or a larger miner margin.")
+            "batches (batch_size) or a larger miner margin (miner_margin).")
     W602 = ("SAP training stopped after {seconds:.0f}s (max_seconds) at step {step} of "
             "{total}; the learning-rate schedule did not finish. Resume with --resume "
             "to continue.")
@@ -341,13 +341,14 @@ class Errors(metaclass=ErrorsWithCodes):
     E605 = ("Cannot resume from {path}: {problem}. Resume with the same base encoder "
             "and training data, or start afresh without --resume.")
     E606 = ("--resume was given but {path} holds no checkpoint. Train without --resume "
-            "first (checkpoints are written every --checkpoint-every steps).")
-    E608 = ("No SAP training input: give vocabulary files (--kb with --reader), a NeMo "
-            "pairs TSV (--pairs) or a labelled corpus (--corpus with a KB).")
+            "first (checkpoints are written every checkpoint_every steps).")
+    E608 = ("No SAP training input: give vocabulary files (kb_paths with reader; "
+            "--paths.kb in configs/sap.cfg), a NeMo pairs TSV (pairs_path) or a labelled "
+            "corpus (corpus, with a KB).")
     E609 = ("{path} is not a SAP training output directory with a finished model "
             "({missing} missing).")
-    E620 = ("The retrieval objective needs a KB (--kb with --reader) and a labelled "
-            "corpus (--corpus): each corpus mention is trained against candidates "
+    E620 = ("The retrieval objective needs a KB (kb_paths with reader) and a labelled "
+            "corpus (corpus): each corpus mention is trained against candidates "
             "retrieved from the whole KB.")
     E621 = ("{name}={value!r} is not used by the {objective!r} objective. Expected it "
             "left at its default ({default!r}).")
@@ -355,6 +356,24 @@ class Errors(metaclass=ErrorsWithCodes):
     E623 = ("No training mentions for retrieval from {source} ({details}). Expected "
             "labelled mentions whose gold concept is in the KB with a name other than "
             "the mention itself.")
+    # SAP training by config (pretrain-sap CONFIG OUTPUT)
+    E630 = ("Unknown SAP training setting {key!r} in [sap.training] (objective "
+            "{objective!r}). Expected one of: {options}.")
+    E631 = ("SAP training setting {key}={value!r} in [sap.training] has the wrong type. "
+            "Expected {expected}.")
+    E632 = "{path}: the config is not valid: {problems}."
+    E633 = ("{path} has no [sap] block. Expected a SAP training config such as "
+            "configs/sap.cfg: a [sap] block with @misc = \"sapel.pretrain_sap.v1\".")
+    E634 = ("{path}: [paths] {name} is empty, and {key} uses it. Give it on the command "
+            "line: --paths.{name} PATH.")
+    E635 = ("Cannot resume in {path}: the config differs from the one saved there ({saved}) "
+            "in {changes}. Resume with the saved config (only {free} may change), or "
+            "train afresh without --resume.")
+    E636 = ("--resume was given but {path} holds no {name} of an earlier run to compare "
+            "the config with. Train without --resume.")
+    E637 = ("{key}: {path} is not an existing {what}. Expected the path of {expected}.")
+    E638 = ("No such option {option} of pretrain-sap. Expected --resume, --device or a "
+            "dotted config override such as --paths.kb FILE or --sap.training.lr 3e-5.")
     # --- scale / distributed (E7xx) ---
     E710 = ("The encoder runtimes 'onnx' and 'onnx-int8' need ONNX Runtime, which is not "
             "installed. Install the optional extra: pip install 'spacy-sapel[onnx]', or use "

@@ -1,13 +1,16 @@
 """The SAP recipe as one registered function, ``sapel.pretrain_sap.v1``: where the
 pairs come from (a KB read with any reader, a NeMo pairs TSV, a labelled corpus) plus
-the training settings, so that the CLI, ``project.yml`` and Python share one path.
+the training settings, so that the CLI, ``project.yml`` and Python share one path: the
+``[sap]`` block of ``configs/sap.cfg`` names it (:mod:`.config`).
 ``objective="retrieval"`` trains on the corpus mentions against candidates retrieved
 from the KB instead (:mod:`.retrieval`)."""
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import fields
-from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union, get_type_hints
 
 from spacy.util import registry
 
@@ -15,7 +18,7 @@ from ..encoder.default import DEFAULT_ENCODER
 from ..encoder.sap_encoder import SapEncoder
 from ..errors import Errors, SapelError
 from ..kb import KnowledgeBase
-from ..kb.readers import read_kb
+from ..kb.readers import get_reader, read_kb
 from ..training.mentions import add_mention_aliases, labelled_mentions
 from ..util import PathLike
 from .pairs import (
@@ -28,7 +31,7 @@ from .pairs import (
     warn_skipped,
 )
 from .retrieval import RetrievalConfig, RetrievalResult, RetrievalTrainer
-from .trainer import SapConfig, SapResult, SapTrainer
+from .trainer import SapConfig, SapResult, SapTrainer, check_sap_output
 
 logger = logging.getLogger("spacy_sapel")
 
@@ -75,15 +78,53 @@ def load_pairs(
     return pair_set
 
 
+#: what a training setting's annotation asks of its config value, and how to say it
+_SETTING_TYPES = {
+    float: ((int, float), "a number"),
+    int: ((int,), "an integer"),
+    bool: ((bool,), "true or false"),
+    str: ((str,), "a string"),
+}
+
+
+def training_config(
+    objective: str = "sap", settings: Optional[Dict[str, Any]] = None
+) -> Union[SapConfig, RetrievalConfig]:
+    """The training settings of ``objective``: ``settings`` over the defaults of
+    :class:`SapConfig` (or :class:`RetrievalConfig` for ``"retrieval"``), each checked
+    by name (E630) and type (E631), then by value (``check``)."""
+    if objective not in OBJECTIVES:
+        raise SapelError(Errors.E622.format(value=objective, options=", ".join(OBJECTIVES)))
+    config_type = RetrievalConfig if objective == "retrieval" else SapConfig
+    hints = get_type_hints(config_type)
+    known = [f.name for f in fields(config_type)]
+    values: Dict[str, Any] = {}
+    for key, value in (settings or {}).items():
+        if key not in known:
+            raise SapelError(Errors.E630.format(key=key, objective=objective, options=", ".join(known)))
+        types, expected = _SETTING_TYPES[hints[key]]
+        if isinstance(value, bool) != (hints[key] is bool) or not isinstance(value, types):
+            raise SapelError(Errors.E631.format(key=key, value=value, expected=expected))
+        values[key] = float(value) if hints[key] is float else value
+    config = config_type(**values)
+    config.check()
+    return config
+
+
+def _check_input(key: str, path: Optional[PathLike], expected: str) -> None:
+    if path is not None and not Path(path).is_file():
+        raise SapelError(Errors.E637.format(key=key, path=path, what="file", expected=expected))
+
+
 @registry.misc("sapel.pretrain_sap.v1")
 def create_sap_pretrainer(
     base_encoder: str = DEFAULT_ENCODER,
-    kb_paths: Sequence[str] = (),
+    kb_paths: Union[str, List[str], None] = None,
     reader: str = "nemo_index",
     reader_options: Optional[Dict[str, Any]] = None,
     pairs_path: Optional[str] = None,
     corpus: Optional[str] = None,
-    corpus_types: Optional[List[str]] = None,
+    corpus_types: Union[str, List[str], None] = None,
     kb_synonyms: bool = False,
     corpus_aliases: bool = False,
     pooling: Optional[str] = None,
@@ -91,18 +132,24 @@ def create_sap_pretrainer(
     normalize: Optional[str] = None,
     max_pairs_per_concept: int = 50,
     validation_fraction: float = 0.0,
-    device: str = "auto",
     training: Optional[Dict[str, Any]] = None,
     objective: str = "sap",
 ) -> SapRun:
-    """Return ``run(output_dir, *, resume=False, show_progress=True) -> SapResult``,
+    """Return ``run(output_dir, *, resume=False, show_progress=True, device="auto")``,
     which trains ``base_encoder`` (a model directory, a saved SapEncoder such as an
     earlier run's ``model-last`` to fine-tune, or the default MiniLM) and writes
-    ``output_dir/model-last``. ``training`` holds :class:`SapConfig` fields, or
-    :class:`RetrievalConfig` fields with ``objective="retrieval"`` (which needs
-    ``kb_paths`` and ``corpus`` and returns a :class:`RetrievalResult`)."""
-    if objective not in OBJECTIVES:
-        raise SapelError(Errors.E622.format(value=objective, options=", ".join(OBJECTIVES)))
+    ``output_dir/model-last``. ``kb_paths`` is one vocabulary file or a list, and
+    ``corpus_types`` one PubTator mention type or a list (None: all).
+    ``training`` holds :class:`SapConfig` fields, or :class:`RetrievalConfig` fields
+    with ``objective="retrieval"`` (which needs ``kb_paths`` and ``corpus`` and returns
+    a :class:`RetrievalResult`); unset fields keep the dataclass's defaults. Every
+    setting and input path is checked here, before any data is read."""
+    config = training_config(objective, training)
+    if isinstance(kb_paths, (str, os.PathLike)):
+        kb_paths = [kb_paths]
+    kb_paths = [str(path) for path in kb_paths or []]
+    if isinstance(corpus_types, str):
+        corpus_types = [corpus_types]
     if objective == "retrieval":
         if not kb_paths or corpus is None:
             raise SapelError(Errors.E620)
@@ -111,18 +158,17 @@ def create_sap_pretrainer(
         for name, value, default in unused:
             if value != default:
                 raise SapelError(Errors.E621.format(name=name, value=value, objective=objective, default=default))
-    config_type = RetrievalConfig if objective == "retrieval" else SapConfig
-    training = dict(training or {})
-    known = {f.name for f in fields(config_type)}
-    for key in training:
-        if key not in known:
-            raise SapelError(Errors.E602.format(name=key, value=training[key]))
-    config = config_type(**training)
-    config.check()
+    elif (not kb_paths and pairs_path is None) or (corpus is not None and not kb_paths):
+        raise SapelError(Errors.E608)
+    for path in kb_paths:
+        _check_input("kb_paths", path, f"a vocabulary file for the reader {reader!r}")
+    _check_input("pairs_path", pairs_path, "a NeMo pairs TSV (ID<TAB>synonym1<TAB>synonym2)")
+    _check_input("corpus", corpus, "a PubTator corpus with gold concept ids")
+    get_reader(reader, **(reader_options or {}))  # an unknown reader or option fails now
     recipe = {
         "objective": objective,
         "base_encoder": str(base_encoder),
-        "kb_paths": [str(p) for p in kb_paths],
+        "kb_paths": kb_paths,
         "reader": reader,
         "reader_options": dict(reader_options or {}),
         "pairs_path": pairs_path,
@@ -136,15 +182,18 @@ def create_sap_pretrainer(
         "max_pairs_per_concept": max_pairs_per_concept,
         "validation_fraction": validation_fraction,
     }
+    inputs = [*kb_paths, *(p for p in (pairs_path, corpus) if p is not None), base_encoder]
 
     def run(
-        output_dir: PathLike, *, resume: bool = False, show_progress: bool = True
+        output_dir: PathLike, *, resume: bool = False, show_progress: bool = True,
+        device: str = "auto",
     ) -> Union[SapResult, RetrievalResult]:
+        check_sap_output(output_dir, inputs=inputs)
         kb = None
         if kb_paths:
-            kb = read_kb(list(kb_paths), reader, **(reader_options or {}))
+            kb = read_kb(kb_paths, reader, **(reader_options or {}))
         if objective == "retrieval":
-            return _run_retrieval(kb, output_dir, resume=resume, show_progress=show_progress)
+            return _run_retrieval(kb, output_dir, resume=resume, show_progress=show_progress, device=device)
         pair_set = load_pairs(
             kb=kb,
             pairs_path=pairs_path,
@@ -171,7 +220,7 @@ def create_sap_pretrainer(
         return trainer.train(resume=resume, show_progress=show_progress)
 
     def _run_retrieval(
-        kb: KnowledgeBase, output_dir: PathLike, *, resume: bool, show_progress: bool
+        kb: KnowledgeBase, output_dir: PathLike, *, resume: bool, show_progress: bool, device: str
     ) -> RetrievalResult:
         if corpus_aliases:
             add_mention_aliases(kb, corpus, types=corpus_types)

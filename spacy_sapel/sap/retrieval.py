@@ -27,22 +27,23 @@ import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, ClassVar, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..encoder.sap_encoder import ENCODER_MARKER, SapEncoder
+from ..encoder.sap_encoder import SapEncoder
 from ..errors import Errors, SapelError, Warnings
 from ..kb import KnowledgeBase
 from ..kb.knowledge_base import name_key
-from ..util import atomic_directory, check_output_dir, read_json, write_json
+from ..util import atomic_directory, read_json, write_json
 from .trainer import (
     CHECKPOINT_DIR,
     CHECKPOINT_MARKER,
     LOG_FILE,
     MODEL_DIR,
+    check_sap_output,
     make_optimizer,
     rng_state,
     seed_everything,
@@ -53,8 +54,6 @@ logger = logging.getLogger("spacy_sapel")
 _STATE_FILE = "state.pt"
 _STATE_JSON = "state.json"
 _VECTORS_FILE = "name_vectors.npy"
-# settings that may differ between an interrupted run and its resumption
-_RESUME_FREE = ("checkpoint_every", "max_seconds")
 # queries scored against the KB at once while retrieving (memory: block x n_names)
 _QUERY_BLOCK = 256
 
@@ -64,6 +63,9 @@ class RetrievalConfig:
     """Settings of retrieval-aware training. ``batch_size`` counts mentions (each
     brings ``n_candidates`` names into the forward pass); ``scale`` multiplies the
     cosine similarities before the softmax (an inverse temperature)."""
+
+    #: settings that may differ between an interrupted run and its resumption
+    resume_free: ClassVar[Tuple[str, ...]] = ("checkpoint_every", "max_seconds")
 
     lr: float = 2e-5
     weight_decay: float = 0.01
@@ -144,8 +146,7 @@ class RetrievalTrainer:
         self.encoder = encoder
         self.output_dir = Path(output_dir)
         # refuse outputs that may not be replaced now, not after the training
-        check_output_dir(self.output_dir / MODEL_DIR, ENCODER_MARKER)
-        check_output_dir(self.output_dir / CHECKPOINT_DIR, CHECKPOINT_MARKER)
+        check_sap_output(self.output_dir)
         self.recipe = recipe or {}
         names, rows = kb.alias_table()
         self.names: List[str] = list(names)
@@ -367,7 +368,8 @@ class RetrievalTrainer:
 
     # --- checkpoints --------------------------------------------------------------
     def _identity(self) -> Dict[str, Any]:
-        settings = {k: v for k, v in asdict(self.config).items() if k not in _RESUME_FREE}
+        cfg = self.config
+        settings = {k: v for k, v in asdict(cfg).items() if k not in cfg.resume_free}
         return {
             "objective": "retrieval",
             "base_fingerprint": self.base_fingerprint,

@@ -7,6 +7,7 @@ Output directory layout (like ``spacy train``'s ``model-last``)::
     output/model-last/    the trained encoder (SapEncoder.from_disk / from_pretrained)
     output/checkpoint/    encoder/ + state.pt (optimizer, scheduler, RNG, position)
     output/training.json  the settings, data digest and a log of losses and validation
+    output/config.cfg     the filled config of a run from a config (:mod:`.config`)
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, ClassVar, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -38,8 +39,6 @@ LOG_FILE = "training.json"
 _STATE_FILE = "state.pt"
 _STATE_JSON = "state.json"
 CHECKPOINT_MARKER = DirMarker("SAP checkpoint directory", (_STATE_JSON, _STATE_FILE))
-# settings that may differ between an interrupted run and its resumption
-_RESUME_FREE = ("checkpoint_every", "max_seconds", "max_validation_pairs")
 
 
 @dataclass
@@ -47,6 +46,9 @@ class SapConfig:
     """Hyperparameters of SAP training; the defaults are SapBERT's where it states
     them (lr 2e-5, weight decay 0.01, MS loss alpha 1 / beta 60 / base 0.5, triplet
     miner margin 0.2 on all triplets). ``batch_size`` counts pairs (2 names each)."""
+
+    #: settings that may differ between an interrupted run and its resumption
+    resume_free: ClassVar[Tuple[str, ...]] = ("checkpoint_every", "max_seconds", "max_validation_pairs")
 
     lr: float = 2e-5
     weight_decay: float = 0.01
@@ -184,6 +186,15 @@ def make_optimizer(model: torch.nn.Module, cfg: Any, total_steps: int) -> Tuple[
     return optimizer, scheduler
 
 
+def check_sap_output(output_dir: Union[str, Path], *, inputs: Sequence[Union[str, Path]] = ()) -> None:
+    """Refuse, before any work, a ``model-last/`` or ``checkpoint/`` under
+    ``output_dir`` that is not a SAP output (and so may not be replaced) or that is one
+    of ``inputs`` (such as the base encoder of a fine-tuning run)."""
+    output_dir = Path(output_dir)
+    check_output_dir(output_dir / MODEL_DIR, ENCODER_MARKER, inputs=inputs)
+    check_output_dir(output_dir / CHECKPOINT_DIR, CHECKPOINT_MARKER, inputs=inputs)
+
+
 def validation_accuracy(encoder: SapEncoder, pairs: List[SynonymPair]) -> float:
     """acc@1 of finding, for each left name, a right name of the same concept among
     all right names of ``pairs`` (held-out concepts): synonym retrieval."""
@@ -216,8 +227,7 @@ class SapTrainer:
         self.pairs = pairs
         self.output_dir = Path(output_dir)
         # refuse outputs that may not be replaced now, not after hours of training
-        check_output_dir(self.output_dir / MODEL_DIR, ENCODER_MARKER)
-        check_output_dir(self.output_dir / CHECKPOINT_DIR, CHECKPOINT_MARKER)
+        check_sap_output(self.output_dir)
         self.recipe = recipe or {}
         self.validation = list(validation.pairs) if validation is not None else []
         if self.config.max_validation_pairs and len(self.validation) > self.config.max_validation_pairs:
@@ -366,7 +376,8 @@ class SapTrainer:
 
     # --- checkpoints --------------------------------------------------------------
     def _identity(self) -> Dict[str, Any]:
-        settings = {k: v for k, v in asdict(self.config).items() if k not in _RESUME_FREE}
+        cfg = self.config
+        settings = {k: v for k, v in asdict(cfg).items() if k not in cfg.resume_free}
         return {
             "base_fingerprint": self.base_fingerprint,
             "base_name": self.base_name,

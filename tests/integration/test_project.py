@@ -139,7 +139,8 @@ def test_demo_package_installs_from_its_wheel_offline_and_loads_by_name(project,
 
 def test_project_scripts_use_options_the_commands_have():
     """Every ``python -m spacy_sapel CMD --option`` in project.yml names an option CMD
-    declares (a typo would only show when the real-data workflow runs)."""
+    declares (a typo would only show when the real-data workflow runs); pretrain-sap's
+    dotted config overrides are checked by the next test."""
     import shlex
 
     import typer
@@ -157,7 +158,38 @@ def test_project_scripts_use_options_the_commands_have():
             sub = group.commands[words[3]]
             declared = {opt for param in sub.params for opt in (*param.opts, *param.secondary_opts)}
             for word in words[4:]:
-                if word.startswith("--"):
+                if word.startswith("--") and not (words[3] == "pretrain-sap" and "." in word):
                     assert word in declared, (command["name"], word)
             checked += 1
     assert checked >= 10
+
+
+def test_project_sap_steps_override_settings_their_configs_have():
+    """pretrain-sap's dotted overrides in project.yml name [paths] of the config,
+    arguments of sapel.pretrain_sap.v1 or fields of its training config."""
+    import inspect
+    import shlex
+    from dataclasses import fields
+
+    from spacy.cli._util import parse_config_overrides
+
+    from spacy_sapel.sap.config import load_sap_config
+    from spacy_sapel.sap.recipe import create_sap_pretrainer, training_config
+
+    loaded = load_project_config(ROOT, overrides={"vars.data_dir": "/data"})
+    lines = [shlex.split(line) for c in loaded["commands"] for line in c["script"]]
+    runs = [words for words in lines if words[1:4] == ["-m", "spacy_sapel", "pretrain-sap"]]
+    assert len(runs) == 2
+    arguments = set(inspect.signature(create_sap_pretrainer).parameters)
+    for words in runs:
+        overrides = parse_config_overrides(words[6:], env_var=None)
+        config = load_sap_config(ROOT / words[4], overrides)
+        training = {f.name for f in fields(training_config(config["sap"]["objective"]))}
+        for key in overrides:
+            section, name = key.split(".", 1)
+            if section == "paths":
+                assert name in config["paths"], key
+            elif name.startswith("training."):
+                assert name.split(".", 1)[1] in training, key
+            else:
+                assert section == "sap" and name in arguments, key

@@ -1,5 +1,6 @@
-"""pretrain-sap -> fine-tune -> build-kb --train-mentions -> evaluate-linking, and
-clear failures for bad SAP input, with a tiny local BERT."""
+"""pretrain-sap configs/sap.cfg -> configs/sap_finetune.cfg -> build-kb --train-mentions
+-> evaluate-linking, overrides, resume and clear failures for bad SAP configs and input,
+with a tiny local BERT."""
 from __future__ import annotations
 
 import json
@@ -7,8 +8,11 @@ import os
 import subprocess
 import sys
 
+from pathlib import Path
+
 import pytest
 import srsly
+from thinc.api import Config
 from typer.testing import CliRunner
 
 from spacy_sapel.cli import app
@@ -16,6 +20,7 @@ from spacy_sapel.encoder import SapEncoder
 from spacy_sapel.kb import KnowledgeBase
 
 runner = CliRunner()
+CONFIGS = Path(__file__).parents[2] / "configs"
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 
 VOCAB = {
@@ -59,24 +64,43 @@ def invoke(*args):
     return result
 
 
+def sap(output, vocab, encoder, *args, config="sap.cfg"):
+    """pretrain-sap on a config with the inputs filled in, on the CPU (not invoked)."""
+    return [
+        "pretrain-sap", str(CONFIGS / config), str(output), "--paths.kb", str(vocab),
+        "--paths.encoder", str(encoder), "--device", "cpu", *(str(a) for a in args),
+    ]
+
+
+def failure(args):
+    """The coded message a pretrain-sap run ends with."""
+    result = runner.invoke(app, args)
+    assert result.exit_code != 0
+    return str(result.exception)
+
+
 def test_pretrain_finetune_build_and_evaluate(files, tiny_bert_dir):
     root, vocab, corpus, queries = files
-    sap = root / "sap"
-    invoke(
-        "pretrain-sap", "-o", sap, "--kb", vocab, "--encoder", tiny_bert_dir, "--pooling",
-        "mean", "--batch-size", "8", "--max-steps", "2", "--lr", "1e-3", "--device", "cpu",
-    )
-    log = srsly.read_json(sap / "training.json")
+    sap_dir = root / "sap"
+    invoke(*sap(sap_dir, vocab, tiny_bert_dir, "--sap.pooling", "mean",
+                "--sap.training.batch_size", "8", "--sap.training.max_steps", "2",
+                "--sap.training.lr", "1e-3"))
+    log = srsly.read_json(sap_dir / "training.json")
     assert log["result"]["steps"] == 2 and log["settings"]["batch_size"] == 8
-    sap_model = SapEncoder.from_disk(sap / "model-last", device="cpu")
+    # the filled config: the overrides, the config file's settings and the defaults
+    saved = Config().from_disk(sap_dir / "config.cfg")
+    assert saved["sap"]["training"]["lr"] == 1e-3 and saved["sap"]["training"]["batch_size"] == 8
+    assert saved["sap"]["training"]["warmup_ratio"] == 0.05 and saved["sap"]["training"]["alpha"] == 1.0
+    assert saved["paths"]["kb"] == saved["sap"]["kb_paths"] == str(vocab)
+    assert saved["sap"]["max_pairs_per_concept"] == 50
+    sap_model = SapEncoder.from_disk(sap_dir / "model-last", device="cpu")
     assert sap_model.pooling == "mean"
 
     ft = root / "ft"
-    invoke(
-        "pretrain-sap", "-o", ft, "--kb", vocab, "--corpus", corpus, "--corpus-aliases",
-        "--encoder", sap / "model-last", "--batch-size", "4", "--epochs", "1", "--device", "cpu",
-    )
+    invoke(*sap(ft, vocab, sap_dir / "model-last", "--paths.corpus", corpus,
+                "--sap.training.batch_size", "4", config="sap_finetune.cfg"))
     assert srsly.read_json(ft / "training.json")["recipe"]["corpus"] == str(corpus)
+    assert Config().from_disk(ft / "config.cfg")["sap"]["corpus_aliases"] is True
 
     kb_dir = root / "kb"
     invoke(
@@ -90,7 +114,7 @@ def test_pretrain_finetune_build_and_evaluate(files, tiny_bert_dir):
     report = root / "report.json"
     result = invoke(
         "evaluate-linking", queries, "--kb", vocab, "-e", f"base={tiny_bert_dir}",
-        "-e", f"sap={sap / 'model-last'}", "-e", f"ft={ft / 'model-last'}",
+        "-e", f"sap={sap_dir / 'model-last'}", "-e", f"ft={ft / 'model-last'}",
         "--train-mentions", corpus, "--device", "cpu", "-o", report,
     )
     assert "acc@1" in result.output and "ft" in result.output
@@ -102,13 +126,77 @@ def test_pretrain_finetune_build_and_evaluate(files, tiny_bert_dir):
     invoke("evaluate-linking", corpus, "--kb-dir", kb_dir, "-e", ft / "model-last", "--device", "cpu")
 
 
+def test_resume_continues_with_the_same_config_and_refuses_another(files, tiny_bert_dir):
+    root, vocab, *_ = files
+    out = root / "resume"
+    settings = ("--sap.training.batch_size", "4", "--sap.training.max_steps", "3")
+    # a time budget that ends the run after its first step (a checkpoint is written)
+    invoke(*sap(out, vocab, tiny_bert_dir, *settings, "--sap.training.max_seconds", "1e-9"))
+    assert srsly.read_json(out / "training.json")["result"]["steps"] == 1
+    checkpoint = (out / "checkpoint" / "state.pt").read_bytes()
+    # another learning rate: refused, naming the setting, before any step
+    message = failure(sap(out, vocab, tiny_bert_dir, *settings, "--sap.training.lr", "1e-3", "--resume"))
+    assert "E635" in message and "sap.training.lr: 2e-05 -> 0.001" in message
+    assert (out / "checkpoint" / "state.pt").read_bytes() == checkpoint
+    # the same config (the time budget may change): continues to the last step
+    invoke(*sap(out, vocab, tiny_bert_dir, *settings, "--resume"))
+    log = srsly.read_json(out / "training.json")
+    assert log["result"]["steps"] == 3 and [h["step"] for h in log["history"] if "loss" in h] == [1, 2, 3]
+    assert Config().from_disk(out / "config.cfg")["sap"]["training"]["max_seconds"] == 0.0
+    # a run that saved no config cannot be resumed
+    assert "E636" in failure(sap(root / "never", vocab, tiny_bert_dir, "--resume"))
+
+
+@pytest.mark.parametrize(
+    "override,code,named",
+    [
+        (("--sap.training.lr_rate", "1e-3"), "E630", "'lr_rate'"),
+        (("--sap.training.batch_size", "many"), "E631", "batch_size='many'"),
+        (("--sap.epochs", "3"), "E632", "sap.epochs: unexpected argument"),
+        (("--sap.max_length", "long"), "E632", "sap.max_length"),
+        (("--sap.nothing.here", "1"), "E632", "sap.nothing.here"),
+        (("--paths.kb", "missing.tsv"), "E637", "missing.tsv"),
+        (("--sap.training.batching", "sorted"), "E602", "batching='sorted'"),
+        (("--sap.objective", "biosyn"), "E622", "'biosyn'"),
+        (("--lr", "1e-3"), "E638", "--lr"),
+    ],
+)
+def test_a_bad_setting_is_refused_before_training(files, tiny_bert_dir, override, code, named):
+    root, vocab, *_ = files
+    out = root / f"bad_{code}"
+    message = failure(sap(out, vocab, tiny_bert_dir, *override))
+    assert code in message and named in message
+    assert not out.exists()
+
+
+def test_an_empty_path_is_named(files, tiny_bert_dir):
+    root, vocab, corpus, _ = files
+    args = ["pretrain-sap", str(CONFIGS / "sap.cfg"), str(root / "x"), "--device", "cpu"]
+    assert "E634" in failure(args) and "--paths.kb" in failure(args)
+    args = sap(root / "x", vocab, tiny_bert_dir, config="sap_finetune.cfg")
+    assert "E634" in failure(args) and "--paths.corpus" in failure(args)
+    assert not (root / "x").exists()
+
+
+def test_an_output_that_is_an_input_is_refused_before_training(files, tiny_bert_dir):
+    """Fine-tuning OUT/model-last into OUT would replace the base encoder."""
+    root, vocab, corpus, _ = files
+    out = root / "in_place"
+    invoke(*sap(out, vocab, tiny_bert_dir, "--sap.training.batch_size", "4", "--sap.training.max_steps", "1"))
+    saved = (out / "config.cfg").read_text()
+    message = failure(sap(out, vocab, out / "model-last", "--paths.corpus", corpus, config="sap_finetune.cfg"))
+    assert "E421" in message and "model-last" in message
+    assert (out / "config.cfg").read_text() == saved
+
+
 def test_pairs_file_with_one_column_fails_cleanly(files, tiny_bert_dir):
     root, *_ = files
     bad = root / "pairs.tsv"
     bad.write_text("1\tflu\tinfluenza\nonly one column\n", encoding="utf8")
     proc = subprocess.run(
-        [sys.executable, "-m", "spacy_sapel", "pretrain-sap", "-o", str(root / "bad"),
-         "--pairs", str(bad), "--encoder", str(tiny_bert_dir), "--device", "cpu"],
+        [sys.executable, "-m", "spacy_sapel", "pretrain-sap", str(CONFIGS / "sap.cfg"),
+         str(root / "bad"), "--sap.kb_paths", "null", "--sap.pairs_path", str(bad),
+         "--paths.encoder", str(tiny_bert_dir), "--device", "cpu"],
         capture_output=True, text=True, env=ENV,
     )
     assert proc.returncode == 1
@@ -118,31 +206,32 @@ def test_pairs_file_with_one_column_fails_cleanly(files, tiny_bert_dir):
 
 def test_no_input_and_small_batch(files, tiny_bert_dir):
     root, vocab, *_ = files
-    result = runner.invoke(app, ["pretrain-sap", "-o", str(root / "x"), "--encoder", str(tiny_bert_dir)])
-    assert "E608" in str(result.exception)
-    result = runner.invoke(
-        app, ["pretrain-sap", "-o", str(root / "x"), "--kb", str(vocab), "--batch-size", "1"]
-    )
-    assert "E604" in str(result.exception)
+    assert "E608" in failure(sap(root / "x", vocab, tiny_bert_dir, "--sap.kb_paths", "null"))
+    assert "E604" in failure(sap(root / "x", vocab, tiny_bert_dir, "--sap.training.batch_size", "1"))
 
 
 def test_retrieval_objective(files, tiny_bert_dir):
     root, vocab, corpus, _ = files
     out = root / "retrieval"
-    result = invoke(
-        "pretrain-sap", "-o", out, "--kb", vocab, "--corpus", corpus, "--objective", "retrieval",
-        "--encoder", tiny_bert_dir, "--candidates", "3", "--refresh-every", "1",
-        "--refresh-names", "2", "--max-steps", "2", "--batch-size", "2", "--device", "cpu",
-    )
+    retrieval = ("--paths.corpus", corpus, "--sap.objective", "retrieval")
+    result = invoke(*sap(
+        out, vocab, tiny_bert_dir, *retrieval, "--sap.training.n_candidates", "3",
+        "--sap.training.refresh_every", "1", "--sap.training.refresh_names", "2",
+        "--sap.training.max_steps", "2", "--sap.training.batch_size", "2", config="sap_finetune.cfg",
+    ))
     assert "2 candidate refreshes" in " ".join(result.output.split())
     log = srsly.read_json(out / "training.json")
     assert log["objective"] == "retrieval" and log["settings"]["n_candidates"] == 3
     assert [r["step"] for r in log["result"]["refreshes"]] == [0, 1]
+    # the retrieval config's defaults, not SAP's, fill the saved config
+    training = Config().from_disk(out / "config.cfg")["sap"]["training"]
+    assert training["scale"] == 20.0 and "batching" not in training
     SapEncoder.from_disk(out / "model-last", device="cpu")
-    result = runner.invoke(
-        app, ["pretrain-sap", "-o", str(root / "y"), "--kb", str(vocab), "--corpus", str(corpus),
-              "--objective", "retrieval", "--batching", "hard"],
-    )
-    assert "E621" in str(result.exception) and "--batching" in str(result.exception)
-    result = runner.invoke(app, ["pretrain-sap", "-o", str(root / "y"), "--kb", str(vocab), "--objective", "retrieval"])
-    assert "E620" in str(result.exception)
+    message = failure(sap(root / "y", vocab, tiny_bert_dir, *retrieval,
+                          "--sap.training.batching", "hard", config="sap_finetune.cfg"))
+    assert "E630" in message and "'batching'" in message
+    message = failure(sap(root / "y", vocab, tiny_bert_dir, *retrieval,
+                          "--sap.validation_fraction", "0.1", config="sap_finetune.cfg"))
+    assert "E621" in message and "validation_fraction" in message
+    message = failure(sap(root / "y", vocab, tiny_bert_dir, "--sap.objective", "retrieval"))
+    assert "E620" in message

@@ -163,17 +163,16 @@ def test_validation_and_registered_recipe(tiny_bert_dir, tmp_path):
     assert make is create_sap_pretrainer
     run = make(
         base_encoder=str(tiny_bert_dir),
-        kb_paths=[str(kb_file)],
+        kb_paths=kb_file,  # one path (a list of them in the retrieval test)
         reader="nemo_index",
         validation_fraction=0.25,
-        device="cpu",
         training={"batch_size": 16, "max_steps": 2, "lr": 1e-3},
     )
-    result = run(tmp_path / "out", show_progress=False)
+    result = run(tmp_path / "out", show_progress=False, device="cpu")
     assert set(result.validation) == {"before", "after"}
     log = srsly.read_json(tmp_path / "out" / "training.json")
-    assert log["recipe"]["validation_fraction"] == 0.25
-    with pytest.raises(ValueError, match="E602"):
+    assert log["recipe"]["validation_fraction"] == 0.25 and log["recipe"]["kb_paths"] == [str(kb_file)]
+    with pytest.raises(ValueError, match="E630.*'nonsense'"):
         make(training={"nonsense": 1})
 
 
