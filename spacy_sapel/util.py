@@ -1,11 +1,10 @@
-"""Small shared helpers: atomic writes, exact JSON and content fingerprints."""
+"""Small shared helpers: atomic writes, exact JSON, input files read strictly."""
 from __future__ import annotations
 
 import codecs
 import contextlib
 import errno
 import gzip
-import hashlib
 import json
 import os
 import re
@@ -323,15 +322,6 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
-
-
-def sha256_file(path: PathLike, *, chunk_size: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file's content."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(chunk_size), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def open_binary(path: Path, *, error: Type[Exception] = InputFileError) -> BinaryIO:

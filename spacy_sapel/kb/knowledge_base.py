@@ -532,10 +532,6 @@ class KnowledgeBase:
         return kb
 
 
-def _counts_bytes(counts: Iterable[int]) -> bytes:
-    return numpy.asarray(counts, dtype=_COUNT_DTYPE).tobytes()
-
-
 def _split(flat: Any, counts: Any, n: int, what: str) -> List[List[str]]:
     """Cut the flat column ``flat`` into ``n`` lists of the given sizes."""
     sizes = numpy.frombuffer(counts, dtype=_COUNT_DTYPE)

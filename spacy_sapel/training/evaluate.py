@@ -68,7 +68,3 @@ def error_breakdown(
             counts["short_form"] += 1
     return counts
 
-
-def accuracy_table(rows: List[Tuple[str, Dict[int, float]]], ks: Sequence[int] = (1, 5)) -> List[Tuple]:
-    """Rows for a wasabi table: name, acc@k..."""
-    return [(name, *(f"{acc[k]:.3f}" for k in ks)) for name, acc in rows]
