@@ -6,6 +6,7 @@ import contextlib
 import errno
 import gzip
 import json
+import numbers
 import os
 import re
 import shutil
@@ -17,9 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator, List, Optional, Sequence, Tuple, Type, Union
 
-from .errors import Errors, InputFileError, OutputError
+from .errors import Errors, InputFileError, OutputError, SapelError
 
 PathLike = Union[str, "os.PathLike[str]"]
+#: A malformed line is quoted in its error message up to this many characters
+MAX_LINE_IN_MESSAGE = 300
 #: Unicode categories that show nothing: control (NUL), format (zero-width space, soft
 #: hyphen, BOM) and separator characters
 _INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp"})
@@ -376,3 +379,30 @@ def read_text(path: PathLike, *, error: Type[Exception] = InputFileError) -> str
         raise error(
             Errors.E003.format(path=path, encoding="UTF-8", offset=bom + err.start)
         ) from None
+
+
+def malformed_line(
+    path: Any,
+    line: int,
+    problem: str,
+    expected: str,
+    text: str,
+    *,
+    error: Type[InputFileError] = InputFileError,
+) -> InputFileError:
+    """The error for a line of an input file that cannot be read (E002): the file, the
+    line number, what is wrong, what was expected and the line (cut at
+    :data:`MAX_LINE_IN_MESSAGE` characters). Every reader reports its bad lines so."""
+    if len(text) > MAX_LINE_IN_MESSAGE:
+        text = text[:MAX_LINE_IN_MESSAGE] + "..."
+    return error(
+        Errors.E002.format(path=path, line=line, problem=problem, expected=expected, text=text)
+    )
+
+
+def check_int_option(name: str, value: Any, *, minimum: int = 1) -> int:
+    """``value`` as an int if it is an integer >= ``minimum`` (a bool is not), else the
+    E702 error naming the option ``name``: the one check of every integer option."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise SapelError(Errors.E702.format(name=name, value=value, minimum=minimum))
+    return int(value)

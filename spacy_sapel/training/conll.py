@@ -13,7 +13,7 @@ from spacy.tokens import Doc, Span
 from spacy.vocab import Vocab
 
 from ..errors import Errors, SapelError, Warnings
-from ..util import iter_lines
+from ..util import iter_lines, malformed_line
 from .report import CorpusReport, check_policy, report_for
 
 DOCSTART = "-DOCSTART-"
@@ -67,11 +67,9 @@ def read_iob_docs(
                 group = []
             continue
         if len(cols) < 2:
-            raise SapelError(
-                Errors.E500.format(
-                    path=path, line=line_no, problem=f"one column only ({line[:60]!r})",
-                    expected="'token<TAB>tag' or CoNLL-2003 columns 'token POS chunk tag'",
-                )
+            raise malformed_line(
+                path, line_no, "one column only",
+                "'token<TAB>tag' or CoNLL-2003 columns 'token POS chunk tag'", line,
             )
         sentence.append((cols[0], cols[-1], line_no))
     if sentence:

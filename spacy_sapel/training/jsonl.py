@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Callable, Iterator, Tuple
+from typing import Callable, Iterator, Optional, Tuple, Union
 
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from ..errors import Errors, SapelError
-from ..util import iter_lines
+from ..errors import Errors, InputFileError, SapelError
+from ..util import PathLike, iter_lines, malformed_line
 
 #: ``fail(problem, expected)``: the exception to raise for a bad record
 RecordFailure = Callable[[str, str], Exception]
@@ -51,7 +51,7 @@ def is_jsonl(path: Path) -> bool:
         if isinstance(record, dict):
             return True
         if line.lstrip().startswith(("{", "[")):
-            raise SapelError(Errors.E508.format(path=path, line=line_no, problem=problem))
+            raise InputFileError(Errors.E508.format(path=path, line=line_no, problem=problem))
         return False
     return False
 
@@ -65,11 +65,29 @@ def read_jsonl_docs(nlp: Language, path: Path) -> Iterator[Tuple[Doc, bool]]:
             continue
 
         def fail(problem: str, expected: str) -> Exception:
-            return ValueError(
-                Errors.E500.format(path=path, line=line_no, problem=problem, expected=expected)
-            )
+            return malformed_line(path, line_no, problem, expected, line)
 
         yield doc_from_jsonl_line(nlp, line, fail=fail)
+
+
+def record_error(path: PathLike, record: str, problem: str, expected: str) -> InputFileError:
+    """The E002 error for a JSONL record read without its line number (Ray Data reads
+    lines in parallel): the number is that of the first line of ``path`` that is the
+    record, found when the error is raised, or "?" when ``path`` cannot be read."""
+    return malformed_line(path, _find_line(path, record) or "?", problem, expected, record)
+
+
+def _find_line(path: PathLike, record: str) -> Optional[Union[int, str]]:
+    containing = None
+    try:
+        for number, line in iter_lines(path):
+            if line == record:
+                return number
+            if containing is None and record in line:
+                containing = number  # Ray splits lines on U+2028 and friends too
+    except InputFileError:
+        return None
+    return containing
 
 
 def doc_from_jsonl_line(nlp: Language, line: str, *, fail: RecordFailure) -> Tuple[Doc, bool]:
