@@ -333,8 +333,6 @@ class Errors(metaclass=ErrorsWithCodes):
             "first (checkpoints are written every --checkpoint-every steps).")
     E608 = ("No SAP training input: give vocabulary files (--kb with --reader), a NeMo "
             "pairs TSV (--pairs) or a labelled corpus (--corpus with a KB).")
-    E609 = ("{path} is not a SAP training output directory with a finished model "
-            "({missing} missing).")
     E620 = ("The retrieval objective needs a KB (--kb with --reader) and a labelled "
             "corpus (--corpus): each corpus mention is trained against candidates "
             "retrieved from the whole KB.")

@@ -1,4 +1,5 @@
-"""Small shared helpers: atomic writes, exact JSON, input files read strictly."""
+"""Small shared helpers: atomic writes, exact JSON, input files read strictly, the
+error for a malformed input line and the check of integer options."""
 from __future__ import annotations
 
 import codecs
