@@ -24,10 +24,7 @@ def main() -> None:
     try:
         app()
     except SapelError as err:
-        # an error raised in a Ray task arrives wrapped in a RayTaskError (made a
-        # subclass of its cause's class) whose text is the remote traceback
-        cause = getattr(err, "cause", None)
-        msg.fail(str(cause if isinstance(cause, SapelError) else err))
+        msg.fail(str(err))
         sys.exit(1)
 
 

@@ -17,7 +17,6 @@ import spacy_sapel.errors as errors_module
 from spacy_sapel.errors import (
     EncoderInputError,
     Errors,
-    InputFileError,
     InputNotFoundError,
     MissingDependencyError,
     RowOutOfRangeError,
@@ -173,23 +172,6 @@ def test_command_line_prints_a_bad_input_line(cli_main, monkeypatch, capsys, tmp
     out = " ".join(out.split())  # wasabi wraps long messages
     assert f"[E002] {bad}, line 2: one column only" in out and "reads: 'fever'" in out
     assert "Traceback" not in out + err
-
-
-def test_command_line_prints_the_cause_of_a_ray_task_error(cli_main, monkeypatch, capsys):
-    """Ray re-raises a task's error as a subclass of its class whose text is the remote
-    traceback; the command prints the cause's message."""
-    cause = InputFileError(Errors.E001.format(path="in.jsonl"))
-
-    class RayTaskLikeError(InputFileError):
-        def __init__(self) -> None:
-            super().__init__("ray::_AnnotateActor() (pid=1)\nTraceback (most recent call last): ...")
-            self.cause = cause
-
-    monkeypatch.setattr(cli_main, "app", _raising(RayTaskLikeError()))
-    with pytest.raises(SystemExit):
-        cli_main.main()
-    out = capsys.readouterr().out
-    assert str(cause) in out and "Traceback" not in out
 
 
 @pytest.mark.parametrize(
