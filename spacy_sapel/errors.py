@@ -70,7 +70,7 @@ class Warnings(metaclass=ErrorsWithCodes):
 
 
 class Errors(metaclass=ErrorsWithCodes):
-    # --- knowledge base (E0xx) ---
+    # --- input files and knowledge base (E0xx) ---
     E001 = "Input file not found: {path}."
     # every malformed line of every input file (vocabularies, corpora, JSONL records,
     # pairs and query TSVs): what is wrong, what was expected and the line itself

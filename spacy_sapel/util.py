@@ -328,7 +328,7 @@ def _umask() -> int:
     return mask
 
 
-def open_binary(path: Path, *, error: Type[Exception] = InputFileError) -> BinaryIO:
+def open_binary(path: Path, *, error: Type[InputFileError] = InputFileError) -> BinaryIO:
     """Open ``path`` for reading bytes, decompressing gzip (detected by its magic
     number, not the file name)."""
     path = Path(path)
@@ -340,7 +340,7 @@ def open_binary(path: Path, *, error: Type[Exception] = InputFileError) -> Binar
 
 
 def iter_lines(
-    path: PathLike, *, error: Type[Exception] = InputFileError
+    path: PathLike, *, error: Type[InputFileError] = InputFileError
 ) -> Iterator[Tuple[int, str]]:
     """Yield (1-based line number, line without its line break), decoding each line
     strictly as UTF-8 (a BOM is accepted) so that a wrong encoding is reported with
@@ -365,7 +365,7 @@ def iter_lines(
         raise error(Errors.E005.format(path=path, error=err)) from err
 
 
-def read_text(path: PathLike, *, error: Type[Exception] = InputFileError) -> str:
+def read_text(path: PathLike, *, error: Type[InputFileError] = InputFileError) -> str:
     """The whole file as text, decoded strictly (see :func:`iter_lines`)."""
     path = Path(path)
     try:
@@ -384,7 +384,7 @@ def read_text(path: PathLike, *, error: Type[Exception] = InputFileError) -> str
 
 def malformed_line(
     path: Any,
-    line: int,
+    line: Union[int, str],
     problem: str,
     expected: str,
     text: str,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Callable, Iterator, Optional, Tuple, Union
+from typing import Callable, Iterator, Optional, Tuple
 
 from spacy.language import Language
 from spacy.tokens import Doc
@@ -77,7 +77,7 @@ def record_error(path: PathLike, record: str, problem: str, expected: str) -> In
     return malformed_line(path, _find_line(path, record) or "?", problem, expected, record)
 
 
-def _find_line(path: PathLike, record: str) -> Optional[Union[int, str]]:
+def _find_line(path: PathLike, record: str) -> Optional[int]:
     containing = None
     try:
         for number, line in iter_lines(path):
