@@ -4,7 +4,7 @@ from __future__ import annotations
 import importlib.util
 from typing import Any
 
-from .errors import Errors
+from .errors import Errors, MissingDependencyError
 
 try:
     import faiss
@@ -38,7 +38,7 @@ HAS_ONNXRUNTIME: bool = importlib.util.find_spec("onnxruntime") is not None
 def import_ray() -> Any:
     """The ``ray`` module; an ImportError that says how to install it when absent."""
     if not HAS_RAY:
-        raise ImportError(Errors.E701)
+        raise MissingDependencyError(Errors.E701)
     import ray
 
     return ray
@@ -47,7 +47,7 @@ def import_ray() -> Any:
 def import_onnxruntime() -> Any:
     """The ``onnxruntime`` module; an ImportError that says how to install it when absent."""
     if not HAS_ONNXRUNTIME:
-        raise ImportError(Errors.E710)
+        raise MissingDependencyError(Errors.E710)
     import onnxruntime
 
     return onnxruntime
@@ -57,7 +57,7 @@ def import_transformers(path: Any) -> Any:
     """The ``transformers`` module, to load the non-BERT encoder at ``path``; an
     ImportError that says how to install it when absent."""
     if not HAS_TRANSFORMERS:
-        raise ImportError(Errors.E224.format(path=path))
+        raise MissingDependencyError(Errors.E224.format(path=path))
     import transformers
 
     return transformers

@@ -23,12 +23,12 @@ import srsly
 
 from ._compat import import_ray
 from .encoder import SapEncoder
-from .errors import Errors, SapelError
+from .errors import Errors, InputNotFoundError, SapelError
 from .pipeline.annotate import annotate
 from .pipeline.describe import describe_entities
 from .pipeline.linker_kb import Embedder
 from .training.jsonl import doc_from_input_line, is_jsonl
-from .util import DirMarker, PathLike, atomic_directory, check_output_dir
+from .util import DirMarker, PathLike, atomic_directory, check_int_option, check_output_dir
 
 logger = logging.getLogger("spacy_sapel")
 OUTPUT_FORMATS = ("jsonl", "docbin")
@@ -97,8 +97,7 @@ def encode_names_ray(
     in ``num_actors`` actors; rows come back in input order."""
     for name, value in (("num_actors", num_actors), ("batch_size", batch_size),
                         ("rows_per_task", rows_per_task)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise SapelError(Errors.E702.format(name=name, value=value))
+        check_int_option(name, value)
     ray = start_ray()
     import pyarrow
 
@@ -227,11 +226,10 @@ def annotate_ray(
         )
     for name, value in (("num_actors", num_actors), ("batch_size", batch_size),
                         ("docs_per_task", docs_per_task), ("shard_size", shard_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise SapelError(Errors.E702.format(name=name, value=value))
+        check_int_option(name, value)
     input_path = Path(input_path)
     if not input_path.is_file():
-        raise FileNotFoundError(Errors.E001.format(path=input_path))
+        raise InputNotFoundError(Errors.E001.format(path=input_path))
     check_output_dir(output_dir, SHARDS_MARKER, overwrite=overwrite, inputs=[pipeline, input_path])
     ray = start_ray()
     ray.data.DataContext.get_current().execution_options.preserve_order = True

@@ -2,7 +2,7 @@
 
 Every message names the input at fault (file, line, value) and what was expected.
 Codes are grouped by layer so that the layers can grow independently:
-E0xx knowledge base, E1xx index, E2xx encoder, E3xx pipeline, E4xx CLI,
+E0xx input files and knowledge base, E1xx index, E2xx encoder, E3xx pipeline, E4xx CLI,
 E5xx training/corpora, E6xx SAP training, E7xx scale and distributed work.
 """
 from __future__ import annotations
@@ -70,8 +70,10 @@ class Warnings(metaclass=ErrorsWithCodes):
 
 
 class Errors(metaclass=ErrorsWithCodes):
-    # --- knowledge base (E0xx) ---
+    # --- input files and knowledge base (E0xx) ---
     E001 = "Input file not found: {path}."
+    # every malformed line of every input file (vocabularies, corpora, JSONL records,
+    # pairs and query TSVs): what is wrong, what was expected and the line itself
     E002 = ("{path}, line {line}: {problem}. Expected {expected}. The line reads: "
             "{text!r}")
     E003 = ("{path} is not valid {encoding} text (byte offset {offset}). Convert it to "
@@ -108,7 +110,6 @@ class Errors(metaclass=ErrorsWithCodes):
             "list needs training points. Lower nlist or leave it unset (automatic).")
     E110 = ("The index holds no vectors yet: call build() or load it with from_disk() / "
             "from_bytes() before {action}.")
-    E111 = "k must be a positive integer, got {k!r}."
     E112 = ("Search device {device!r} was requested but cannot be used: {reason}. Use "
             "device='auto' (falls back to the CPU) or device='cpu'.")
     E113 = "Cannot load the index from {path}: {problem}."
@@ -139,6 +140,10 @@ class Errors(metaclass=ErrorsWithCodes):
     E126 = ("The {index_type} index searched with the {backend} backend cannot restrict a "
             "search to allowed rows (faiss ID selectors work on the CPU only); check "
             "DenseIndex.supports_selection first.")
+    E127 = ("Sparse index option ngram_range={value!r} is invalid. Expected a pair (min, "
+            "max) of character n-gram lengths, integers with 1 <= min <= max.")
+    E128 = ("Cannot load the sparse index from {path}: {problem}. Expected a sparse index "
+            "as LinkerKB.to_disk writes it (`build-kb --sparse`); build the KB again.")
     # --- encoder (E2xx) ---
     E201 = ("Encoder path not found: {path}. Expected a local model directory (with "
             "config.json, weights and tokenizer files) or a Hugging Face model name.")
@@ -169,7 +174,6 @@ class Errors(metaclass=ErrorsWithCodes):
     E212 = "Unknown pooling {value!r}. Expected one of {options}."
     E213 = ("Invalid max_length {value!r}. Expected an integer from {low} to {high} (the "
             "model's max_position_embeddings).")
-    E214 = "Invalid batch_size {value!r}. Expected a positive integer."
     E215 = "Invalid device {value!r}. Expected 'auto', 'cpu', 'cuda' or 'cuda:N'."
     E216 = ("Device {value!r} was requested for the encoder, but torch reports no usable "
             "CUDA GPU. Use device='auto' or 'cpu'.")
@@ -209,7 +213,6 @@ class Errors(metaclass=ErrorsWithCodes):
     E302 = ("The index was built with an encoder whose {what} is {index}, but the "
             "encoder given has {encoder}. Rebuild the index with this encoder "
             "(`python -m spacy_sapel build-kb`) or load the encoder it was built with.")
-    E303 = "Option {name} must be a positive number, got {value!r}."
     E304 = ("Knowledge-base directory not found: {path}. Expected a directory written "
             "by `python -m spacy_sapel build-kb` (with encoder/, kb/ and index/).")
     E305 = ("Knowledge-base directory {path} is incomplete: {missing} missing. Expected "
@@ -305,7 +308,6 @@ class Errors(metaclass=ErrorsWithCodes):
     E427 = ("Output path {path} is an existing directory. Expected a file path, e.g. "
             "{path}/out.jsonl.")
     # --- training / corpora (E5xx) ---
-    E500 = "{path}, line {line}: {problem}. Expected {expected}."
     E501 = ("{path}, line {line}: entity [{start}:{end}] {text!r} does not align with "
             "token boundaries of the tokenizer. Fix the offsets or the tokenizer.")
     E502 = ("{path} holds no {what}: it is empty or has only blank lines. Expected "
@@ -327,9 +329,11 @@ class Errors(metaclass=ErrorsWithCodes):
             "pass --format text to read every line as a document.")
     E509 = ("{name} needs spacy-transformers, which is not installed (the linker alone "
             "does not). Install the optional extra: pip install \"spacy-sapel[trf]\".")
+    E510 = ("{function} needs {what} per mention, got lists of lengths {lengths}. Expected "
+            "lists of equal length, one entry per gold mention.")
+    E511 = ("best_threshold needs at least one point of the curve, got none. Expected the "
+            "output of nil_curve with at least one threshold.")
     # --- SAP training (E6xx) ---
-    E600 = ("{path}, line {line}: {problem}. Expected {expected}. The line reads: "
-            "{text!r}")
     E601 = ("No training pairs from {source}: {single} concept(s) had a single name and "
             "other input was skipped ({skipped}). Expected concepts with at least two "
             "distinct names (or labelled mentions whose gold concept is in the KB).")
@@ -345,8 +349,6 @@ class Errors(metaclass=ErrorsWithCodes):
     E608 = ("No SAP training input: give vocabulary files (kb_paths with reader; "
             "--paths.kb in configs/sap.cfg), a NeMo pairs TSV (pairs_path) or a labelled "
             "corpus (corpus, with a KB).")
-    E609 = ("{path} is not a SAP training output directory with a finished model "
-            "({missing} missing).")
     E620 = ("The retrieval objective needs a KB (kb_paths with reader) and a labelled "
             "corpus (corpus): each corpus mention is trained against candidates "
             "retrieved from the whole KB.")
@@ -380,10 +382,8 @@ class Errors(metaclass=ErrorsWithCodes):
             "runtime 'torch' or 'torch-int8'.")
     E701 = ("This needs Ray, which is not installed. Install the optional extra: "
             "pip install 'spacy-sapel[ray]' (or pip install 'ray[data]').")
-    E702 = "Option {name} must be a positive integer, got {value!r}."
-    E703 = ("{path}: a record cannot be read: {problem}. Expected JSONL records "
-            "{{\"text\": str, \"ents\": [{{\"start\", \"end\", \"label\"}}]}} with entity "
-            "offsets on token boundaries. The record starts: {text!r}")
+    # every integer option of the package (util.check_int_option)
+    E702 = "Option {name} must be an integer >= {minimum}, got {value!r}."
 
 
 class SapelError(ValueError):
@@ -394,7 +394,12 @@ class SapelError(ValueError):
 
 
 class InputFileError(SapelError):
-    """An input file is missing, unreadable, wrongly encoded or malformed."""
+    """An input file is missing, unreadable, wrongly encoded or malformed (E002 for a
+    malformed line, with the file, the line number and the line)."""
+
+
+class InputNotFoundError(InputFileError, FileNotFoundError):
+    """An input file that does not exist, where callers expect a FileNotFoundError."""
 
 
 class KBReadError(InputFileError):
@@ -412,3 +417,25 @@ class IndexLoadError(SapelError):
 
 class EncoderError(SapelError):
     """An encoder directory or name cannot be used."""
+
+
+class EncoderInputError(SapelError, TypeError):
+    """Texts given to the encoder that are not a sequence of strings (a TypeError, as
+    for any wrongly typed argument)."""
+
+
+class UnknownConceptError(SapelError, KeyError):
+    """A concept id that is not in the knowledge base (a KeyError, as for a mapping)."""
+
+    def __str__(self) -> str:
+        # KeyError shows its argument's repr (quoted); the message reads as it is
+        return str(self.args[0]) if self.args else ""
+
+
+class RowOutOfRangeError(SapelError, IndexError):
+    """A knowledge-base row outside the KB (an IndexError, as for a sequence)."""
+
+
+class MissingDependencyError(SapelError, ImportError):
+    """An optional dependency that is not installed; the message names the extra that
+    installs it (an ImportError, as for the failed import itself)."""

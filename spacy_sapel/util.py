@@ -1,12 +1,13 @@
-"""Small shared helpers: atomic writes, exact JSON and content fingerprints."""
+"""Small shared helpers: atomic writes, exact JSON, input files read strictly, the
+error for a malformed input line and the check of integer options."""
 from __future__ import annotations
 
 import codecs
 import contextlib
 import errno
 import gzip
-import hashlib
 import json
+import numbers
 import os
 import re
 import shutil
@@ -18,9 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator, List, Optional, Sequence, Tuple, Type, Union
 
-from .errors import Errors, InputFileError, OutputError
+from .errors import Errors, InputFileError, OutputError, SapelError
 
 PathLike = Union[str, "os.PathLike[str]"]
+#: A malformed line is quoted in its error message up to this many characters
+MAX_LINE_IN_MESSAGE = 300
 #: Unicode categories that show nothing: control (NUL), format (zero-width space, soft
 #: hyphen, BOM) and separator characters
 _INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp"})
@@ -325,16 +328,7 @@ def _umask() -> int:
     return mask
 
 
-def sha256_file(path: PathLike, *, chunk_size: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file's content."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(chunk_size), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def open_binary(path: Path, *, error: Type[Exception] = InputFileError) -> BinaryIO:
+def open_binary(path: Path, *, error: Type[InputFileError] = InputFileError) -> BinaryIO:
     """Open ``path`` for reading bytes, decompressing gzip (detected by its magic
     number, not the file name)."""
     path = Path(path)
@@ -346,7 +340,7 @@ def open_binary(path: Path, *, error: Type[Exception] = InputFileError) -> Binar
 
 
 def iter_lines(
-    path: PathLike, *, error: Type[Exception] = InputFileError
+    path: PathLike, *, error: Type[InputFileError] = InputFileError
 ) -> Iterator[Tuple[int, str]]:
     """Yield (1-based line number, line without its line break), decoding each line
     strictly as UTF-8 (a BOM is accepted) so that a wrong encoding is reported with
@@ -371,7 +365,7 @@ def iter_lines(
         raise error(Errors.E005.format(path=path, error=err)) from err
 
 
-def read_text(path: PathLike, *, error: Type[Exception] = InputFileError) -> str:
+def read_text(path: PathLike, *, error: Type[InputFileError] = InputFileError) -> str:
     """The whole file as text, decoded strictly (see :func:`iter_lines`)."""
     path = Path(path)
     try:
@@ -386,3 +380,30 @@ def read_text(path: PathLike, *, error: Type[Exception] = InputFileError) -> str
         raise error(
             Errors.E003.format(path=path, encoding="UTF-8", offset=bom + err.start)
         ) from None
+
+
+def malformed_line(
+    path: Any,
+    line: Union[int, str],
+    problem: str,
+    expected: str,
+    text: str,
+    *,
+    error: Type[InputFileError] = InputFileError,
+) -> InputFileError:
+    """The error for a line of an input file that cannot be read (E002): the file, the
+    line number, what is wrong, what was expected and the line (cut at
+    :data:`MAX_LINE_IN_MESSAGE` characters). Every reader reports its bad lines so."""
+    if len(text) > MAX_LINE_IN_MESSAGE:
+        text = text[:MAX_LINE_IN_MESSAGE] + "..."
+    return error(
+        Errors.E002.format(path=path, line=line, problem=problem, expected=expected, text=text)
+    )
+
+
+def check_int_option(name: str, value: Any, *, minimum: int = 1) -> int:
+    """``value`` as an int if it is an integer >= ``minimum`` (a bool is not), else the
+    E702 error naming the option ``name``: the one check of every integer option."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise SapelError(Errors.E702.format(name=name, value=value, minimum=minimum))
+    return int(value)

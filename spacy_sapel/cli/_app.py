@@ -4,6 +4,8 @@ import sys
 import typer
 from wasabi import msg
 
+from ..errors import SapelError
+
 app = typer.Typer(
     name="spacy_sapel",
     help="Entity linking for spaCy with SAP-trained encoders and faiss indexes.",
@@ -14,17 +16,15 @@ app = typer.Typer(
 
 
 def main() -> None:
-    """Run the CLI; errors with a message from spacy_sapel.errors (they start with a
-    code such as ``[E001]`` and name the input at fault) end the command with that
-    message instead of a traceback."""
+    """Run the CLI; a :class:`SapelError` (its message starts with a code such as
+    ``[E001]`` and names the input at fault) ends the command with that message and
+    exit code 1 instead of a traceback. Any other exception is a bug and keeps its
+    traceback."""
     show_library_log()
     try:
         app()
-    except (ValueError, FileNotFoundError, KeyError, TypeError) as err:
-        text = str(err.args[0]) if err.args else ""
-        if not text.startswith("[E"):
-            raise
-        msg.fail(text)
+    except SapelError as err:
+        msg.fail(str(err))
         sys.exit(1)
 
 

@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ..errors import Errors, EncoderError, SapelError, Warnings
-from ..util import DirMarker, atomic_directory, atomic_write_bytes
+from ..errors import Errors, EncoderError, EncoderInputError, SapelError, Warnings
+from ..util import DirMarker, atomic_directory, atomic_write_bytes, check_int_option
 from .auto_model import AutoEncoderModel, load_auto, read_model_type
 from .bert import BertEncoderModel, load_bert
 from .default import DEFAULT_ENCODER, resolve_encoder_path
@@ -90,18 +90,12 @@ def select_device(device: str, fp16: Optional[bool]) -> Tuple[str, bool]:
 def _check_texts(texts: Sequence[str]) -> List[str]:
     """The input as a list, refusing a bare str and non-str items by index."""
     if isinstance(texts, str):
-        raise TypeError(Errors.E218.format(text=texts[:40]))
+        raise EncoderInputError(Errors.E218.format(text=texts[:40]))
     texts = list(texts)
     for i, text in enumerate(texts):
         if not isinstance(text, str):
-            raise TypeError(Errors.E217.format(index=i, type=type(text).__name__))
+            raise EncoderInputError(Errors.E217.format(index=i, type=type(text).__name__))
     return texts
-
-
-def _check_batch_size(batch_size: Any) -> int:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise SapelError(Errors.E214.format(value=batch_size))
-    return batch_size
 
 
 class SapEncoder:
@@ -124,8 +118,7 @@ class SapEncoder:
         threads: int = 0,
         runtime_files: Optional[Dict[str, bytes]] = None,
     ) -> None:
-        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
-            raise SapelError(Errors.E702.format(name="threads", value=threads))
+        check_int_option("threads", threads, minimum=0)
         if pooling not in POOLING:
             raise SapelError(Errors.E212.format(value=pooling, options=POOLING))
         if normalize not in NORMALIZE:
@@ -143,7 +136,7 @@ class SapEncoder:
         self.pooling = pooling
         self.normalize = normalize
         self.max_length = max_length
-        self.batch_size = _check_batch_size(batch_size)
+        self.batch_size = check_int_option("batch_size", batch_size)
         self.name = name
         if runtime != "torch" and device == "auto":
             device = "cpu"  # the int8 and ONNX runtimes run on the CPU
@@ -239,7 +232,7 @@ class SapEncoder:
         instead of by float noise from batch padding. The distinct ones are sorted by
         token length so that each batch pads to a similar width."""
         texts = _check_texts(texts)
-        batch_size = self.batch_size if batch_size is None else _check_batch_size(batch_size)
+        batch_size = self.batch_size if batch_size is None else check_int_option("batch_size", batch_size)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         slots: Dict[Tuple[int, ...], int] = {}

@@ -35,7 +35,7 @@ import numpy as np
 import srsly
 
 from ..errors import Errors, IndexLoadError, SapelError, Warnings
-from ..util import DirMarker, PathLike, atomic_directory, read_json, write_json
+from ..util import DirMarker, PathLike, atomic_directory, check_int_option, read_json, write_json
 from .backends import FaissSearcher, Searcher, TorchSearcher, to_gpus
 from .device import check_device, choose_search_backend, torch_cuda_available
 
@@ -345,9 +345,7 @@ class DenseIndex:
         boolean mask over the rows, keeps the search to those rows (needs
         :attr:`supports_selection`), so the best ``k`` allowed rows come in one pass."""
         index = self._require_index("searching")
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise SapelError(Errors.E111.format(k=k))
-        k = int(k)
+        k = check_int_option("k", k)
         q = _as_queries(queries, self.dim)
         scores = np.full((q.shape[0], k), -np.inf, dtype=np.float32)
         rows = np.full((q.shape[0], k), -1, dtype=np.int64)

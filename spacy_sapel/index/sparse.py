@@ -12,7 +12,7 @@ import srsly
 from scipy import sparse
 
 from ..errors import Errors, IndexLoadError, SapelError
-from ..util import DirMarker, PathLike, atomic_directory
+from ..util import DirMarker, PathLike, atomic_directory, check_int_option
 
 FORMAT_VERSION = 1
 MATRIX_FILE = "names.npz"
@@ -40,7 +40,7 @@ class SparseIndex:
     def __init__(self, *, ngram_range: Tuple[int, int] = (2, 3)) -> None:
         lo, hi = ngram_range
         if not (isinstance(lo, int) and isinstance(hi, int) and 1 <= lo <= hi):
-            raise SapelError(Errors.E303.format(name="ngram_range", value=ngram_range))
+            raise SapelError(Errors.E127.format(value=ngram_range))
         self.ngram_range = (lo, hi)
         self.vocab: Dict[str, int] = {}
         self.idf = np.zeros(0, dtype=np.float32)
@@ -93,8 +93,7 @@ class SparseIndex:
     def search(self, queries: Sequence[str], k: int) -> Tuple[np.ndarray, np.ndarray]:
         """``(scores [m, k] float32, rows [m, k] int64)``; rows -1 and scores -inf where
         fewer than ``k`` names share an n-gram with the query."""
-        if k < 1:
-            raise SapelError(Errors.E303.format(name="k", value=k))
+        k = check_int_option("k", k)
         m = len(queries)
         scores = np.full((m, k), -np.inf, dtype=np.float32)
         rows = np.full((m, k), -1, dtype=np.int64)
@@ -137,7 +136,7 @@ class SparseIndex:
             matrix = sparse.load_npz(path / MATRIX_FILE)
         except (OSError, ValueError, KeyError, EOFError) as err:
             raise IndexLoadError(
-                Errors.E113.format(path=path, problem=f"the sparse index is unreadable ({err})")
+                Errors.E128.format(path=path, problem=f"the sparse index is unreadable ({err})")
             ) from err
         return cls._from_state(state, matrix, source=path)
 
@@ -160,7 +159,7 @@ class SparseIndex:
             )
         except (TypeError, ValueError, KeyError) as err:
             raise IndexLoadError(
-                Errors.E113.format(path="<bytes>", problem=f"the sparse index is unreadable ({err})")
+                Errors.E128.format(path="<bytes>", problem=f"the sparse index is unreadable ({err})")
             ) from err
         return cls._from_state(msg, matrix, source="<bytes>")
 
@@ -171,7 +170,7 @@ class SparseIndex:
     def _from_state(cls, state: Dict[str, Any], matrix: Any, *, source: Any) -> "SparseIndex":
         if state.get("format_version", math.inf) > FORMAT_VERSION:
             raise IndexLoadError(
-                Errors.E113.format(path=source, problem=f"format version {state.get('format_version')} is newer than supported ({FORMAT_VERSION})")
+                Errors.E128.format(path=source, problem=f"format version {state.get('format_version')} is newer than supported ({FORMAT_VERSION})")
             )
         self = cls(ngram_range=tuple(state["ngram_range"]))
         self.vocab = {gram: i for i, gram in enumerate(state["vocab"])}
@@ -179,6 +178,6 @@ class SparseIndex:
         self.matrix = sparse.csr_matrix(matrix, dtype=np.float32)
         if self.matrix.shape != (state["count"], len(self.vocab)):
             raise IndexLoadError(
-                Errors.E113.format(path=source, problem=f"matrix shape {self.matrix.shape} does not match the metadata")
+                Errors.E128.format(path=source, problem=f"matrix shape {self.matrix.shape} does not match the metadata")
             )
         return self

@@ -15,7 +15,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
 import numpy
 import srsly
 
-from ..errors import Errors, KBReadError, SapelError, Warnings
+from ..errors import Errors, KBReadError, RowOutOfRangeError, SapelError, UnknownConceptError, Warnings
 from ..util import (
     DirMarker,
     PathLike,
@@ -287,7 +287,7 @@ class KnowledgeBase:
         else:
             row = self._rows.get(concept_id)
         if row is None:
-            raise KeyError(
+            raise UnknownConceptError(
                 Errors.E008.format(
                     concept_id=concept_id, name=self.meta["name"], count=len(self)
                 )
@@ -297,7 +297,7 @@ class KnowledgeBase:
     def concept_at(self, row: int) -> Concept:
         """The concept at ``row`` (as found in the alias table)."""
         if not 0 <= row < len(self):
-            raise IndexError(Errors.E009.format(row=row, name=self.meta["name"], count=len(self)))
+            raise RowOutOfRangeError(Errors.E009.format(row=row, name=self.meta["name"], count=len(self)))
         store = self._store
         if store is None:
             concept = self._concepts[row]
@@ -530,10 +530,6 @@ class KnowledgeBase:
                 ) from err
             kb._set_priors(data, path=str(priors_path))
         return kb
-
-
-def _counts_bytes(counts: Iterable[int]) -> bytes:
-    return numpy.asarray(counts, dtype=_COUNT_DTYPE).tobytes()
 
 
 def _split(flat: Any, counts: Any, n: int, what: str) -> List[List[str]]:

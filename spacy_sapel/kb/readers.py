@@ -21,7 +21,7 @@ from spacy.util import registry
 
 from ..errors import Errors, KBReadError, SapelError, Warnings
 from ..progress import progress
-from ..util import iter_lines, read_text
+from ..util import iter_lines, malformed_line, read_text
 from .knowledge_base import Concept, KnowledgeBase, format_examples
 
 ConceptReader = Callable[[Union[str, Path]], Iterator[Concept]]
@@ -38,7 +38,6 @@ READERS: Dict[str, str] = {
 
 OBO_SCOPES = ("EXACT", "BROAD", "NARROW", "RELATED")
 _UMLS_SUPPRESSIBLE = frozenset({"O", "E", "Y"})
-_MAX_LINE_IN_MESSAGE = 300
 
 
 # --- resolving and running readers -------------------------------------------------
@@ -89,11 +88,7 @@ def _read_text(path: Path) -> str:
 
 
 def _row_error(path: Path, line: int, problem: str, expected: str, text: str) -> KBReadError:
-    if len(text) > _MAX_LINE_IN_MESSAGE:
-        text = text[:_MAX_LINE_IN_MESSAGE] + "..."
-    return KBReadError(
-        Errors.E002.format(path=path, line=line, problem=problem, expected=expected, text=text)
-    )
+    return malformed_line(path, line, problem, expected, text, error=KBReadError)
 
 
 def _split_row(

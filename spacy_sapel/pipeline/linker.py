@@ -24,7 +24,7 @@ from ..encoder import SapEncoder
 from ..errors import Errors, IndexLoadError, SapelError, Warnings
 from ..kb import KnowledgeBase
 from ..kb.knowledge_base import format_examples
-from ..util import json_dumps, write_json
+from ..util import check_int_option, json_dumps, write_json
 from .abbreviations import (
     collect_abbreviations,
     install_abbreviation_extension,
@@ -196,10 +196,8 @@ class SapelLinker(Pipe):
         reranker: Optional[Callable] = None,
         scorer: Optional[Callable] = None,
     ) -> None:
-        if not isinstance(top_k, int) or top_k < 1:
-            raise SapelError(Errors.E303.format(name="top_k", value=top_k))
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise SapelError(Errors.E303.format(name="batch_size", value=batch_size))
+        check_int_option("top_k", top_k)
+        check_int_option("batch_size", batch_size)
         if not isinstance(threshold, (int, float)) or not -1.0 <= threshold <= 1.0:
             raise SapelError(Errors.E306.format(value=threshold))
         if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 0:
@@ -219,8 +217,7 @@ class SapelLinker(Pipe):
             raise SapelError(Errors.E331.format(value=veto_action, options=VETO_ACTIONS))
         if not isinstance(veto_label, str) or not veto_label.strip():
             raise SapelError(Errors.E332.format(value=veto_label))
-        if isinstance(rank_k, bool) or not isinstance(rank_k, int) or rank_k < 1:
-            raise SapelError(Errors.E303.format(name="rank_k", value=rank_k))
+        check_int_option("rank_k", rank_k)
         check_short_forms(short_forms)
         if reranker is not None and not callable(reranker):
             raise SapelError(Errors.E351.format(name=name, value=reranker))

@@ -17,7 +17,15 @@ from ..errors import Errors, IndexLoadError, SapelError
 from ..index import DenseIndex
 from ..index.sparse import SparseIndex
 from ..kb import KnowledgeBase
-from ..util import DirMarker, PathLike, atomic_directory, has_visible_text, json_dumps, write_json
+from ..util import (
+    DirMarker,
+    PathLike,
+    atomic_directory,
+    check_int_option,
+    has_visible_text,
+    json_dumps,
+    write_json,
+)
 
 FORMAT_VERSION = 1
 #: the parts a KB bundle cannot do without, each a folder (and a key of its bytes)
@@ -182,8 +190,7 @@ class LinkerKB:
         types its concepts must have (None: any); the filter applies before the top-k
         is taken. Identical mention strings are encoded and searched once; a mention
         with nothing visible (empty, blank, NUL, zero-width space) gets no candidates."""
-        if top_k < 1:
-            raise SapelError(Errors.E303.format(name="top_k", value=top_k))
+        check_int_option("top_k", top_k)
         if not 0.0 <= sparse_weight <= 1.0:
             raise SapelError(Errors.E310.format(value=sparse_weight))
         if sparse_weight > 0 and self.sparse is None:

@@ -10,6 +10,7 @@ from thinc.api import Embed, Model
 from thinc.types import Floats2d
 
 from ..errors import Errors, SapelError
+from ..util import check_int_option
 from .vocab_tagger import TAGS_ATTR, VOCAB_TAGS, install_vocab_extensions
 
 _TAG_IDS = {tag: i for i, tag in enumerate(VOCAB_TAGS)}
@@ -22,8 +23,7 @@ def create_vocab_feature_tok2vec(
     """``tok2vec``'s vectors with ``width`` more columns: the embedding of each token's
     tag in ``doc._.sapel_vocab_tags`` (O for a doc that no tagger saw, so a pipeline
     without the vocabulary still runs, with the feature off)."""
-    if isinstance(width, bool) or not isinstance(width, int) or width < 1:
-        raise SapelError(Errors.E303.format(name="width", value=width))
+    check_int_option("width", width)
     install_vocab_extensions()
     embed = Embed(nO=width, nV=len(VOCAB_TAGS))
     n_o = tok2vec.get_dim("nO") + width if tok2vec.has_dim("nO") is True else None

@@ -11,11 +11,11 @@ from itertools import combinations
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
-from ..errors import Errors, InputFileError, SapelError, Warnings
+from ..errors import Errors, SapelError, Warnings
 from ..kb import KnowledgeBase
 from ..kb.knowledge_base import clean_name, format_examples, name_key
 from ..training.mentions import labelled_mentions
-from ..util import PathLike, iter_lines
+from ..util import PathLike, check_int_option, iter_lines, malformed_line
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,11 +62,7 @@ def _capped_pairs(
 
 
 def _check_cap(max_pairs_per_concept: int) -> None:
-    value = max_pairs_per_concept
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise SapelError(
-            Errors.E602.format(name="max_pairs_per_concept", value=max_pairs_per_concept)
-        )
+    check_int_option("max_pairs_per_concept", max_pairs_per_concept)
 
 
 def kb_pairs(
@@ -109,9 +105,7 @@ def read_pairs_tsv(
         fields = line.split("\t")
         if len(fields) != 3 or not all(f.strip() for f in fields):
             problem = f"{len(fields)} field(s)" if len(fields) != 3 else "an empty field"
-            raise InputFileError(
-                Errors.E600.format(path=path, line=number, problem=problem, expected=expected, text=line[:200])
-            )
+            raise malformed_line(path, number, problem, expected, line)
         label, left, right = (clean_name(f) for f in fields)
         key = (label, *sorted((name_key(left), name_key(right))))
         if key[1] == key[2]:

@@ -37,7 +37,7 @@ from ..encoder.sap_encoder import SapEncoder
 from ..errors import Errors, SapelError, Warnings
 from ..kb import KnowledgeBase
 from ..kb.knowledge_base import name_key
-from ..util import atomic_directory, read_json, write_json
+from ..util import atomic_directory, check_int_option, read_json, write_json
 from .trainer import (
     CHECKPOINT_DIR,
     CHECKPOINT_MARKER,
@@ -90,12 +90,10 @@ class RetrievalConfig:
                 raise SapelError(Errors.E602.format(name=name, value=value))
         for name in ("batch_size", "grad_accum", "epochs", "n_candidates", "checkpoint_every"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise SapelError(Errors.E602.format(name=name, value=value))
+            check_int_option(name, value)
         for name in ("max_steps", "refresh_every", "refresh_names"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise SapelError(Errors.E602.format(name=name, value=value))
+            check_int_option(name, value, minimum=0)
         for name in ("weight_decay", "max_seconds"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:

@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from ..encoder.sap_encoder import ENCODER_MARKER, SapEncoder
 from ..errors import Errors, SapelError, Warnings
-from ..util import DirMarker, atomic_directory, check_output_dir, read_json, write_json
+from ..util import DirMarker, atomic_directory, check_int_option, check_output_dir, read_json, write_json
 from .batching import BATCHING, hard_order, label_neighbors
 from .loss import TRIPLET_TYPES, mine_triplets, multi_similarity_loss
 from .pairs import PairSet, SynonymPair, texts_of
@@ -99,8 +99,7 @@ class SapConfig:
             raise SapelError(Errors.E602.format(name="batching", value=self.batching))
         for name in ("concepts_per_batch", "n_neighbors"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise SapelError(Errors.E602.format(name=name, value=value))
+            check_int_option(name, value)
 
 
 @dataclass

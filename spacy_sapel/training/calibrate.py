@@ -12,6 +12,7 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
+from ..errors import Errors, SapelError
 from ..kb.ids import concept_index
 from ..pipeline.linker import CANDIDATES_ATTR
 from .evaluate import first_hit
@@ -42,9 +43,11 @@ def nil_curve(
     correct = np.asarray(top_correct, dtype=bool)
     in_kb = np.asarray(gold_in_kb, dtype=bool)
     if not (len(scores) == len(correct) == len(in_kb)):
-        raise ValueError(
-            f"nil_curve needs one score, correctness and in-KB flag per mention; got "
-            f"{len(scores)}, {len(correct)} and {len(in_kb)}"
+        raise SapelError(
+            Errors.E510.format(
+                function="nil_curve", what="one top score, correctness and in-KB flag",
+                lengths=f"{len(scores)}, {len(correct)} and {len(in_kb)}",
+            )
         )
     if thresholds is None:
         finite = scores[np.isfinite(scores)]  # -inf: a mention without candidates
@@ -67,7 +70,7 @@ def nil_curve(
 def best_threshold(points: Sequence[ThresholdPoint]) -> ThresholdPoint:
     """The point with the highest F1; among equals, the lowest threshold."""
     if not points:
-        raise ValueError("best_threshold needs at least one point of the curve")
+        raise SapelError(Errors.E511)
     return max(points, key=lambda p: (round(p.f1, 12), -p.threshold))
 
 

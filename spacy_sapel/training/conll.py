@@ -12,8 +12,8 @@ from typing import Iterator, List, Optional, Tuple
 from spacy.tokens import Doc, Span
 from spacy.vocab import Vocab
 
-from ..errors import Errors, SapelError, Warnings
-from ..util import iter_lines
+from ..errors import Errors, InputFileError, Warnings
+from ..util import iter_lines, malformed_line
 from .report import CorpusReport, check_policy, report_for
 
 DOCSTART = "-DOCSTART-"
@@ -67,11 +67,9 @@ def read_iob_docs(
                 group = []
             continue
         if len(cols) < 2:
-            raise SapelError(
-                Errors.E500.format(
-                    path=path, line=line_no, problem=f"one column only ({line[:60]!r})",
-                    expected="'token<TAB>tag' or CoNLL-2003 columns 'token POS chunk tag'",
-                )
+            raise malformed_line(
+                path, line_no, "one column only",
+                "'token<TAB>tag' or CoNLL-2003 columns 'token POS chunk tag'", line,
             )
         sentence.append((cols[0], cols[-1], line_no))
     if sentence:
@@ -80,7 +78,7 @@ def read_iob_docs(
         yield _make_doc(vocab, path, group, invalid_tags, own_report)
         n_docs += 1
     if n_docs == 0:
-        raise SapelError(
+        raise InputFileError(
             Errors.E502.format(path=path, what="sentences",
                                expected="one 'token<TAB>tag' line per token, a blank line between sentences")
         )
@@ -103,7 +101,7 @@ def _make_doc(
             words.append(token)
             sent_starts.append(i == 0)
             if not _TAG.match(tag):
-                raise SapelError(
+                raise InputFileError(
                     Errors.E503.format(path=path, line=line_no, tag=tag,
                                        problem="is not an IOB tag")
                 )
@@ -117,7 +115,7 @@ def _make_doc(
                 continue
             if prefix == "I":
                 if invalid_tags == "error":
-                    raise SapelError(
+                    raise InputFileError(
                         Errors.E503.format(path=path, line=line_no, tag=tag,
                                            problem="does not continue an entity of its type")
                     )

@@ -1,8 +1,9 @@
 """Linking accuracy at k, the measure SapBERT, BioSyn and NeMo's tutorial report."""
 from __future__ import annotations
 
-from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
+from typing import Dict, FrozenSet, Optional, Sequence, Tuple
 
+from ..errors import Errors, SapelError
 from ..kb import KnowledgeBase
 from ..kb.ids import normalize_id
 
@@ -17,7 +18,12 @@ def accuracy_at_k(
     """A mention is correct at k when any of its top-k distinct concepts has an id
     (primary or alternate, normalised) in the mention's gold id set."""
     if len(candidates) != len(gold):
-        raise ValueError(f"{len(candidates)} candidate lists for {len(gold)} gold sets")
+        raise SapelError(
+            Errors.E510.format(
+                function="accuracy_at_k", what="one candidate list and one gold id set",
+                lengths=f"{len(candidates)} and {len(gold)}",
+            )
+        )
     hits = {k: 0 for k in ks}
     id_sets: Dict[str, FrozenSet[str]] = {}
     for cands, gold_ids in zip(candidates, gold):
@@ -68,7 +74,3 @@ def error_breakdown(
             counts["short_form"] += 1
     return counts
 
-
-def accuracy_table(rows: List[Tuple[str, Dict[int, float]]], ks: Sequence[int] = (1, 5)) -> List[Tuple]:
-    """Rows for a wasabi table: name, acc@k..."""
-    return [(name, *(f"{acc[k]:.3f}" for k in ks)) for name, acc in rows]

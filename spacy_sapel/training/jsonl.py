@@ -9,8 +9,8 @@ from typing import Callable, Iterator, Optional, Tuple
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from ..errors import Errors, SapelError
-from ..util import iter_lines
+from ..errors import Errors, InputFileError, SapelError
+from ..util import PathLike, iter_lines, malformed_line
 
 #: ``fail(problem, expected)``: the exception to raise for a bad record
 RecordFailure = Callable[[str, str], Exception]
@@ -51,7 +51,7 @@ def is_jsonl(path: Path) -> bool:
         if isinstance(record, dict):
             return True
         if line.lstrip().startswith(("{", "[")):
-            raise SapelError(Errors.E508.format(path=path, line=line_no, problem=problem))
+            raise InputFileError(Errors.E508.format(path=path, line=line_no, problem=problem))
         return False
     return False
 
@@ -77,12 +77,30 @@ def doc_from_input_line(
 
     def fail(problem: str, expected: str) -> Exception:
         if line_no is None:
-            return ValueError(Errors.E703.format(path=source, problem=problem, text=line[:80]))
-        return ValueError(
-            Errors.E500.format(path=source, line=line_no, problem=problem, expected=expected)
-        )
+            return record_error(source, line, problem, expected)
+        return malformed_line(source, line_no, problem, expected, line)
 
     return doc_from_jsonl_line(nlp, line, fail=fail)
+
+
+def record_error(path: PathLike, record: str, problem: str, expected: str) -> InputFileError:
+    """The E002 error for a JSONL record read without its line number (Ray Data reads
+    lines in parallel): the number is that of the first line of ``path`` that is the
+    record, found when the error is raised, or "?" when ``path`` cannot be read."""
+    return malformed_line(path, _find_line(path, record) or "?", problem, expected, record)
+
+
+def _find_line(path: PathLike, record: str) -> Optional[int]:
+    containing = None
+    try:
+        for number, line in iter_lines(path):
+            if line == record:
+                return number
+            if containing is None and record in line:
+                containing = number  # Ray splits lines on U+2028 and friends too
+    except InputFileError:
+        return None
+    return containing
 
 
 def doc_from_jsonl_line(nlp: Language, line: str, *, fail: RecordFailure) -> Tuple[Doc, bool]:

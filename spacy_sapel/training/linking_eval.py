@@ -7,12 +7,11 @@ from pathlib import Path
 from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 from ..encoder import SapEncoder
-from ..errors import Errors, InputFileError
 from ..kb import KnowledgeBase
 from ..kb.ids import kb_id_set
 from ..pipeline.linker_kb import LinkerKB
 from ..pipeline.ranking import break_ties
-from ..util import iter_lines
+from ..util import iter_lines, malformed_line
 from .evaluate import accuracy_at_k, error_breakdown
 from .pubtator import gold_id_set, is_pubtator, read_pubtator
 
@@ -37,12 +36,9 @@ def read_queries(path: Path, *, types: Optional[Sequence[str]] = None) -> List[Q
             continue
         fields = line.split("\t")
         if len(fields) != 2 or not fields[1].strip():
-            raise InputFileError(
-                Errors.E600.format(
-                    path=path, line=number, problem=f"{len(fields)} field(s)",
-                    expected="2 tab-separated fields: ID<TAB>mention (or a PubTator corpus)",
-                    text=line[:200],
-                )
+            raise malformed_line(
+                path, number, f"{len(fields)} field(s)",
+                "2 tab-separated fields: ID<TAB>mention (or a PubTator corpus)", line,
             )
         gold = kb_id_set(fields[0])
         if gold:

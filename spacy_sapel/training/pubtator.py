@@ -8,9 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import FrozenSet, Iterator, List, Optional
 
-from ..errors import Errors, SapelError
 from ..kb.ids import normalized_ids, split_ids
-from ..util import iter_lines
+from ..util import iter_lines, malformed_line
 
 _TEXT_LINE = re.compile(r"^([^|\t]+)\|([ta])\|(.*)$")
 
@@ -80,23 +79,17 @@ def read_pubtator(path: Path, *, types: Optional[List[str]] = None) -> Iterator[
         if len(cols) == 4 or (len(cols) >= 2 and cols[1] in ("CID", "relation")):
             continue  # relation line
         if len(cols) < 5 or doc is None or cols[0] != doc.pmid:
-            raise SapelError(
-                Errors.E500.format(
-                    path=path,
-                    line=line_no,
-                    problem=f"unexpected line {line[:80]!r}",
-                    expected="'pmid|t|title', 'pmid|a|abstract' or "
-                    "'pmid<TAB>start<TAB>end<TAB>text<TAB>type<TAB>ids' after its document",
-                )
+            raise malformed_line(
+                path, line_no, "not a title, abstract or mention line of the current document",
+                "'pmid|t|title', 'pmid|a|abstract' or "
+                "'pmid<TAB>start<TAB>end<TAB>text<TAB>type<TAB>ids' after its document",
+                line,
             )
         try:
             start, end = int(cols[1]), int(cols[2])
         except ValueError:
-            raise SapelError(
-                Errors.E500.format(
-                    path=path, line=line_no, problem=f"offsets {cols[1]!r}, {cols[2]!r}",
-                    expected="integer start and end offsets",
-                )
+            raise malformed_line(
+                path, line_no, f"offsets {cols[1]!r}, {cols[2]!r}", "integer start and end offsets", line
             ) from None
         if types is not None and cols[4] not in types:
             continue

@@ -24,7 +24,7 @@ from spacy.language import Language
 from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
 
-from ..errors import Errors, SapelError, Warnings
+from ..errors import Errors, InputFileError, Warnings
 from .pubtator import PubTatorDoc, PubTatorMention, read_pubtator
 from .report import CorpusReport, check_policy, report_for
 
@@ -51,7 +51,7 @@ def pubtator_to_docs(
         n += 1
         yield _convert(nlp, path, pub, label_map, misaligned, own_report)
     if n == 0:
-        raise SapelError(
+        raise InputFileError(
             Errors.E502.format(path=path, what="PubTator documents",
                                expected="'pmid|t|title', 'pmid|a|abstract' and mention lines")
         )
@@ -117,7 +117,7 @@ def _convert(
         span = doc.char_span(m.start, m.end, label=label, kb_id=kb_id)
         if span is None:
             if misaligned == "error":
-                raise SapelError(
+                raise InputFileError(
                     Errors.E501.format(path=path, line=m.line, start=m.start, end=m.end, text=m.text)
                 )
             report.add("misaligned", f"{m.text!r} (line {m.line})")
@@ -148,7 +148,7 @@ def _check_offsets(path: Path, pub: PubTatorDoc, m: PubTatorMention) -> None:
     elif text[m.start : m.end].strip() != m.text.strip():  # NCBI pads some mention texts
         problem = f"reads {text[m.start:m.end]!r} in the text but {m.text!r} in the mention line"
     if problem:
-        raise SapelError(
+        raise InputFileError(
             Errors.E504.format(path=path, line=m.line, start=m.start, end=m.end,
                                problem=problem, pmid=pub.pmid, length=len(text))
         )

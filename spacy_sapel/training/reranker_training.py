@@ -24,6 +24,7 @@ from ..kb.knowledge_base import clean_name
 from ..pipeline.linker_kb import Candidates, LinkerKB
 from ..pipeline.ranking import Mention
 from ..pipeline.rerankers import LinearReranker
+from ..util import check_int_option
 
 Example = Tuple[np.ndarray, np.ndarray]
 
@@ -41,8 +42,7 @@ def train_reranker(
     ``kb_id_``), linked by a ``sapel_linker`` with ``linker_config`` against fold KBs:
     the vocabulary names of ``linker_kb`` plus, as aliases and priors, the gold
     mentions of the other folds. Returns counts of what was used and skipped."""
-    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
-        raise SapelError(Errors.E303.format(name="folds (at least 2)", value=folds))
+    check_int_option("folds", folds, minimum=2)
     kb = linker_kb.kb
     index = concept_index(kb)
     per_doc: List[List[Tuple[str, str, bool]]] = []

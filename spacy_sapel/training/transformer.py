@@ -14,7 +14,7 @@ from thinc.api import Model
 
 from .. import _compat
 from ..encoder.default import packaged_minilm_path
-from ..errors import Errors, SapelError
+from ..errors import Errors, MissingDependencyError, SapelError
 
 
 def resolve_model_dir(name_or_path: Optional[str]) -> str:
@@ -42,7 +42,7 @@ def create_local_transformer_model(
     is read at ``initialize`` only; a saved pipeline carries the weights itself.
     Needs spacy-transformers (``spacy-sapel[trf]``): E509 without it."""
     if not _compat.HAS_SPACY_TRANSFORMERS:
-        raise ImportError(Errors.E509.format(name="sapel.LocalTransformerModel.v1"))
+        raise MissingDependencyError(Errors.E509.format(name="sapel.LocalTransformerModel.v1"))
     from spacy_transformers.layers import TransformerModel
 
     model = TransformerModel(

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from spacy_sapel.cli import app
 from spacy_sapel.encoder.default import packaged_minilm_path
+from spacy_sapel.errors import InputFileError
 from spacy_sapel.pipeline import LinkerKB
 
 runner = CliRunner()
@@ -141,7 +142,7 @@ def test_link_format_errors(tmp_path, link_pipeline):
     txt.write_text("flu and asthma\n", encoding="utf8")
     out = tmp_path / "out.jsonl"
     result = runner.invoke(app, ["link", str(link_pipeline), str(txt), "-o", str(out), "--format", "jsonl"])
-    assert "E500" in str(result.exception) and "in.jsonl, line 1" in str(result.exception)
+    assert "E002" in str(result.exception) and "in.jsonl, line 1" in str(result.exception)
     result = runner.invoke(app, ["link", str(link_pipeline), str(txt), "-o", str(out)])
     assert result.exit_code == 0, result.output  # auto: text, whatever the name says
     pretty = tmp_path / "pretty.json"
@@ -290,5 +291,5 @@ def test_corpus_reader_detects_formats_and_refuses_text_as_gold(tmp_path):
     assert title == "1" and [(e.text, e.kb_id_) for e in doc.ents] == [("Flu", "D007251")]
     assert [d.text for d, _ in read_corpus_docs(nlp, text)] == ["flu here", "asthma there"]
     assert [d.text for d in read_gold_docs(nlp, pubtator)] == [doc.text]
-    with pytest.raises(ValueError, match="E500.*line 1"):
+    with pytest.raises(InputFileError, match="E002.*line 1"):
         read_gold_docs(nlp, text)

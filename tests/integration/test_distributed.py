@@ -19,6 +19,7 @@ from spacy_sapel import _compat
 from spacy_sapel.cli import app
 from spacy_sapel.pipeline.annotate import annotate
 from spacy_sapel.encoder import SapEncoder
+from spacy_sapel.errors import InputFileError
 from spacy_sapel.kb import Concept, KnowledgeBase
 from spacy_sapel.pipeline import LinkerKB
 from spacy_sapel.pipeline.describe import describe_entities
@@ -220,10 +221,11 @@ def test_annotate_ray_bad_record(ray_local, pipeline_dir, tmp_path):
 
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"text": "flu", "ents": [{"start": 0, "end": 2, "label": "D"}]}) + "\n")
-    with pytest.raises(Exception, match="E703"):
+    # Ray Data re-raises the actor's InputFileError as a UserCodeException with its text
+    with pytest.raises(Exception, match="E002.*bad.jsonl, line 1"):
         annotate_ray(pipeline_dir, bad, tmp_path / "out", num_actors=1)
-    bad.write_text(json.dumps({"text": "flu", "ents": [{"start": "0", "end": 3, "label": "D"}]}) + "\n")
-    with pytest.raises(Exception, match="E703.*offsets '0':3"):
+    bad.write_text(json.dumps({"text": "flu"}) + "\n" + json.dumps({"text": "flu", "ents": [{"start": "0", "end": 3, "label": "D"}]}) + "\n")
+    with pytest.raises(Exception, match="E002.*bad.jsonl, line 2: .*offsets '0':3"):
         annotate_ray(pipeline_dir, bad, tmp_path / "out", num_actors=1)
     with pytest.raises(ValueError, match="E402.*output format"):
         annotate_ray(pipeline_dir, bad, tmp_path / "out", output_format="csv")
@@ -249,13 +251,17 @@ def test_commands_without_ray_say_how_to_install_it(monkeypatch, command, tmp_pa
         ({"start": 0, "end": 3, "label": ""}, "label ''"),
     ],
 )
-def test_ray_records_are_checked_as_the_jsonl_reader_does(ent, match):
+def test_ray_records_are_checked_as_the_jsonl_reader_does(ent, match, tmp_path):
     """The actors read lines with the JSONL reader; Ray's lines come without their
-    numbers, so the error shows the record instead."""
+    numbers, so the number is found in the file (the reader's error, word for word)."""
     line = json.dumps({"text": "flu and more", "ents": [ent]})
-    with pytest.raises(ValueError, match=rf"E703.*in.jsonl.*{match}"):
-        doc_from_input_line(spacy.blank("en"), line, input_format="jsonl", source="in.jsonl")
-    with pytest.raises(ValueError, match=rf"E500.*in.jsonl, line 7.*{match}"):
-        doc_from_input_line(
-            spacy.blank("en"), line, input_format="jsonl", source="in.jsonl", line_no=7
-        )
+    path = tmp_path / "in.jsonl"
+    path.write_text(json.dumps({"text": "flu"}) + "\n\n" + line + "\n", encoding="utf8")
+    nlp = spacy.blank("en")
+    with pytest.raises(InputFileError, match=rf"E002.*in.jsonl, line 3: .*{match}") as from_ray:
+        doc_from_input_line(nlp, line, input_format="jsonl", source=str(path))
+    with pytest.raises(InputFileError) as from_reader:
+        list(read_jsonl_docs(nlp, path))
+    assert str(from_ray.value) == str(from_reader.value)
+    with pytest.raises(InputFileError, match=r"E002.*gone.jsonl, line \?: "):
+        doc_from_input_line(nlp, line, input_format="jsonl", source=str(tmp_path / "gone.jsonl"))

@@ -200,7 +200,7 @@ def test_pairs_file_with_one_column_fails_cleanly(files, tiny_bert_dir):
         capture_output=True, text=True, env=ENV,
     )
     assert proc.returncode == 1
-    assert "[E600]" in proc.stdout + proc.stderr and "line 2" in proc.stdout + proc.stderr
+    assert "[E002]" in proc.stdout + proc.stderr and "line 2" in proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr
 
 

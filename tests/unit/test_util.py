@@ -1,20 +1,25 @@
 import json
 import os
 import random
+import re
 import stat
 import time
+from pathlib import Path
 
+import numpy as np
 import pytest
 from sapel_test_utils import dead_pid
 
-from spacy_sapel.errors import OutputError
+from spacy_sapel.errors import InputFileError, KBReadError, OutputError, SapelError
 from spacy_sapel.util import (
     DirMarker,
     atomic_directory,
     atomic_write_bytes,
     atomic_write_path,
+    check_int_option,
     check_output_dir,
     json_dumps,
+    malformed_line,
     read_json,
     remove_leftovers,
     write_json,
@@ -188,3 +193,24 @@ def test_atomic_write_path_refuses_a_directory_before_the_work(tmp_path):
     assert list((tmp_path / "out").iterdir()) == []
 
 
+@pytest.mark.parametrize(
+    "value,minimum", [(0, 1), (-1, 0), (2.0, 1), (True, 1), (False, 0), ("3", 1), (None, 1), (1, 2)]
+)
+def test_check_int_option_refuses_naming_the_option(value, minimum):
+    expected = rf"\[E702\] Option n must be an integer >= {minimum}, got {re.escape(repr(value))}"
+    with pytest.raises(SapelError, match=expected):
+        check_int_option("n", value, minimum=minimum)
+
+
+def test_check_int_option_returns_an_int():
+    assert check_int_option("n", 3) == 3 and check_int_option("n", 0, minimum=0) == 0
+    value = check_int_option("n", np.int64(5))
+    assert value == 5 and type(value) is int
+
+
+def test_malformed_line_names_file_line_and_cuts_a_long_line():
+    err = malformed_line(Path("a.tsv"), 7, "2 fields", "3 fields", "x" * 1000)
+    assert type(err) is InputFileError
+    assert str(err).startswith("[E002] a.tsv, line 7: 2 fields. Expected 3 fields. The line reads: 'xxx")
+    assert str(err).endswith("x...'") and str(err).count("x") < 400
+    assert isinstance(malformed_line("kb.tsv", 1, "p", "e", "t", error=KBReadError), KBReadError)

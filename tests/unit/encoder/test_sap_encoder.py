@@ -142,7 +142,7 @@ def test_non_str_items_are_refused(encoder):
         ({"max_length": 0}, "Invalid max_length"),
         ({"max_length": 65}, "Invalid max_length"),
         ({"max_length": 25.0}, "Invalid max_length"),
-        ({"batch_size": 0}, "Invalid batch_size"),
+        ({"batch_size": 0}, "E702.*batch_size"),
     ],
 )
 def test_invalid_options(encoder, options, match):
@@ -151,7 +151,7 @@ def test_invalid_options(encoder, options, match):
 
 
 def test_invalid_batch_size_in_encode(encoder):
-    with pytest.raises(ValueError, match="Invalid batch_size"):
+    with pytest.raises(ValueError, match="E702.*batch_size must be an integer >= 1, got -1"):
         encoder.encode(NAMES, batch_size=-1)
 
 

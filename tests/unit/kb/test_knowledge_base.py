@@ -9,7 +9,7 @@ import srsly
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spacy_sapel.errors import KBReadError
+from spacy_sapel.errors import KBReadError, RowOutOfRangeError, UnknownConceptError
 from spacy_sapel.kb import Concept, KnowledgeBase, knowledge_base
 from spacy_sapel.kb.columns import ARRAYS
 
@@ -77,10 +77,12 @@ def test_lookups(kb):
     assert kb.concept_row("D003") == 2
     assert kb.concept_at(1).concept_id == "D002"
     assert kb.id_set("D001") == {"D001", "OMIM:1"}
-    with pytest.raises(KeyError, match="D999.*test_kb"):
+    with pytest.raises(KeyError, match="D999.*test_kb") as err:
         kb["D999"]
-    with pytest.raises(IndexError, match="Row 3"):
+    assert isinstance(err.value, UnknownConceptError) and str(err.value).startswith("[E008] ")
+    with pytest.raises(IndexError, match="Row 3") as err:
         kb.concept_at(3)
+    assert isinstance(err.value, RowOutOfRangeError)
 
 
 def test_meta(kb):

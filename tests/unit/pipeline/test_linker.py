@@ -176,7 +176,7 @@ def test_bad_kb_loaders(toy_linker_kb):
     [{"top_k": 0}, {"top_k": 2.5}, {"batch_size": 0}, {"threshold": 1.5}, {"threshold": "high"}],
 )
 def test_bad_options_are_refused_naming_the_option(config):
-    """Our own range checks (E303/E306) or spaCy's config validation, either way the
+    """Our own range checks (E702/E306) or spaCy's config validation, either way the
     message names the option and its value."""
     (option, value), = config.items()
     nlp = spacy.blank("en")

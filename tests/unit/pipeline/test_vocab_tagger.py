@@ -203,5 +203,5 @@ def test_retokenized_doc_is_a_clear_error():
 
 
 def test_bad_width_is_refused():
-    with pytest.raises(ValueError, match="E303.*width"):
+    with pytest.raises(ValueError, match="E702.*width"):
         feature_layer(width=0)

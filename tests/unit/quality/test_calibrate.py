@@ -1,5 +1,6 @@
 import pytest
 
+from spacy_sapel.errors import SapelError
 from spacy_sapel.training.calibrate import best_threshold, nil_curve
 
 
@@ -30,7 +31,7 @@ def test_ties_prefer_the_lowest_threshold():
 
 
 def test_mismatched_lengths_are_refused():
-    with pytest.raises(ValueError, match="one score"):
+    with pytest.raises(SapelError, match=r"E510.*nil_curve.*one top score.*lengths 1, 2 and 1"):
         nil_curve([0.1], [True, False], [True])
-    with pytest.raises(ValueError):
+    with pytest.raises(SapelError, match="E511"):
         best_threshold([])

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from spacy_sapel.errors import IndexLoadError
+from spacy_sapel.errors import IndexLoadError, SapelError
 from spacy_sapel.index.sparse import SparseIndex, char_ngrams
 
 NAMES = [
@@ -68,15 +68,21 @@ def test_round_trips(index, tmp_path):
 def test_corrupt_files_are_refused(index, tmp_path):
     index.to_disk(tmp_path / "sparse")
     (tmp_path / "sparse" / "names.npz").write_bytes(b"garbage")
-    with pytest.raises(IndexLoadError, match="sparse index is unreadable"):
+    with pytest.raises(IndexLoadError, match="E128.*sparse index is unreadable"):
         SparseIndex.from_disk(tmp_path / "sparse")
-    with pytest.raises(IndexLoadError):
+    with pytest.raises(IndexLoadError, match="E128"):
         SparseIndex.from_bytes(b"\x00\x01")
-    with pytest.raises(IndexLoadError):
+    with pytest.raises(IndexLoadError, match="E128.*absent"):
         SparseIndex.from_disk(tmp_path / "absent")
 
 
 @pytest.mark.parametrize("bad", [(0, 2), (3, 2), ("a", 3)])
 def test_bad_ngram_range(bad):
-    with pytest.raises(ValueError, match="ngram_range"):
+    with pytest.raises(SapelError, match=r"E127.*ngram_range=.*1 <= min <= max"):
         SparseIndex(ngram_range=bad)
+
+
+@pytest.mark.parametrize("k", [0, -1, 2.0, True])
+def test_bad_k(index, k):
+    with pytest.raises(SapelError, match="E702.*Option k must be an integer >= 1"):
+        index.search(["flu"], k)

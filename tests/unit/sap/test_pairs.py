@@ -96,7 +96,7 @@ def test_read_pairs_tsv(tmp_path: Path):
 def test_pairs_tsv_with_one_column_names_the_line(tmp_path: Path):
     path = tmp_path / "pairs.tsv"
     path.write_text("1\tflu\tinfluenza\nflu only\n", encoding="utf8")
-    with pytest.raises(InputFileError, match=r"E600.*line 2.*1 field"):
+    with pytest.raises(InputFileError, match=r"E002.*line 2.*1 field"):
         read_pairs_tsv(path)
 
 

@@ -206,7 +206,7 @@ def test_mentions_without_other_gold_names_are_skipped(encoder, tmp_path):
     single = KnowledgeBase.from_concepts([Concept("A", "flu"), Concept("B", "asthma")])
     with pytest.raises(ValueError, match="E623"):
         RetrievalTrainer(encoder, single, [("flu", "A")], tmp_path, config=RetrievalConfig(**CFG))
-    with pytest.raises(ValueError, match="E602.*n_candidates"):
+    with pytest.raises(ValueError, match="E702.*n_candidates"):
         RetrievalConfig(n_candidates=0).check()
 
 

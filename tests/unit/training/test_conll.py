@@ -81,7 +81,7 @@ def test_bad_input(tmp_path, vocab):
         list(read_iob_docs(vocab, write(tmp_path, "\n\n", "empty.tsv")))
     with pytest.raises(ValueError, match=r"E503.*line 2.*'X-Disease'"):
         list(read_iob_docs(vocab, write(tmp_path, "a\tO\nb\tX-Disease\n")))
-    with pytest.raises(ValueError, match=r"E500.*line 1.*one column"):
+    with pytest.raises(ValueError, match=r"E002.*line 1.*one column"):
         list(read_iob_docs(vocab, write(tmp_path, "lonely\n")))
 
 

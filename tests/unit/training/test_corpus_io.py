@@ -5,6 +5,7 @@ import json
 import pytest
 import spacy
 
+from spacy_sapel.errors import InputFileError
 from spacy_sapel.kb import Concept, KnowledgeBase
 from spacy_sapel.kb.ids import split_ids
 from spacy_sapel.training import (
@@ -53,15 +54,18 @@ def test_split_ids():
     "text,problem",
     [
         ("111|t|T\n111\tx\t4\tT\tDisease\tD1\n", "offsets"),
-        ("111|t|T\n999\t0\t1\tT\tDisease\tD1\n", "unexpected line"),
-        ("stray line\n", "unexpected line"),
+        ("111|t|T\n999\t0\t1\tT\tDisease\tD1\n", "not a title, abstract or mention line"),
+        ("stray line\n", "not a title, abstract or mention line"),
     ],
 )
 def test_bad_pubtator_lines_name_file_and_line(tmp_path, text, problem):
     path = tmp_path / "bad.txt"
     path.write_text(text, encoding="utf8")
-    with pytest.raises(ValueError, match=rf"bad.txt, line \d.*{problem}"):
+    number = text.count("\n")
+    bad_line = text.split("\n")[number - 1]
+    with pytest.raises(InputFileError, match=rf"E002.*bad.txt, line {number}: {problem}") as err:
         list(read_pubtator(path))
+    assert str(err.value).endswith(f"The line reads: {bad_line!r}")
 
 
 def test_missing_corpus(tmp_path):

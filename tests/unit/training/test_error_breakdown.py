@@ -1,9 +1,12 @@
 """error_breakdown: the kinds of linking errors that evaluate-linking and
-benchmarks/quality.py print."""
+benchmarks/quality.py print; accuracy_at_k's input check."""
 from __future__ import annotations
 
+import pytest
+
+from spacy_sapel.errors import SapelError
 from spacy_sapel.kb import Concept, KnowledgeBase
-from spacy_sapel.training.evaluate import error_breakdown
+from spacy_sapel.training.evaluate import accuracy_at_k, error_breakdown
 
 
 def test_error_kinds():
@@ -20,3 +23,10 @@ def test_error_kinds():
     counts = error_breakdown(candidates, gold, kb, short_forms=[False, False, True, True], k=5)
     assert counts == {"errors": 3, "tie": 1, "short_form": 2, "in_top_k": 2, "not_in_top_k": 1}
     assert error_breakdown(candidates, gold, kb, k=2)["not_in_top_k"] == 2
+
+
+def test_accuracy_needs_one_candidate_list_per_gold_mention():
+    kb = KnowledgeBase.from_concepts([Concept("D1", "a")])
+    assert accuracy_at_k([[("D1", 0.9)]], [frozenset({"D1"})], kb, ks=(1,)) == {1: 1.0}
+    with pytest.raises(SapelError, match=r"E510.*accuracy_at_k.*lengths 1 and 2"):
+        accuracy_at_k([[("D1", 0.9)]], [frozenset({"D1"}), frozenset({"D1"})], kb)
