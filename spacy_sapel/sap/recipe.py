@@ -21,6 +21,7 @@ from ..kb import KnowledgeBase
 from ..kb.readers import get_reader, read_kb
 from ..training.mentions import add_mention_aliases, labelled_mentions
 from ..util import PathLike
+from .loop import check_sap_output
 from .pairs import (
     PairSet,
     kb_pairs,
@@ -31,7 +32,7 @@ from .pairs import (
     warn_skipped,
 )
 from .retrieval import RetrievalConfig, RetrievalResult, RetrievalTrainer
-from .trainer import SapConfig, SapResult, SapTrainer, check_sap_output
+from .trainer import SapConfig, SapResult, SapTrainer
 
 logger = logging.getLogger("spacy_sapel")
 
