@@ -185,6 +185,11 @@ def create_sap_pretrainer(
     }
     inputs = [*kb_paths, *(p for p in (pairs_path, corpus) if p is not None), base_encoder]
 
+    def load_encoder(device: str) -> SapEncoder:
+        return SapEncoder.from_pretrained(
+            base_encoder, pooling=pooling, max_length=max_length, normalize=normalize, device=device
+        )
+
     def run(
         output_dir: PathLike, *, resume: bool = False, show_progress: bool = True,
         device: str = "auto",
@@ -210,10 +215,7 @@ def create_sap_pretrainer(
             f"{len(train)} training pairs of {len(train.labels)} concepts"
             + (f", {len(val)} validation pairs of {len(val.labels)} held-out concepts" if len(val) else "")
         )
-        encoder = SapEncoder.from_pretrained(
-            base_encoder, pooling=pooling, max_length=max_length, normalize=normalize,
-            device=device,
-        )
+        encoder = load_encoder(device)
         trainer = SapTrainer(
             encoder, train, output_dir, config=config, validation=val if len(val) else None,
             recipe=recipe,
@@ -230,10 +232,7 @@ def create_sap_pretrainer(
             logger.info(
                 "Corpus mentions skipped: %s", ", ".join(f"{k}: {v}" for k, v in skipped.items())
             )
-        encoder = SapEncoder.from_pretrained(
-            base_encoder, pooling=pooling, max_length=max_length, normalize=normalize,
-            device=device,
-        )
+        encoder = load_encoder(device)
         trainer = RetrievalTrainer(
             encoder, kb, mentions, output_dir, config=config, recipe=recipe, source=str(corpus)
         )
