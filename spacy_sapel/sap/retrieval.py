@@ -279,7 +279,7 @@ class RetrievalTrainer(StepTrainer[RetrievalResult]):
         gold = torch.from_numpy(self.name_rows[candidates] == self.gold[rows][:, None])
         return marginal_nll(scores, gold.to(scores.device))
 
-    # --- the loop (:class:`.loop.StepTrainer`) -----------------------------------
+    # --- the loop (:class:`.loop.StepTrainer`) ------------------------------------
     def _before_step(self, step: int) -> None:
         if self.refresh_due(step):
             self.refresh(step)
