@@ -13,9 +13,10 @@ from thinc.api import Config, ConfigValidationError
 
 from ..errors import Errors, SapelError
 from ..util import PathLike, atomic_write_bytes
+from .loop import check_sap_output
 from .recipe import SapRun, training_config
 from .retrieval import RetrievalResult
-from .trainer import SapResult, check_sap_output
+from .trainer import SapResult
 
 #: the filled config a run saves next to its checkpoint
 CONFIG_FILE = "config.cfg"

@@ -21,6 +21,7 @@ from ..kb import KnowledgeBase
 from ..kb.readers import get_reader, read_kb
 from ..training.mentions import add_mention_aliases, labelled_mentions
 from ..util import PathLike
+from .loop import check_sap_output
 from .pairs import (
     PairSet,
     kb_pairs,
@@ -31,7 +32,7 @@ from .pairs import (
     warn_skipped,
 )
 from .retrieval import RetrievalConfig, RetrievalResult, RetrievalTrainer
-from .trainer import SapConfig, SapResult, SapTrainer, check_sap_output
+from .trainer import SapConfig, SapResult, SapTrainer
 
 logger = logging.getLogger("spacy_sapel")
 
@@ -184,6 +185,11 @@ def create_sap_pretrainer(
     }
     inputs = [*kb_paths, *(p for p in (pairs_path, corpus) if p is not None), base_encoder]
 
+    def load_encoder(device: str) -> SapEncoder:
+        return SapEncoder.from_pretrained(
+            base_encoder, pooling=pooling, max_length=max_length, normalize=normalize, device=device
+        )
+
     def run(
         output_dir: PathLike, *, resume: bool = False, show_progress: bool = True,
         device: str = "auto",
@@ -209,10 +215,7 @@ def create_sap_pretrainer(
             f"{len(train)} training pairs of {len(train.labels)} concepts"
             + (f", {len(val)} validation pairs of {len(val.labels)} held-out concepts" if len(val) else "")
         )
-        encoder = SapEncoder.from_pretrained(
-            base_encoder, pooling=pooling, max_length=max_length, normalize=normalize,
-            device=device,
-        )
+        encoder = load_encoder(device)
         trainer = SapTrainer(
             encoder, train, output_dir, config=config, validation=val if len(val) else None,
             recipe=recipe,
@@ -229,10 +232,7 @@ def create_sap_pretrainer(
             logger.info(
                 "Corpus mentions skipped: %s", ", ".join(f"{k}: {v}" for k, v in skipped.items())
             )
-        encoder = SapEncoder.from_pretrained(
-            base_encoder, pooling=pooling, max_length=max_length, normalize=normalize,
-            device=device,
-        )
+        encoder = load_encoder(device)
         trainer = RetrievalTrainer(
             encoder, kb, mentions, output_dir, config=config, recipe=recipe, source=str(corpus)
         )

@@ -22,37 +22,23 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from ..encoder.sap_encoder import SapEncoder
 from ..errors import Errors, SapelError, Warnings
 from ..kb import KnowledgeBase
 from ..kb.knowledge_base import name_key
-from ..util import atomic_directory, check_int_option, read_json, write_json
-from .trainer import (
-    CHECKPOINT_DIR,
-    CHECKPOINT_MARKER,
-    LOG_FILE,
-    MODEL_DIR,
-    check_sap_output,
-    make_optimizer,
-    rng_state,
-    seed_everything,
-    set_rng_state,
-)
+from ..util import check_int_option
+from .loop import STATE_FILE, STATE_JSON, StepTrainer
 
 logger = logging.getLogger("spacy_sapel")
-_STATE_FILE = "state.pt"
-_STATE_JSON = "state.json"
 _VECTORS_FILE = "name_vectors.npy"
 # queries scored against the KB at once while retrieving (memory: block x n_names)
 _QUERY_BLOCK = 256
@@ -122,10 +108,15 @@ def marginal_nll(scores: torch.Tensor, gold: torch.Tensor) -> torch.Tensor:
     return (torch.logsumexp(scores, dim=1) - positive).mean()
 
 
-class RetrievalTrainer:
+class RetrievalTrainer(StepTrainer[RetrievalResult]):
     """Trains ``encoder`` in place on ``mentions`` ((text, concept id) pairs) against
     candidates retrieved from ``kb``; writes checkpoints and the final model under
-    ``output_dir`` in the layout of :class:`.trainer.SapTrainer`."""
+    ``output_dir`` in the layout of :class:`.trainer.SapTrainer` (:mod:`.loop`)."""
+
+    objective = "retrieval"
+    checkpoint_files = (STATE_JSON, STATE_FILE, _VECTORS_FILE)
+    progress_desc = "Retrieval"
+    progress_rate = "mentions_s"
 
     def __init__(
         self,
@@ -139,13 +130,7 @@ class RetrievalTrainer:
         source: str = "mentions",
         name_vectors: Optional[np.ndarray] = None,
     ) -> None:
-        self.config = config or RetrievalConfig()
-        self.config.check()
-        self.encoder = encoder
-        self.output_dir = Path(output_dir)
-        # refuse outputs that may not be replaced now, not after the training
-        check_sap_output(self.output_dir)
-        self.recipe = recipe or {}
+        super().__init__(encoder, output_dir, config or RetrievalConfig(), recipe)
         names, rows = kb.alias_table()
         self.names: List[str] = list(names)
         self.name_rows = np.asarray(rows, dtype=np.int64)
@@ -185,12 +170,7 @@ class RetrievalTrainer:
         self.n_candidates = min(cfg.n_candidates, len(self.names) - 1)
         if self.n_candidates < 2:
             raise SapelError(Errors.E602.format(name="n_candidates", value=cfg.n_candidates))
-        self.n_batches = math.ceil(len(self.queries) / cfg.batch_size)
-        self.steps_per_epoch = math.ceil(self.n_batches / cfg.grad_accum)
-        self.total_steps = cfg.max_steps or cfg.epochs * self.steps_per_epoch
-        self.base_fingerprint = encoder.fingerprint
-        self.base_name = encoder.name
-        self.data_digest = self._digest()
+        self._plan(len(self.queries), self._digest())
         self.vectors: Optional[np.ndarray] = None
         if name_vectors is not None:
             # the base encoder's vectors of the KB names (``kb.alias_table()`` order),
@@ -298,153 +278,33 @@ class RetrievalTrainer:
         gold = torch.from_numpy(self.name_rows[candidates] == self.gold[rows][:, None])
         return marginal_nll(scores, gold.to(scores.device))
 
-    # --- the loop -----------------------------------------------------------------
-    def train(self, *, resume: bool = False, show_progress: bool = True) -> RetrievalResult:
-        cfg = self.config
-        model = self.encoder.model
-        seed_everything(cfg.seed)
-        optimizer, scheduler = make_optimizer(model, cfg, self.total_steps)
-        step, history = 0, []
-        if resume:
-            step, history = self._load_checkpoint(optimizer, scheduler)
-            logger.info("Resumed from %s at step %d", self.output_dir / CHECKPOINT_DIR, step)
-        model.train()
-        start = time.perf_counter()
-        mentions_done = 0
-        loss_avg = float("nan")
-        stopped_early = False
-        bar = tqdm(total=self.total_steps, initial=step, desc="Retrieval", unit="step", disable=not show_progress)
-        try:
-            while step < self.total_steps:
-                if self.refresh_due(step):
-                    self.refresh(step)
-                epoch, group = divmod(step, self.steps_per_epoch)
-                order = self.epoch_order(epoch)
-                first = group * cfg.grad_accum
-                batches = range(first, min(first + cfg.grad_accum, self.n_batches))
-                optimizer.zero_grad(set_to_none=True)
-                step_loss = 0.0
-                for b in batches:
-                    rows = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
-                    loss = self.batch_loss(rows) / len(batches)
-                    loss.backward()
-                    step_loss += float(loss.detach())
-                    mentions_done += len(rows)
-                optimizer.step()
-                scheduler.step()
-                step += 1
-                loss_avg = step_loss if math.isnan(loss_avg) else 0.9 * loss_avg + 0.1 * step_loss
-                history.append({"step": step, "loss": step_loss})
-                elapsed = time.perf_counter() - start
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss_avg:.4f}", mentions_s=f"{mentions_done / max(elapsed, 1e-9):.1f}")
-                if cfg.max_seconds and elapsed >= cfg.max_seconds and step < self.total_steps:
-                    stopped_early = True
-                    break
-                if step % cfg.checkpoint_every == 0 and step < self.total_steps:
-                    self._save_checkpoint(step, optimizer, scheduler, history)
-        finally:
-            bar.close()
-        seconds = time.perf_counter() - start
-        self._save_checkpoint(step, optimizer, scheduler, history)
-        model.eval()
-        self.encoder.reset_fingerprint()
-        self.encoder.to_disk(self.output_dir / MODEL_DIR)
-        if stopped_early:
-            warnings.warn(Warnings.W602.format(seconds=seconds, step=step, total=self.total_steps))
-        result = RetrievalResult(
-            model_dir=self.output_dir / MODEL_DIR,
-            steps=step,
-            total_steps=self.total_steps,
-            seconds=seconds,
-            mentions_per_second=mentions_done / max(seconds, 1e-9),
-            final_loss=loss_avg,
-            refreshes=list(self.refreshes),
-        )
-        self._write_log(result, history)
-        return result
+    # --- the loop (:class:`.loop.StepTrainer`) ------------------------------------
+    def _before_step(self, step: int) -> None:
+        if self.refresh_due(step):
+            self.refresh(step)
+
+    def _result(self, common: Dict[str, Any], rate: float, history: List[Dict[str, Any]]) -> RetrievalResult:
+        return RetrievalResult(**common, mentions_per_second=rate, refreshes=list(self.refreshes))
+
+    def _log_extras(self) -> Dict[str, Any]:
+        return {"skipped_mentions": self.skipped}
 
     # --- checkpoints --------------------------------------------------------------
-    def _identity(self) -> Dict[str, Any]:
-        cfg = self.config
-        settings = {k: v for k, v in asdict(cfg).items() if k not in cfg.resume_free}
-        return {
-            "objective": "retrieval",
-            "base_fingerprint": self.base_fingerprint,
-            "base_name": self.base_name,
-            "data_digest": self.data_digest,
-            "n_mentions": len(self.queries),
-            "n_names": len(self.names),
-            "settings": settings,
-        }
+    def _data_sizes(self) -> Dict[str, int]:
+        return {"n_mentions": len(self.queries), "n_names": len(self.names)}
 
-    def _save_checkpoint(self, step: int, optimizer, scheduler, history) -> None:
-        self.encoder.reset_fingerprint()
-        with atomic_directory(self.output_dir / CHECKPOINT_DIR, CHECKPOINT_MARKER) as tmp:
-            self.encoder.to_disk(tmp / "encoder")
-            np.save(tmp / _VECTORS_FILE, self.vectors)
-            state = {
-                "step": step,
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "rng": rng_state(),
-                "history": history,
-                "refreshes": self.refreshes,
-                "candidates": self.candidates,
-            }
-            torch.save(state, tmp / _STATE_FILE)
-            write_json(tmp / _STATE_JSON, {"step": step, **self._identity()})
+    def _other_data(self, saved: Dict[str, Any], mine: Dict[str, Any]) -> str:
+        return (
+            f"it was trained on other mentions or KB names ({saved.get('n_mentions')} "
+            f"mentions, {saved.get('n_names')} names; now {mine['n_mentions']}, {mine['n_names']})"
+        )
 
-    def _load_checkpoint(self, optimizer, scheduler) -> Tuple[int, list]:
-        path = self.output_dir / CHECKPOINT_DIR
-        files = (_STATE_JSON, _STATE_FILE, _VECTORS_FILE)
-        if not all((path / name).is_file() for name in files):
-            raise SapelError(Errors.E606.format(path=path))
-        saved = read_json(path / _STATE_JSON)
-        mine = self._identity()
-        problems = []
-        if saved.get("objective") != "retrieval":
-            problems.append(f"it is a checkpoint of the {saved.get('objective', 'sap')!r} objective")
-        elif saved.get("base_fingerprint") != mine["base_fingerprint"]:
-            problems.append(
-                f"it was trained from base encoder {saved.get('base_name')!r} (fingerprint "
-                f"{saved.get('base_fingerprint')}), not {mine['base_name']!r} ({mine['base_fingerprint']})"
-            )
-        elif saved.get("data_digest") != mine["data_digest"]:
-            problems.append(
-                f"it was trained on other mentions or KB names ({saved.get('n_mentions')} "
-                f"mentions, {saved.get('n_names')} names; now {mine['n_mentions']}, {mine['n_names']})"
-            )
-        else:
-            changed = [
-                f"{key} {saved['settings'].get(key)!r} -> {value!r}"
-                for key, value in mine["settings"].items()
-                if saved.get("settings", {}).get(key) != value
-            ]
-            if changed:
-                problems.append("the settings changed: " + ", ".join(changed))
-        if problems:
-            raise SapelError(Errors.E605.format(path=path, problem=problems[0]))
-        trained = SapEncoder.from_disk(path / "encoder", device=self.encoder.device)
-        self.encoder.model.load_state_dict(trained.model.state_dict())
-        self.encoder.reset_fingerprint()
-        state = torch.load(path / _STATE_FILE, map_location=self.encoder.device, weights_only=False)
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        set_rng_state(state["rng"])
+    def _checkpoint_state(self, path: Path) -> Dict[str, Any]:
+        np.save(path / _VECTORS_FILE, self.vectors)
+        return {"refreshes": self.refreshes, "candidates": self.candidates}
+
+    def _restore(self, state: Dict[str, Any], path: Path) -> None:
         self.vectors = np.load(path / _VECTORS_FILE)
         self._given_vectors = False  # the checkpoint's vectors replace any given ones
         self.candidates = np.asarray(state["candidates"])
         self.refreshes = list(state["refreshes"])
-        return state["step"], state["history"]
-
-    def _write_log(self, result: RetrievalResult, history: List[Dict[str, Any]]) -> None:
-        log = {
-            **self._identity(),
-            "recipe": self.recipe,
-            "config": asdict(self.config),
-            "skipped_mentions": self.skipped,
-            "result": {**asdict(result), "model_dir": str(result.model_dir)},
-            "history": history,
-        }
-        write_json(self.output_dir / LOG_FILE, log)
