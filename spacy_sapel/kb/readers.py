@@ -138,26 +138,25 @@ def nemo_index_reader(*, skip_header: bool = False) -> ConceptReader:
     synonyms and the first one is the canonical name. ``skip_header``: the first
     row is a header (``id<TAB>name``); a first row that looks like one is otherwise
     read as a concept, with a warning."""
-    _check_skip_header("nemo_index", skip_header)
-
-    def read(path: Union[str, Path]) -> Iterator[Concept]:
-        path = Path(path)
-        expected = "2 tab-separated fields: ID<TAB>name"
-        yield from _named(_grouped_rows(path, 2, expected, skip_header=skip_header), path)
-
-    return read
+    return _nemo_tsv_reader("nemo_index", 2, "ID<TAB>name", skip_header)
 
 
 @registry.misc("sapel.nemo_pairs_reader.v1")
 def nemo_pairs_reader(*, skip_header: bool = False) -> ConceptReader:
     """NeMo SAP-training pairs TSV ``ID<TAB>synonym<TAB>synonym``; a concept's names
     are all its synonyms in first-seen order. ``skip_header`` as for ``nemo_index``."""
-    _check_skip_header("nemo_pairs", skip_header)
+    return _nemo_tsv_reader("nemo_pairs", 3, "ID<TAB>synonym1<TAB>synonym2", skip_header)
+
+
+def _nemo_tsv_reader(reader: str, n_fields: int, layout: str, skip_header: bool) -> ConceptReader:
+    """A reader of ``n_fields`` tab-separated columns, the first the concept id, the
+    rows of one id grouped into one concept."""
+    _check_skip_header(reader, skip_header)
+    expected = f"{n_fields} tab-separated fields: {layout}"
 
     def read(path: Union[str, Path]) -> Iterator[Concept]:
         path = Path(path)
-        expected = "3 tab-separated fields: ID<TAB>synonym1<TAB>synonym2"
-        yield from _named(_grouped_rows(path, 3, expected, skip_header=skip_header), path)
+        yield from _named(_grouped_rows(path, n_fields, expected, skip_header=skip_header), path)
 
     return read
 
