@@ -14,6 +14,7 @@ is not, a local instance is started.
 from __future__ import annotations
 
 import logging
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
@@ -23,7 +24,7 @@ import srsly
 
 from ._compat import import_ray
 from .encoder import SapEncoder
-from .errors import Errors, InputNotFoundError, SapelError
+from .errors import Errors, InputFileError, InputNotFoundError, SapelError
 from .pipeline.annotate import annotate
 from .pipeline.describe import describe_entities
 from .pipeline.linker_kb import Embedder
@@ -256,13 +257,33 @@ def annotate_ray(
         for batch in dataset.iter_batches(batch_size=None, batch_format="numpy")
         for out in batch["out"]
     )
-    with atomic_directory(output_dir, SHARDS_MARKER, overwrite=overwrite) as tmp:
-        if output_format == "jsonl":
-            counts = _write_jsonl_shards(outputs, Path(tmp), shard_size)
-        else:
-            counts = _write_docbin_shards(outputs, Path(tmp))
+    try:
+        with atomic_directory(output_dir, SHARDS_MARKER, overwrite=overwrite) as tmp:
+            if output_format == "jsonl":
+                counts = _write_jsonl_shards(outputs, Path(tmp), shard_size)
+            else:
+                counts = _write_docbin_shards(outputs, Path(tmp))
+    except InputFileError:
+        raise
+    except Exception as err:
+        coded = actor_input_error(err)
+        if coded is None:
+            raise
+        raise coded from err
     logger.info("Annotated %d documents -> %s (%d shards)", counts["docs"], output_dir, counts["shards"])
     return counts
+
+
+def actor_input_error(err: BaseException) -> Optional[InputFileError]:
+    """The E002 error of a bad input line raised in an actor, as the driver's own.
+    Ray Data hands the driver an actor's exception as text only (a
+    ``UserCodeException``/``RayTaskError`` holding the actor's traceback), so the
+    command line could not tell it from a crash and showed the whole traceback."""
+    match = _ACTOR_INPUT_ERROR.search(str(err))
+    return InputFileError(match.group(0)) if match else None
+
+
+_ACTOR_INPUT_ERROR = re.compile(r"\[E002\] [^\n]*")
 
 
 def _write_jsonl_shards(lines: Iterator[str], folder: Path, shard_size: int) -> Dict[str, int]:
