@@ -5,11 +5,14 @@ NCBI-disease training mentions added as aliases for both linkers. Each side runs
 a fresh process (scispaCy's in the interpreter given by ``--scispacy-python``, a venv
 where scispaCy is installed): KB/index build seconds, mentions/second through the
 pipeline, peak RSS of that process, acc@1/acc@5 (correct when any id of a top-k
-distinct concept is in the gold id set). Ours once per encoder runtime. Neither side
-resolves abbreviations: mention string in, candidates out.
+distinct concept is in the gold id set). Ours once per configuration
+``RUNTIME:INDEX`` (an encoder runtime and an index type; ``torch:flat``, float32 and
+exact search, is the accuracy reference). Neither side resolves abbreviations:
+mention string in, candidates out.
 
     python benchmarks/vs_scispacy.py --data-dir ../shared/data \\
-        --scispacy-python /work/venvs/scispacy/bin/python [--runtimes torch,onnx-int8]
+        --scispacy-python /work/venvs/scispacy/bin/python \\
+        [--configs torch:flat,torch:hnsw,onnx-int8:hnsw] [--index-option ef_search=512]
 """
 from __future__ import annotations
 
@@ -19,12 +22,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import spacy
 import typer
 from wasabi import msg
 
+from spacy_sapel.cli._util import parse_options
 from spacy_sapel.encoder import SapEncoder
 from spacy_sapel.encoder.runtimes import RUNTIMES
 from spacy_sapel.kb.ids import kb_id_set
@@ -38,7 +42,7 @@ HERE = Path(__file__).parent
 MEDIC = Path("medic-2012/medic_06Jul2012.txt")
 TRAIN = Path("ncbi-disease/NCBItrainset_corpus.txt")
 DEV = Path("ncbi-disease/NCBIdevelopset_corpus.txt")
-#: within this many points of float32 torch's acc@1, a runtime counts as accurate
+#: within this many points of float32 exact search's acc@1, a configuration counts as accurate
 ACC_MARGIN = 0.005
 
 def _kb(data_dir: Path):
@@ -51,7 +55,8 @@ def main(
     data_dir: Path = typer.Option(Path("../shared/data"), help="Folder with medic-2012/ and ncbi-disease/"),
     scispacy_python: Optional[Path] = typer.Option(None, help="Python of a venv with scispaCy (its side is skipped without it)"),
     scispacy_result: Optional[Path] = typer.Option(None, help="A scispacy.json of an earlier run on this machine, used instead of running scispaCy's side again (the report says so)"),
-    runtimes: str = typer.Option(",".join(RUNTIMES), help="Comma-separated encoder runtimes of ours"),
+    configs: str = typer.Option(",".join(f"{r}:flat" for r in RUNTIMES), help="Comma-separated configurations of ours, RUNTIME:INDEX (encoder runtime: " + ", ".join(RUNTIMES) + "; index type: flat, hnsw, ivf, ...)"),
+    index_option: List[str] = typer.Option([], "--index-option", help="Index option as key=value for the non-flat indexes (e.g. ef_search=512); repeatable"),
     work_dir: Path = typer.Option(Path("benchmarks/output/vs_scispacy"), help="Where the exchanged files go"),
     report_only: bool = typer.Option(False, help="Measure nothing: print the table of the results already in --work-dir (an interrupted run)"),
 ) -> None:
@@ -73,14 +78,14 @@ def main(
                                 "types": list(concept.types)}) + "\n")
     rows: List[Dict[str, Any]] = []
     if report_only:
-        for name in ["scispacy"] + [f"ours_{r}" for r in runtimes.split(",")]:
+        for name in ["scispacy"] + [f"ours_{_slug(c)}" for c in configs.split(",")]:
             path = work_dir / f"{name}.json"
             if not path.is_file():
                 msg.warn(f"No result {path}: left out")
                 continue
             row = json.loads(path.read_text(encoding="utf8"))
             row["label"] = ("scispaCy (TF-IDF + HNSW)" if name == "scispacy"
-                            else f"spacy_sapel {name[len('ours_'):]}")
+                            else f"spacy_sapel {row['config']}")
             rows.append(row)
     elif scispacy_result is not None:
         row = json.loads(scispacy_result.read_text(encoding="utf8"))
@@ -90,10 +95,11 @@ def main(
     elif scispacy_python is not None:
         rows.append(_run([str(scispacy_python), str(HERE / "_scispacy_side.py"), str(work_dir)],
                          work_dir / "scispacy.json", "scispaCy (TF-IDF + HNSW)"))
-    for runtime in [] if report_only else runtimes.split(","):
-        out = work_dir / f"ours_{runtime}.json"
+    for config in [] if report_only else configs.split(","):
+        out = work_dir / f"ours_{_slug(config)}.json"
+        options = [arg for option in index_option for arg in ("--index-option", option)]
         rows.append(_run([sys.executable, __file__, "ours", str(data_dir), str(work_dir),
-                          runtime], out, f"spacy_sapel {runtime}"))
+                          config, *options], out, f"spacy_sapel {config}"))
     for row in rows:
         row["acc"] = accuracy_at_k(row["candidates"], gold, kb, ks=(1, 5))
     _report(rows, len(gold))
@@ -109,14 +115,32 @@ def _run(command: List[str], out: Path, label: str) -> Dict[str, Any]:
     return row
 
 
-def ours(data_dir: Path, work_dir: Path, runtime: str) -> None:
-    """One runtime of ours, in a process of its own (for its peak RSS)."""
+def _slug(config: str) -> str:
+    return config.replace(":", "_")
+
+
+def _parse_config(config: str) -> Tuple[str, str]:
+    runtime, _, index_type = config.partition(":")
+    if runtime not in RUNTIMES or not index_type:
+        raise typer.BadParameter(f"{config!r}: expected RUNTIME:INDEX, RUNTIME one of {', '.join(RUNTIMES)}")
+    return runtime, index_type
+
+
+def ours(
+    data_dir: Path,
+    work_dir: Path,
+    config: str,
+    index_option: List[str] = typer.Option([], "--index-option"),
+) -> None:
+    """One configuration of ours, in a process of its own (for its peak RSS)."""
+    runtime, index_type = _parse_config(config)
+    options = {} if index_type == "flat" else parse_options(index_option)
     kb = _kb(data_dir)
     start = time.perf_counter()
     encoder = SapEncoder.from_pretrained(runtime=runtime, device="cpu")
     load_s = time.perf_counter() - start
     start = time.perf_counter()
-    linker_kb = LinkerKB.build(kb, encoder)
+    linker_kb = LinkerKB.build(kb, encoder, index_type=index_type, index_options=options)
     build_s = time.perf_counter() - start
     nlp = spacy.blank("en")
     linker = nlp.add_pipe("sapel_linker", config={"top_k": 5, "abbreviations": False})
@@ -128,6 +152,8 @@ def ours(data_dir: Path, work_dir: Path, runtime: str) -> None:
     link_s = time.perf_counter() - start
     candidates = [ent._.kb_candidates for doc in docs for ent in doc.ents]
     result = {
+        "config": config,
+        "index": linker_kb.index.meta,
         "build_s": build_s,
         "encoder_load_s": load_s,
         "link_s": link_s,
@@ -135,7 +161,7 @@ def ours(data_dir: Path, work_dir: Path, runtime: str) -> None:
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "candidates": candidates,
     }
-    (work_dir / f"ours_{runtime}.json").write_text(json.dumps(result), encoding="utf8")
+    (work_dir / f"ours_{_slug(config)}.json").write_text(json.dumps(result), encoding="utf8")
 
 
 def _report(rows: List[Dict[str, Any]], n_mentions: int) -> None:
@@ -159,19 +185,19 @@ def _report(rows: List[Dict[str, Any]], n_mentions: int) -> None:
              "making its runtime (ONNX export, quantization); speed ratio: ours / "
              "scispaCy mentions/s (bar >= 0.5x); build ratio: ours / scispaCy seconds "
              "(bar <= 0.2x)")
-    # float32 torch, else float32 ONNX (the same vectors to ~1e-7)
-    fp32 = next((r for label in ("spacy_sapel torch", "spacy_sapel onnx") for r in rows
+    # float32 torch with exact search, else float32 ONNX (the same vectors to ~1e-7)
+    fp32 = next((r for label in ("spacy_sapel torch:flat", "spacy_sapel onnx:flat") for r in rows
                  if r["label"] == label), None)
     if fp32 is not None:
         accurate = [r for r in rows if r["label"].startswith("spacy_sapel")
                     and r["acc"][1] >= fp32["acc"][1] - ACC_MARGIN]
         fastest = max(accurate, key=lambda r: r["n_mentions"] / r["link_s"])
-        msg.info(f"Fastest runtime within {ACC_MARGIN * 100:.1f} point of float32 acc@1 "
+        msg.info(f"Fastest configuration within {ACC_MARGIN * 100:.1f} point of float32 exact acc@1 "
                  f"({fp32['label']}): {fastest['label']}")
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["ours"]:  # one runtime of ours, started by main()
+    if sys.argv[1:2] == ["ours"]:  # one configuration of ours, started by main()
         sys.argv.pop(1)
         typer.run(ours)
     else:
