@@ -283,6 +283,9 @@ class Errors(metaclass=ErrorsWithCodes):
     E364 = ("The embed hook {embed!r} of LinkerKB.build returned vectors of shape {shape} "
             "for {n} names; expected ({n}, {dim}): one row per name, of the encoder's "
             "dimension, in the order given.")
+    E365 = ("Unknown knowledge-base device {value!r}. Expected auto, cpu, cuda or cuda:N "
+            "(the encoder on that GPU, the index on the GPUs), or an index device gpu, "
+            "faiss-gpu or torch-gpu (the encoder on cuda).")
     # --- CLI (E4xx) ---
     E401 = "No pipeline with a sapel_linker found in {path}: it has the components {pipes}."
     E402 = "Unknown {what} {value!r}. Expected one of: {options}."

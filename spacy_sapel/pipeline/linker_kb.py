@@ -368,7 +368,7 @@ class LinkerKB:
     ) -> "LinkerKB":
         """Load a directory written by :meth:`to_disk` (or :meth:`write_parts`).
         ``device``: where the encoder and index run (default: the device saved in
-        ``meta.json``, else "auto"); ``runtime``: the encoder runtime to search with
+        ``meta.json``, else "auto"; see :func:`part_devices`); ``runtime``: the encoder runtime to search with
         (default: the one saved with the encoder). The parts named in ``exclude`` are
         not read: they are ``keep``'s (E360 when there is no ``keep``)."""
         path = Path(path)
@@ -440,10 +440,11 @@ class LinkerKB:
         sparse index only when one was saved), the parts named in ``exclude`` from
         ``keep``. The device: ``device``, else the saved one, else "auto"."""
         device = device or meta.get("device", "auto")
+        encoder_device, index_device = part_devices(device)
         parts = _kept_parts(keep, exclude, source=source)
         for part, load in loaders.items():
             if part not in parts:
-                parts[part] = load(device)
+                parts[part] = load(encoder_device if part == "encoder" else index_device)
         parts.setdefault(SPARSE_PART, None)
         return cls(**parts, device=device)
 
@@ -457,6 +458,24 @@ class LinkerKB:
             "sparse": self.sparse.meta if self.sparse is not None else None,
             "device": self.device,
         }
+
+
+#: the index's GPU devices (:data:`spacy_sapel.index.device.DEVICES`)
+_INDEX_GPU_DEVICES = ("gpu", "faiss-gpu", "torch-gpu")
+
+
+def part_devices(device: str) -> Tuple[str, str]:
+    """The encoder's and the index's device for a KB's ``device``: the two name their
+    devices differently (the encoder "cuda"/"cuda:N", the index "gpu", "faiss-gpu",
+    "torch-gpu"), so one name of either kind places both; "auto" and "cpu" are
+    common to both. E365 for anything else."""
+    if device in ("auto", "cpu"):
+        return device, device
+    if device == "cuda" or (device.startswith("cuda:") and device[5:].isdigit()):
+        return device, "gpu"
+    if device in _INDEX_GPU_DEVICES:
+        return "cuda", device
+    raise SapelError(Errors.E365.format(value=device))
 
 
 def _kept_parts(

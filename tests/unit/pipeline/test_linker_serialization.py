@@ -12,8 +12,11 @@ import spacy
 import srsly
 from sapel_test_utils import doc_with_ents
 
+from spacy_sapel.encoder import SapEncoder
 from spacy_sapel.errors import IndexLoadError, SapelError
+from spacy_sapel.index import DenseIndex
 from spacy_sapel.pipeline import LinkerKB
+from spacy_sapel.pipeline.linker_kb import part_devices
 
 KB_PARTS = ["encoder", "kb", "index", "sparse"]
 #: every part of a linker with a sparse index and a trained reranker: what its
@@ -210,3 +213,50 @@ def test_bad_kb_bytes_are_a_coded_error(toy_linker_kb):
     loaded = LinkerKB.from_bytes(toy_linker_kb.to_bytes(exclude=["index"]), exclude=["index"],
                                  keep=toy_linker_kb)
     assert loaded.index is toy_linker_kb.index and loaded.kb is not toy_linker_kb.kb
+
+
+@pytest.mark.parametrize(
+    "device,expected",
+    [
+        ("auto", ("auto", "auto")),
+        ("cpu", ("cpu", "cpu")),
+        ("cuda", ("cuda", "gpu")),
+        ("cuda:1", ("cuda:1", "gpu")),
+        ("gpu", ("cuda", "gpu")),
+        ("faiss-gpu", ("cuda", "faiss-gpu")),
+        ("torch-gpu", ("cuda", "torch-gpu")),
+    ],
+)
+def test_one_device_name_places_the_encoder_and_the_index(device, expected):
+    """The encoder says "cuda", the index "gpu": either kind of name places both."""
+    assert part_devices(device) == expected
+
+
+@pytest.mark.parametrize("device", ["GPU", "cuda:", "cuda:x", "mps", ""])
+def test_an_unknown_device_is_refused_naming_the_choices(device):
+    with pytest.raises(SapelError, match=r"E365.*cuda:N.*torch-gpu"):
+        part_devices(device)
+
+
+@pytest.mark.parametrize("device", ["cuda:1", "torch-gpu"])
+def test_loading_gives_the_encoder_and_the_index_their_own_device_names(
+    toy_kb_dir, monkeypatch, device
+):
+    """LinkerKB.from_disk passes each part the name it understands (the GPUs are
+    stubbed: the parts load on the CPU and record what they were asked for)."""
+    seen = {}
+    load_encoder, load_index = SapEncoder.from_disk, DenseIndex.from_disk
+
+    def encoder_from_disk(path, *, device, runtime=None):
+        seen["encoder"] = device
+        return load_encoder(path, device="cpu", runtime=runtime)
+
+    def index_from_disk(path, *, device):
+        seen["index"] = device
+        return load_index(path, device="cpu")
+
+    monkeypatch.setattr(SapEncoder, "from_disk", encoder_from_disk)
+    monkeypatch.setattr(DenseIndex, "from_disk", index_from_disk)
+    linker_kb = LinkerKB.from_disk(toy_kb_dir, device=device)
+    assert (seen["encoder"], seen["index"]) == part_devices(device)
+    assert linker_kb.device == device
