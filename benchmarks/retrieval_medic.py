@@ -37,14 +37,11 @@ import typer
 from wasabi import msg
 
 from spacy_sapel.encoder import DEFAULT_ENCODER, SapEncoder
-from spacy_sapel.index import DenseIndex
 from spacy_sapel.kb import KnowledgeBase
 from spacy_sapel.kb.readers import read_kb
-from spacy_sapel.pipeline import LinkerKB
 from spacy_sapel.sap.recipe import create_sap_pretrainer
 from spacy_sapel.sap.retrieval import RetrievalConfig, RetrievalTrainer
-from spacy_sapel.training import accuracy_at_k
-from spacy_sapel.training.linking_eval import Query, read_queries
+from spacy_sapel.training.linking_eval import Query, evaluate_encoder, read_queries
 from spacy_sapel.training.mentions import add_mention_aliases, labelled_mentions
 
 
@@ -65,16 +62,12 @@ def evaluate(
         vectors = np.zeros((len(names), encoder.dim), dtype=np.float32)
         vectors[rows] = encoder.encode([names[i] for i in rows], show_progress=True)
     row_of = {name: i for i, name in enumerate(names)}
-    mentions = [text for text, _ in queries]
-    gold = [ids for _, ids in queries]
-    accs, kb_vectors = {}, {}
-    for label, kb in kbs.items():
-        kb_vectors[label] = vectors[[row_of[n] for n in kb.alias_table()[0]]]
-        index = DenseIndex(index_type="flat")
-        index.build(kb_vectors[label], fingerprint=encoder.fingerprint)
-        linker_kb = LinkerKB(encoder=encoder, kb=kb, index=index)
-        accs[label] = accuracy_at_k(linker_kb.search(mentions, top_k=5), gold, kb, ks=(1, 5))
-    return accs, kb_vectors
+
+    def embed(kb_names: Sequence[str]) -> np.ndarray:
+        return vectors[[row_of[n] for n in kb_names]]
+
+    accs = {label: evaluate_encoder(kb, encoder, queries, embed=embed)[0] for label, kb in kbs.items()}
+    return accs, {label: embed(kb.alias_table()[0]) for label, kb in kbs.items()}
 
 
 def main(

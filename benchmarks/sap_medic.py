@@ -27,17 +27,15 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
 import typer
 from wasabi import msg
 
 from spacy_sapel.encoder import DEFAULT_ENCODER, SapEncoder
-from spacy_sapel.index import DenseIndex
 from spacy_sapel.kb import KnowledgeBase
 from spacy_sapel.kb.readers import read_kb
-from spacy_sapel.pipeline import LinkerKB
 from spacy_sapel.sap.recipe import create_sap_pretrainer
-from spacy_sapel.training import accuracy_at_k
-from spacy_sapel.training.linking_eval import Query, read_queries
+from spacy_sapel.training.linking_eval import Query, evaluate_encoder, read_queries
 from spacy_sapel.training.mentions import add_mention_aliases
 
 
@@ -50,16 +48,11 @@ def evaluate(
     names = list(dict.fromkeys(n for kb in kbs.values() for n in kb.alias_table()[0]))
     vectors = encoder.encode(names, show_progress=True)
     row_of = {name: i for i, name in enumerate(names)}
-    mentions = [text for text, _ in queries]
-    gold = [ids for _, ids in queries]
-    out = {}
-    for label, kb in kbs.items():
-        kb_names = kb.alias_table()[0]
-        index = DenseIndex(index_type="flat")
-        index.build(vectors[[row_of[n] for n in kb_names]], fingerprint=encoder.fingerprint)
-        linker_kb = LinkerKB(encoder=encoder, kb=kb, index=index)
-        out[label] = accuracy_at_k(linker_kb.search(mentions, top_k=5), gold, kb, ks=(1, 5))
-    return out
+
+    def embed(kb_names: Sequence[str]) -> np.ndarray:
+        return vectors[[row_of[n] for n in kb_names]]
+
+    return {label: evaluate_encoder(kb, encoder, queries, embed=embed)[0] for label, kb in kbs.items()}
 
 
 def with_aliases(kb_path: Path, reader: str, corpus: Path, types: Optional[List[str]]) -> Tuple[KnowledgeBase, int]:

@@ -9,7 +9,7 @@ from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
 from ..encoder import SapEncoder
 from ..kb import KnowledgeBase
 from ..kb.ids import kb_id_set
-from ..pipeline.linker_kb import LinkerKB
+from ..pipeline.linker_kb import Embedder, LinkerKB
 from ..pipeline.ranking import break_ties
 from ..util import iter_lines, malformed_line
 from .evaluate import accuracy_at_k, error_breakdown
@@ -52,11 +52,13 @@ def evaluate_encoder(
     queries: Sequence[Query],
     *,
     ks: Sequence[int] = (1, 5),
+    embed: Optional[Embedder] = None,
 ) -> Tuple[Dict[int, float], Dict[str, int]]:
-    """Embed the KB's names with ``encoder``, search the query mentions (exact flat
-    index, the KB's priors breaking ties) and score with :func:`accuracy_at_k`; also
-    the :func:`error_breakdown` of the mentions wrong at 1."""
-    linker_kb = LinkerKB.build(kb, encoder, index_type="flat")
+    """Embed the KB's names with ``encoder`` (or ``embed``: vectors computed once for
+    several KBs), search the query mentions (exact flat index, the KB's priors
+    breaking ties) and score with :func:`accuracy_at_k`; also the
+    :func:`error_breakdown` of the mentions wrong at 1."""
+    linker_kb = LinkerKB.build(kb, encoder, index_type="flat", embed=embed)
     texts = [text for text, _ in queries]
     candidates = linker_kb.search(texts, top_k=max(ks))
     if kb.priors:
