@@ -287,12 +287,18 @@ def test_to_disk_is_atomic(kb, tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["kb"]
 
 
-def test_from_disk_missing(tmp_path, kb):
+def test_from_disk_of_no_directory(tmp_path):
     with pytest.raises(KBReadError, match="E001.*nowhere"):
         KnowledgeBase.from_disk(tmp_path / "nowhere")
+
+
+@pytest.mark.parametrize("part", ["offsets.npy", "priors.json"])
+def test_from_disk_missing_part(tmp_path, kb, part):
+    """A KB directory of the current format without one of its files is refused,
+    naming it (priors.json too: a version-3 KB always writes it)."""
     kb.to_disk(tmp_path / "kb")
-    (tmp_path / "kb" / "offsets.npy").unlink()
-    with pytest.raises(KBReadError, match="E001.*offsets.npy"):
+    (tmp_path / "kb" / part).unlink()
+    with pytest.raises(KBReadError, match=f"E001.*{part}"):
         KnowledgeBase.from_disk(tmp_path / "kb")
 
 

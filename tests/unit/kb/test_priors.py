@@ -101,13 +101,6 @@ def test_format_version_2_loads_without_priors(kb, corpus, tmp_path):
     assert loaded.meta["format_version"] == 3
 
 
-def test_version_3_without_priors_file_is_refused(kb, tmp_path):
-    kb.to_disk(tmp_path / "kb")
-    (tmp_path / "kb" / "priors.json").unlink()
-    with pytest.raises(KBReadError, match="E001.*priors.json"):
-        KnowledgeBase.from_disk(tmp_path / "kb")
-
-
 @pytest.mark.parametrize(
     "data, problem",
     [
