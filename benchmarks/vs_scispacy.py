@@ -31,6 +31,7 @@ from wasabi import msg
 from spacy_sapel.cli._util import parse_options
 from spacy_sapel.encoder import SapEncoder
 from spacy_sapel.encoder.runtimes import RUNTIMES
+from spacy_sapel.index import DenseIndex
 from spacy_sapel.kb.ids import kb_id_set
 from spacy_sapel.kb.readers import read_kb
 from spacy_sapel.pipeline import LinkerKB
@@ -60,6 +61,8 @@ def main(
     work_dir: Path = typer.Option(Path("benchmarks/output/vs_scispacy"), help="Where the exchanged files go"),
     report_only: bool = typer.Option(False, help="Measure nothing: print the table of the results already in --work-dir (an interrupted run)"),
 ) -> None:
+    for config in configs.split(","):  # before scispaCy's build, which takes minutes
+        _index_plan(config, index_option)
     work_dir.mkdir(parents=True, exist_ok=True)
     kb = _kb(data_dir)
     msg.info(f"MEDIC + NCBI training aliases: {len(kb)} concepts, {kb.n_names} names")
@@ -126,6 +129,15 @@ def _parse_config(config: str) -> Tuple[str, str]:
     return runtime, index_type
 
 
+def _index_plan(config: str, index_option: List[str]) -> Tuple[str, str, Dict[str, Any]]:
+    """``(runtime, index type, index options)`` of one configuration, checked as
+    ``build-kb`` checks them (the options apply to the non-flat indexes)."""
+    runtime, index_type = _parse_config(config)
+    options = {} if index_type == "flat" else parse_options(index_option)
+    DenseIndex.from_options(index_type, options)
+    return runtime, index_type, options
+
+
 def ours(
     data_dir: Path,
     work_dir: Path,
@@ -133,8 +145,7 @@ def ours(
     index_option: List[str] = typer.Option([], "--index-option"),
 ) -> None:
     """One configuration of ours, in a process of its own (for its peak RSS)."""
-    runtime, index_type = _parse_config(config)
-    options = {} if index_type == "flat" else parse_options(index_option)
+    runtime, index_type, options = _index_plan(config, index_option)
     kb = _kb(data_dir)
     start = time.perf_counter()
     encoder = SapEncoder.from_pretrained(runtime=runtime, device="cpu")
