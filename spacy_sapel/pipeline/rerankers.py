@@ -49,6 +49,13 @@ FEATURES = (
     "supplementary",  # MeSH supplementary concept (C...)
     "context",  # share of the concept's name/definition words found in the document
     "doc_support",  # log(1 + other mentions of the doc whose first candidate it is)
+    # lexical evidence beside the dense score: the mention's words (its long form's
+    # too; a plural "s" stripped) against the concept's canonical name and its names
+    "canonical_overlap",  # Jaccard of the mention's and the canonical name's words
+    "mention_in_canonical",  # share of the mention's words in the canonical name
+    "canonical_in_mention",  # share of the canonical name's words in the mention
+    "name_overlap",  # best Dice of the mention's and one of the concept's names' words
+    "char_similarity",  # best character-trigram Dice of the mention and a name
 )
 _WORD = re.compile(r"[a-z0-9]{3,}")
 _STOP = frozenset(
@@ -77,20 +84,26 @@ class LinearReranker:
     """Scores each candidate as ``w · standardise(features)``; see the module docstring."""
 
     def __init__(self, *, features: Optional[Sequence[str]] = None) -> None:
+        # without an explicit list, a saved model's own features are taken on load, so
+        # a model trained before features were added keeps loading
+        self._features_given = features is not None
         features = list(FEATURES if features is None else features)
         unknown = [f for f in features if f not in FEATURES]
         if unknown or not features:
             raise SapelError(
                 Errors.E354.format(unknown=unknown or "(none given)", options=", ".join(FEATURES))
             )
-        self.features = features
-        self._columns = [FEATURES.index(f) for f in features]
+        self._set_features(features)
         self.weights: Optional[np.ndarray] = None
         self.mean = np.zeros(len(features))
         self.scale = np.ones(len(features))
         self.meta: Dict[str, Any] = {}
         self._concept_cache: Dict[str, Tuple[Any, ...]] = {}
         self._cache_owner: Optional[KnowledgeBase] = None
+
+    def _set_features(self, features: List[str]) -> None:
+        self.features = features
+        self._columns = [FEATURES.index(f) for f in features]
 
     @property
     def is_trained(self) -> bool:
@@ -147,9 +160,11 @@ class LinearReranker:
             long_total = sum(long_counts.values())
             mention_words = _words(mention.text) | (_words(mention.long_text) if mention.long_text else set())
             context_words = doc_words - mention_words
+            stems = _stems(mention_words)
+            grams = [_trigrams(t) for t in (mention.text, mention.long_text) if t]
             x = np.zeros((len(pool), len(FEATURES)))
             for i, (concept_id, _) in enumerate(pool):
-                names_keys, kinds, words, n_names = self._concept(kb, concept_id)
+                names_keys, kinds, words, n_names, canonical, name_stems, name_grams = self._concept(kb, concept_id)
                 kind = kinds.get(keys[0]) or (kinds.get(long_key) if long_key else None)
                 first_doc = firsts.get(concept_id, 0) - (1 if pool and pool[0][0] == concept_id else 0)
                 x[i] = (
@@ -170,13 +185,19 @@ class LinearReranker:
                     _is_supplementary(concept_id),
                     len(words & context_words) / len(words) if words else 0.0,
                     math.log1p(max(first_doc, 0)),
+                    _jaccard(stems, canonical),
+                    len(stems & canonical) / len(stems) if stems else 0.0,
+                    len(stems & canonical) / len(canonical) if canonical else 0.0,
+                    max((_dice(stems, n) for n in name_stems), default=0.0),
+                    max((_dice(g, n) for g in grams for n in name_grams), default=0.0),
                 )
             out.append(x[:, self._columns])
         return out
 
     def _concept(self, kb: KnowledgeBase, concept_id: str) -> Tuple[Any, ...]:
         """Per concept (cached per KB): its name keys, the kind of each, the words of
-        its names and definition, and its number of names."""
+        its names and definition, its number of names, the word stems of its canonical
+        name, and the word stems and character trigrams of each name."""
         cached = self._concept_cache.get(concept_id)
         if cached is None:
             concept = kb[concept_id]
@@ -185,7 +206,10 @@ class LinearReranker:
             words = set()
             for text in (*names, concept.definition or ""):
                 words |= _words(text)
-            cached = (set(kinds), kinds, words, len(names))
+            cached = (
+                set(kinds), kinds, words, len(names), _stems(_words(concept.canonical_name)),
+                [_stems(_words(n)) for n in names], [_trigrams(n) for n in names],
+            )
             self._concept_cache[concept_id] = cached
         return cached
 
@@ -277,15 +301,23 @@ class LinearReranker:
                 raise ValueError("not a JSON object")
             if state.get("format_version") != FORMAT_VERSION:
                 raise ValueError(f"format version {state.get('format_version')!r}")
-            if state.get("features") != self.features:
-                raise ValueError(
-                    f"it scores features {state.get('features')}, the config asks for {self.features}"
-                )
+            saved = state.get("features")
+            features = self.features
+            if (
+                not self._features_given
+                and isinstance(saved, list)
+                and saved
+                and all(isinstance(f, str) and f in FEATURES for f in saved)
+            ):
+                features = list(saved)
+            if saved != features:
+                raise ValueError(f"it scores features {saved}, the config asks for {features}")
             arrays = [np.asarray(state[k], dtype=float) for k in ("weights", "mean", "scale")]
-            if any(a.shape != (len(self.features),) for a in arrays):
+            if any(a.shape != (len(features),) for a in arrays):
                 raise ValueError("weights, mean and scale must have one value per feature")
         except (KeyError, TypeError, ValueError) as err:
             raise SapelError(Errors.E353.format(path=path, problem=err)) from err
+        self._set_features(features)
         self.weights, self.mean, self.scale = arrays
         self.meta = {k: v for k, v in state.items() if k not in ("weights", "mean", "scale")}
         return self
@@ -315,6 +347,33 @@ class LinearReranker:
 
 def _words(text: str) -> set:
     return {w for w in _WORD.findall(text.lower()) if w not in _STOP}
+
+
+def _stems(words: set) -> frozenset:
+    """Words with an English plural undone ("tumors" -> "tumor", "dystrophies" ->
+    "dystrophy"; "disease", "illness" stay)."""
+    return frozenset(_singular(w) for w in words)
+
+
+def _singular(word: str) -> str:
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 4 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def _trigrams(text: str) -> frozenset:
+    key = f" {name_key(text)} "
+    return frozenset(key[i : i + 3] for i in range(len(key) - 2))
+
+
+def _dice(a: frozenset, b: frozenset) -> float:
+    return 2 * len(a & b) / (len(a) + len(b)) if a and b else 0.0
+
+
+def _jaccard(a: frozenset, b: frozenset) -> float:
+    return len(a & b) / len(a | b) if a and b else 0.0
 
 
 def _is_supplementary(concept_id: str) -> bool:

@@ -3,6 +3,7 @@ leakage, determinism, serialization inside the pipeline, refusal for another KB.
 from __future__ import annotations
 
 import numpy
+import srsly
 import pytest
 import spacy
 from sapel_test_utils import doc_with_ents, linker_nlp
@@ -136,3 +137,51 @@ def test_a_corrupt_reranker_file(linker_kb, tmp_path):
     model.to_disk(tmp_path / "r")
     with pytest.raises(ValueError, match="E353.*features"):
         LinearReranker(features=["score"]).from_disk(tmp_path / "r")
+
+
+def _featurize(linker_kb, text, mention):
+    nlp = linker_nlp(linker_kb, top_k=5)
+    linker = nlp.get_pipe("sapel_linker")
+    captured = {}
+
+    def spy(lkb, doc, mentions, pools):
+        captured["args"] = (lkb, doc, mentions, pools)
+        return pools
+
+    linker.reranker = spy
+    nlp(doc_with_ents(nlp, text, [(mention, "Disease")]))
+    lkb, doc, mentions, pools = captured["args"]
+    x = LinearReranker().featurize(lkb, doc, mentions, pools)[0]
+    return {cid: dict(zip(FEATURES, row)) for (cid, _), row in zip(pools[0], x)}
+
+
+def test_lexical_features_compare_the_mention_with_the_canonical_name(linker_kb):
+    rows = _featurize(linker_kb, "Patients with muscular dystrophies.", "muscular dystrophies")
+    general, typed, other = rows["D1"], rows["OMIM:2"], rows["D3"]
+    # plural undone: {muscular, dystrophy} is the whole canonical name of D1
+    assert general["canonical_overlap"] == 1.0 and general["canonical_in_mention"] == 1.0
+    # "muscular dystrophy type 2": the mention is inside it, a third of it is not
+    assert typed["mention_in_canonical"] == 1.0
+    assert typed["canonical_overlap"] == pytest.approx(2 / 3)
+    assert typed["canonical_in_mention"] == pytest.approx(2 / 3)
+    # "myotonic dystrophy" shares one word of three
+    assert other["canonical_overlap"] == pytest.approx(1 / 3)
+    assert general["name_overlap"] == 1.0 > other["name_overlap"]
+    assert 1.0 > general["char_similarity"] > other["char_similarity"] > 0.0
+
+
+def test_a_reranker_saved_with_fewer_features_loads_without_a_feature_list(linker_kb):
+    """A model trained on an older feature list (before features were added) loads
+    into a reranker configured without ``features`` and scores as before; with an
+    explicit list that differs it is refused (E353)."""
+    old = list(FEATURES[:17])
+    model, _ = trained(linker_kb, features=old)
+    loaded = LinearReranker().from_bytes(model.to_bytes())
+    assert loaded.features == old and numpy.array_equal(loaded.weights, model.weights)
+    x = numpy.random.default_rng(0).normal(size=(3, len(old)))
+    assert numpy.allclose(loaded.score(x), model.score(x))
+    with pytest.raises(ValueError, match="E353.*features"):
+        LinearReranker(features=list(FEATURES)).from_bytes(model.to_bytes())
+    with pytest.raises(ValueError, match="E353"):
+        LinearReranker().from_bytes(srsly.msgpack_dumps({**model._state(), "weights": [1.0]}))
+    assert LinearReranker().features == list(FEATURES)
