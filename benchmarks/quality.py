@@ -9,11 +9,12 @@ Each KB holds its training corpus's mentions as aliases and as priors (``build-k
 --train-mentions``); development mentions are never used. Rows: today's linker (no
 priors, short forms merged with their long form), + priors, + document consistency
 (long form first, then one sense per document), + the learned reranker (trained on the
-training corpus, k-fold over its documents). Columns: acc@1, acc@5, mentions/second
+training corpus, k-fold over its documents), the hybrid dense + sparse (character n-gram)
+score with and without the reranker. Columns: acc@1, acc@5, mentions/second
 through ``nlp.pipe`` and the error breakdown of :func:`error_breakdown`.
 
     python benchmarks/quality.py --data-dir ../shared/data [--encoder DIR]
-        [--cache-dir DIR] [--no-reranker] [--sparse-weight 0.0]
+        [--cache-dir DIR] [--no-reranker] [--sparse-weight 0.2]
 
 ``--cache-dir`` keeps each built KB (names encoded once per encoder) and each trained
 reranker between runs.
@@ -115,17 +116,20 @@ def main(
     cache_dir: Optional[Path] = typer.Option(None, help="Keep built KBs and trained rerankers here between runs"),
     reranker: bool = typer.Option(True, help="Train (k-fold on the training corpus) and measure the reranker"),
     folds: int = typer.Option(5, help="Folds over training documents for the reranker's examples"),
-    sparse_weight: float = typer.Option(0.0, help="Weight of the sparse score in the fusion (all rows)"),
+    sparse_weight: float = typer.Option(0.2, help="Weight of the sparse (character n-gram) score in the hybrid rows"),
     only: List[str] = typer.Option([], help="Only these sets (by name)"),
 ) -> None:
     if cache_dir is not None:
         cache_dir.mkdir(parents=True, exist_ok=True)
-    base = {"abbreviations": True, "sparse_weight": sparse_weight}
+    base = {"abbreviations": True, "sparse_weight": 0.0}
+    ranked = {**base, "priors": True, "short_forms": "long_form_first"}
+    hybrid = {**ranked, "sparse_weight": sparse_weight}
     ablation = [
         ("today's linker", {**base, "priors": False, "short_forms": "merge"}),
         ("+ priors", {**base, "priors": True, "short_forms": "merge"}),
-        ("+ long form first", {**base, "priors": True, "short_forms": "long_form_first"}),
-        ("+ one sense per doc", {**base, "priors": True, "short_forms": "long_form_first", "one_sense_per_doc": True}),
+        ("+ long form first", ranked),
+        ("+ one sense per doc", {**ranked, "one_sense_per_doc": True}),
+        (f"+ sparse {sparse_weight:g}", hybrid),
     ]
     rows: List[tuple] = []
     for set_name, (corpus, types, _, _, train) in SETS.items():
@@ -137,9 +141,9 @@ def main(
         msg.info(f"{set_name}: {n_scored} gold mentions with ids")
         runs = [(name, config, None) for name, config in ablation]
         if reranker:
-            config = {**base, "priors": True, "short_forms": "long_form_first"}
-            model = trained_reranker(data_dir, set_name, linker_kb, config, folds, cache_dir)
-            runs.append(("+ reranker", config, model))
+            for name, config in (("+ reranker", ranked), (f"+ sparse {sparse_weight:g} + reranker", hybrid)):
+                model = trained_reranker(data_dir, set_name, linker_kb, config, folds, cache_dir)
+                runs.append((name, config, model))
         for name, config, model in runs:
             acc, seconds, errors = evaluate(linker_kb, docs, gold, config, reranker=model)
             rows.append((
@@ -148,7 +152,7 @@ def main(
             ))
     header = ("set", "linker", "acc@1", "acc@5", "mentions/s", "errors", "ties", "short forms", "in top 5", "not in top 5")
     msg.table(rows, header=header, divider=True)
-    msg.info(f"encoder {encoder}; sparse weight {sparse_weight}; KBs: vocabulary + training mentions as aliases and priors")
+    msg.info(f"encoder {encoder}; KBs: vocabulary + training mentions as aliases and priors")
 
 
 def trained_reranker(data_dir: Path, set_name: str, linker_kb: LinkerKB, config: Dict, folds: int, cache: Optional[Path]) -> LinearReranker:
