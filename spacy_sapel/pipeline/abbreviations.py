@@ -95,7 +95,12 @@ def _definition(doc: Doc, short: Span, before: Span) -> Optional[Tuple[Span, Spa
         return None
     start = region.end_char - len(long_text)
     long_span = doc.char_span(start, region.end_char, alignment_mode="expand")
-    if long_span is None or short.text.lower() in {t.lower_ for t in long_span}:
+    if long_span is not None and long_span[0].text == "(" and (
+        long_span.text.count("(") > long_span.text.count(")")
+    ):
+        # "Atm (ataxia-telangiectasia (AT) ...": the "(" opens an outer parenthesis
+        long_span = long_span[1:]
+    if not long_span or short.text.lower() in {t.lower_ for t in long_span}:
         return None
     if len(long_span) > window:
         return None
@@ -113,12 +118,11 @@ def find_abbreviations(doc: Doc) -> List[Tuple[Span, Span]]:
         if doc[i].text != "(":
             i += 1
             continue
-        close = next(
-            (j for j in range(i + 1, min(i + 1 + MAX_PAREN_TOKENS, len(doc))) if doc[j].text == ")"),
-            None,
-        )
-        if close is None or close == i + 1:
-            i += 1
+        close = _closing_parenthesis(doc, i)
+        if close is None or close == i + 1 or doc[close].text != ")":
+            # none near, "()", a nested "(" (the scan restarts there) or a ")" glued
+            # inside a token ("(ISPH)-induced"): no definition in this parenthesis
+            i = close if close is not None and doc[close].text == "(" else i + 1
             continue
         sent_start = _window_start(doc, i)
         inside = doc[i + 1 : close]
@@ -136,6 +140,22 @@ def find_abbreviations(doc: Doc) -> List[Tuple[Span, Span]]:
             found.append(definition)
         i = close + 1
     return found
+
+
+def _closing_parenthesis(doc: Doc, i: int) -> Optional[int]:
+    """The first token after the "(" at ``i`` (at most ``MAX_PAREN_TOKENS`` on) that
+    ends its parenthesis: a ")", a nested "(" token, or a token whose ")" closes it
+    from inside (the tokenizer keeps "ISPH)-induced" whole). Brackets opened inside
+    tokens ("bis-(2", "chloroethyl)-1") are balanced first. None when there is none."""
+    depth = 0
+    for j in range(i + 1, min(i + 1 + MAX_PAREN_TOKENS, len(doc))):
+        text = doc[j].text
+        if text == "(" or (text == ")" and depth == 0):
+            return j
+        depth += text.count("(") - text.count(")")
+        if depth < 0:
+            return j
+    return None
 
 
 def _window_start(doc: Doc, i: int) -> int:

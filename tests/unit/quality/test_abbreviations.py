@@ -37,6 +37,30 @@ def test_non_definitions_are_ignored(text):
     assert find_abbreviations(nlp(text)) == []
 
 
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        # the tokenizer keeps "ISPH)-induced" as one token: its ")" closes the first
+        # parenthesis, which must not reach the ")" of the MI definition
+        ("on isoproterenol (ISPH)-induced myocardial infarction (MI) in rats",
+         [("MI", "myocardial infarction")]),
+        ("doxorubicin (DOX)-related cardiomyopathy (CM), renal failure (RF)",
+         [("CM", "cardiomyopathy"), ("RF", "renal failure")]),
+        # a "(" before the first ")" opens a nested parenthesis: the scan restarts there
+        ("patients (with chronic renal failure (CRF)) were seen", [("CRF", "chronic renal failure")]),
+        ("a drug (b cardiomyopathy (CM) in c", [("CM", "cardiomyopathy")]),
+        # the outer "(" is not part of the long form
+        ("the Atm (ataxia-telangiectasia (AT) -mutated) gene", [("AT", "ataxia-telangiectasia")]),
+        # brackets opened and closed inside tokens are balanced, not taken for ends
+        ("x (a(b)c) bipolar disorder (BD) here", [("BD", "bipolar disorder")]),
+        ("BCNU (1,3-bis-(2-chloroethyl)-1-nitrosourea) was given",
+         [("BCNU", "1,3-bis-(2-chloroethyl)-1-nitrosourea")]),
+    ],
+)
+def test_a_parenthesis_ends_at_a_nested_or_glued_one(text, expected):
+    assert [(s.text, lf.text) for s, lf in find_abbreviations(nlp(text))] == expected
+
+
 def test_respects_sentence_boundaries():
     doc = nlp("Wilson disease is rare. (WD) is not defined here.")
     doc[5].is_sent_start = True
