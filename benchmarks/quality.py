@@ -120,12 +120,13 @@ def main(
 ) -> None:
     if cache_dir is not None:
         cache_dir.mkdir(parents=True, exist_ok=True)
-    base = {"abbreviations": True, "sparse_weight": sparse_weight}
+    base = {"abbreviations": True, "sparse_weight": sparse_weight, "implicit_short_forms": False}
     ablation = [
         ("today's linker", {**base, "priors": False, "short_forms": "merge"}),
         ("+ priors", {**base, "priors": True, "short_forms": "merge"}),
         ("+ long form first", {**base, "priors": True, "short_forms": "long_form_first"}),
-        ("+ one sense per doc", {**base, "priors": True, "short_forms": "long_form_first", "one_sense_per_doc": True}),
+        ("+ implicit short forms", {**base, "priors": True, "short_forms": "long_form_first", "implicit_short_forms": True}),
+        ("+ one sense per doc", {**base, "priors": True, "short_forms": "long_form_first", "implicit_short_forms": True, "one_sense_per_doc": True}),
     ]
     rows: List[tuple] = []
     for set_name, (corpus, types, _, _, train) in SETS.items():
@@ -137,7 +138,7 @@ def main(
         msg.info(f"{set_name}: {n_scored} gold mentions with ids")
         runs = [(name, config, None) for name, config in ablation]
         if reranker:
-            config = {**base, "priors": True, "short_forms": "long_form_first"}
+            config = {**base, "priors": True, "short_forms": "long_form_first", "implicit_short_forms": True}
             model = trained_reranker(data_dir, set_name, linker_kb, config, folds, cache_dir)
             runs.append(("+ reranker", config, model))
         for name, config, model in runs:

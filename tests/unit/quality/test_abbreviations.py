@@ -6,8 +6,11 @@ import spacy
 from spacy_sapel.pipeline.abbreviations import (
     best_long_form,
     find_abbreviations,
+    implicit_long_forms,
     is_short_form,
+    looks_like_abbreviation,
     short_form_map,
+    spells,
 )
 
 nlp = spacy.blank("en")
@@ -110,3 +113,48 @@ def test_work_per_parenthesis_is_bounded_in_long_docs(monkeypatch, sentences):
         per_paren = abbreviations.MAX_LOOKBACK_TOKENS + abbreviations.MAX_PAREN_TOKENS
         assert sum(examined) <= n * per_paren
         assert max(examined) <= abbreviations.MAX_LOOKBACK_TOKENS
+
+
+@pytest.mark.parametrize(
+    "short,long_text",
+    [
+        ("HIT", "heparin-induced thrombocytopenia"),
+        ("OAB", "overactive bladder"),  # "A" from inside "overactive"
+        ("G6PD", "glucose-6-phosphate dehydrogenase"),
+        ("TOF", "tetralogy of Fallot"),
+        ("EDDs", "excited delirium deaths"),
+        ("VSDs", "ventricular septal defects"),
+        ("PDs", "pulmonary disease"),
+        ("SLE", "(systemic lupus erythematosus"),
+    ],
+)
+def test_short_forms_that_spell_a_mention(short, long_text):
+    assert looks_like_abbreviation(short)
+    assert spells(short, long_text)
+
+
+@pytest.mark.parametrize(
+    "short,long_text",
+    [
+        ("AD", "adenoma"),  # one word: too easy to spell from inside
+        ("HD", "heart"),
+        ("CHF", "heart failure"),  # every short-form letter must be used
+        ("HF", "chronic heart failure"),  # every word's initial must be used
+        ("MI", "infarction myocardial"),  # in order
+        ("EDs", "excited delirium syndrome"),  # a plural "s" is not a letter
+    ],
+)
+def test_short_forms_that_do_not_spell_a_mention(short, long_text):
+    assert not spells(short, long_text)
+
+
+@pytest.mark.parametrize("text", ["Ui", "flu", "C", "A-B", "HIT 2", "12"])
+def test_what_does_not_look_like_an_abbreviation(text):
+    assert not looks_like_abbreviation(text)
+
+
+def test_implicit_long_forms_take_the_first_mention_that_matches():
+    texts = ["myocardial ischemia", "MI", "myocardial infarction", "OAB", "Ui", "urinary incontinence", "MI"]
+    assert implicit_long_forms(texts) == {"MI": "myocardial ischemia"}
+    assert implicit_long_forms(["OAB", "overactive bladder", "OAB"]) == {"OAB": "overactive bladder"}
+    assert implicit_long_forms([]) == {}
