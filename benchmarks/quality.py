@@ -121,14 +121,16 @@ def main(
 ) -> None:
     if cache_dir is not None:
         cache_dir.mkdir(parents=True, exist_ok=True)
-    base = {"abbreviations": True, "sparse_weight": 0.0}
+    base = {"abbreviations": True, "sparse_weight": 0.0, "implicit_short_forms": False}
     ranked = {**base, "priors": True, "short_forms": "long_form_first"}
-    hybrid = {**ranked, "sparse_weight": sparse_weight}
+    implicit = {**ranked, "implicit_short_forms": True}
+    hybrid = {**implicit, "sparse_weight": sparse_weight}
     ablation = [
         ("today's linker", {**base, "priors": False, "short_forms": "merge"}),
         ("+ priors", {**base, "priors": True, "short_forms": "merge"}),
         ("+ long form first", ranked),
-        ("+ one sense per doc", {**ranked, "one_sense_per_doc": True}),
+        ("+ implicit short forms", implicit),
+        ("+ one sense per doc", {**implicit, "one_sense_per_doc": True}),
         (f"+ sparse {sparse_weight:g}", hybrid),
     ]
     rows: List[tuple] = []
@@ -141,7 +143,7 @@ def main(
         msg.info(f"{set_name}: {n_scored} gold mentions with ids")
         runs = [(name, config, None) for name, config in ablation]
         if reranker:
-            for name, config in (("+ reranker", ranked), (f"+ sparse {sparse_weight:g} + reranker", hybrid)):
+            for name, config in (("+ reranker", implicit), (f"+ sparse {sparse_weight:g} + reranker", hybrid)):
                 model = trained_reranker(data_dir, set_name, linker_kb, config, folds, cache_dir)
                 runs.append((name, config, model))
         for name, config, model in runs:

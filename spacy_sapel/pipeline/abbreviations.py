@@ -1,7 +1,8 @@
 """Abbreviation definitions in running text ("Wilson disease (WD)"), found with the
 Schwartz & Hearst (2003) algorithm, so that the linker can link a short form through
 its long form as well as by itself."""
-from typing import Dict, List, Optional, Tuple
+import re
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from spacy.tokens import Doc, Span
 
@@ -19,6 +20,8 @@ MAX_PAREN_TOKENS = 10
 # 10-character short form), room for punctuation and space tokens, so that the work
 # per parenthesis is bounded when a doc has no (or very long) sentences
 MAX_LOOKBACK_TOKENS = 2 * (MAX_SHORT_FORM_CHARS + 5)
+# the words of a long form whose initials an undefined short form spells
+_WORD_SPLIT = re.compile(r"[\s\-]+")
 
 
 def install_abbreviation_extension() -> None:
@@ -95,7 +98,12 @@ def _definition(doc: Doc, short: Span, before: Span) -> Optional[Tuple[Span, Spa
         return None
     start = region.end_char - len(long_text)
     long_span = doc.char_span(start, region.end_char, alignment_mode="expand")
-    if long_span is None or short.text.lower() in {t.lower_ for t in long_span}:
+    if long_span is not None and long_span[0].text == "(" and (
+        long_span.text.count("(") > long_span.text.count(")")
+    ):
+        # "Atm (ataxia-telangiectasia (AT) ...": the "(" opens an outer parenthesis
+        long_span = long_span[1:]
+    if not long_span or short.text.lower() in {t.lower_ for t in long_span}:
         return None
     if len(long_span) > window:
         return None
@@ -113,12 +121,11 @@ def find_abbreviations(doc: Doc) -> List[Tuple[Span, Span]]:
         if doc[i].text != "(":
             i += 1
             continue
-        close = next(
-            (j for j in range(i + 1, min(i + 1 + MAX_PAREN_TOKENS, len(doc))) if doc[j].text == ")"),
-            None,
-        )
-        if close is None or close == i + 1:
-            i += 1
+        close = _closing_parenthesis(doc, i)
+        if close is None or close == i + 1 or doc[close].text != ")":
+            # none near, "()", a nested "(" (the scan restarts there) or a ")" glued
+            # inside a token ("(ISPH)-induced"): no definition in this parenthesis
+            i = close if close is not None and doc[close].text == "(" else i + 1
             continue
         sent_start = _window_start(doc, i)
         inside = doc[i + 1 : close]
@@ -136,6 +143,22 @@ def find_abbreviations(doc: Doc) -> List[Tuple[Span, Span]]:
             found.append(definition)
         i = close + 1
     return found
+
+
+def _closing_parenthesis(doc: Doc, i: int) -> Optional[int]:
+    """The first token after the "(" at ``i`` (at most ``MAX_PAREN_TOKENS`` on) that
+    ends its parenthesis: a ")", a nested "(" token, or a token whose ")" closes it
+    from inside (the tokenizer keeps "ISPH)-induced" whole). Brackets opened inside
+    tokens ("bis-(2", "chloroethyl)-1") are balanced first. None when there is none."""
+    depth = 0
+    for j in range(i + 1, min(i + 1 + MAX_PAREN_TOKENS, len(doc))):
+        text = doc[j].text
+        if text == "(" or (text == ")" and depth == 0):
+            return j
+        depth += text.count("(") - text.count(")")
+        if depth < 0:
+            return j
+    return None
 
 
 def _window_start(doc: Doc, i: int) -> int:
@@ -181,3 +204,72 @@ def collect_abbreviations(doc: Doc) -> List[Tuple[Span, Span]]:
     for short, long in scispacy_abbreviations(doc) + find_abbreviations(doc):
         pairs.setdefault((short.start, short.end), (short, long))
     return list(pairs.values())
+
+
+def looks_like_abbreviation(text: str) -> bool:
+    """A short form worth expanding without a definition: one word of letters and
+    digits (:func:`is_short_form`) with at least two upper-case letters or digits
+    ("OAB", "HIT", "G6PD", "EDDs"), so that ordinary words never qualify."""
+    return (
+        is_short_form(text)
+        and text.isalnum()
+        and sum(c.isupper() or c.isdigit() for c in text) >= 2
+    )
+
+
+def spells(short: str, long_text: str) -> bool:
+    """Whether ``short`` abbreviates ``long_text`` strictly: its characters, in order,
+    are the initials of all the long form's words (split at spaces and hyphens, at
+    least two), each word's initial matched and any other character taken from inside
+    the word before it ("OAB" <- "overactive bladder"); case is ignored. A trailing
+    lower-case "s" after an upper-case letter or digit is a plural ("EDDs"), not a
+    letter to spell."""
+    words = [w for w in (w.lstrip("([") for w in _WORD_SPLIT.split(long_text.lower())) if w]
+    if len(short) > 2 and short[-1] == "s" and not short[-2].islower():
+        short = short[:-1]
+    return len(words) >= 2 and _spells(short.lower(), words)
+
+
+def _spells(short: str, words: List[str]) -> bool:
+    if len(short) < len(words) or short[0] != words[0][0]:
+        return False
+    seen = set()
+
+    def match(s: int, w: int, c: int) -> bool:
+        # short[:s] matched; the last match is in words[w], before position c
+        if s == len(short):
+            return w == len(words) - 1
+        if (s, w, c) in seen:
+            return False
+        seen.add((s, w, c))
+        if w + 1 < len(words) and words[w + 1][0] == short[s] and match(s + 1, w + 1, 1):
+            return True
+        k = words[w].find(short[s], c)
+        while k != -1:
+            if match(s + 1, w, k + 1):
+                return True
+            k = words[w].find(short[s], k + 1)
+        return False
+
+    return match(1, 0, 1)
+
+
+def implicit_long_forms(texts: Sequence[str]) -> Dict[str, str]:
+    """Undefined short forms among ``texts`` (a doc's mention strings, in order) ->
+    the first other mention string that they spell (:func:`spells`): "OAB" in a doc
+    that also mentions "overactive bladder"."""
+    result: Dict[str, str] = {}
+    by_initial: Dict[str, List[str]] = {}
+    for text in dict.fromkeys(texts):
+        if text:
+            by_initial.setdefault(text[0].lower(), []).append(text)
+    for text in dict.fromkeys(texts):
+        if not looks_like_abbreviation(text):
+            continue
+        long_text = next(
+            (t for t in by_initial.get(text[0].lower(), []) if t != text and spells(text, t)),
+            None,
+        )
+        if long_text is not None:
+            result[text] = long_text
+    return result

@@ -27,6 +27,7 @@ from ..kb.knowledge_base import format_examples
 from ..util import check_int_option, json_dumps, write_json
 from .abbreviations import (
     collect_abbreviations,
+    implicit_long_forms,
     install_abbreviation_extension,
     set_abbreviations,
     short_form_map,
@@ -60,6 +61,7 @@ DEFAULT_CONFIG: Dict[str, Any] = {
     "priors": True,
     "short_forms": "long_form_first",
     "one_sense_per_doc": False,
+    "implicit_short_forms": True,
     "rank_k": 10,
     "reranker": None,
     "scorer": {"@scorers": "sapel.linker_scorer.v1"},
@@ -117,6 +119,7 @@ def make_sapel_linker(
     priors: bool,
     short_forms: str,
     one_sense_per_doc: bool,
+    implicit_short_forms: bool,
     rank_k: int,
     reranker: Optional[Callable],
     scorer: Optional[Callable],
@@ -138,6 +141,7 @@ def make_sapel_linker(
         priors=priors,
         short_forms=short_forms,
         one_sense_per_doc=one_sense_per_doc,
+        implicit_short_forms=implicit_short_forms,
         rank_k=rank_k,
         reranker=reranker,
         scorer=scorer,
@@ -169,6 +173,9 @@ class SapelLinker(Pipe):
     equally by the KB's counts of labelled mentions; ``short_forms`` ("merge" or
     "long_form_first") says how a defined short form uses its long form;
     ``one_sense_per_doc`` gives identical mention strings of a doc one concept;
+    ``implicit_short_forms`` (with ``abbreviations``) links a short form that the doc
+    never defines ("OAB") through another mention whose words it spells ("overactive
+    bladder"), as if it were defined (not listed in ``doc._.sapel_abbreviations``);
     ``reranker`` (a registered reranker, None for none) reorders the ``rank_k``
     candidates retrieved per mention before the ``top_k`` are kept.
     """
@@ -192,6 +199,7 @@ class SapelLinker(Pipe):
         priors: bool = True,
         short_forms: str = "long_form_first",
         one_sense_per_doc: bool = False,
+        implicit_short_forms: bool = True,
         rank_k: int = 10,
         reranker: Optional[Callable] = None,
         scorer: Optional[Callable] = None,
@@ -238,6 +246,7 @@ class SapelLinker(Pipe):
             "priors": bool(priors),
             "short_forms": short_forms,
             "one_sense_per_doc": bool(one_sense_per_doc),
+            "implicit_short_forms": bool(implicit_short_forms),
             "rank_k": rank_k,
         }
         self.reranker = reranker
@@ -396,6 +405,10 @@ class SapelLinker(Pipe):
         for doc in docs:
             expansions = self._abbreviations(doc)
             mentions = self._mentions(doc)
+            if self.cfg["abbreviations"] and self.cfg["implicit_short_forms"]:
+                # a definition in the text wins over a spelled-out mention
+                implicit = implicit_long_forms([_mention_text(ent) for ent in mentions])
+                expansions = {**implicit, **expansions}
             counts.append(len(mentions))
             for ent in mentions:
                 text = _mention_text(ent)

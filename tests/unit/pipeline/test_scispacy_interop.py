@@ -90,7 +90,8 @@ def scispacy_dicts(doc: Doc):
 @pytest.mark.parametrize("detected", [scispacy_spans, scispacy_dicts], ids=["spans", "serializable"])
 def test_scispacys_abbreviations_are_read(extensions, toy_linker_kb, detected):
     register_scispacy_abbreviation_detector()
-    nlp = linker_nlp(toy_linker_kb, top_k=3)
+    # an undefined "HP" would follow "Head pain" by itself (implicit_short_forms)
+    nlp = linker_nlp(toy_linker_kb, top_k=3, implicit_short_forms=False)
     plain = nlp(doc_with_ents(nlp, TEXT, MENTIONS))
     # no parenthesis: the linker's own detector finds nothing, HP alone is no KB name
     assert plain._.sapel_abbreviations == []

@@ -88,6 +88,34 @@ def test_a_defined_short_form_follows_its_long_form(encoder):
     assert ids[0] == "D3" and "D1" in ids
 
 
+IMPLICIT = "Myotonic dystrophy is common; MD is inherited."
+IMPLICIT_MENTIONS = [("Myotonic dystrophy", "DISEASE"), ("MD", "DISEASE")]
+
+
+def test_an_undefined_short_form_follows_the_mention_it_spells(encoder):
+    linker_kb = build(encoder, priors=False)
+    doc = link(linker_kb, IMPLICIT, IMPLICIT_MENTIONS)
+    # "MD" is never defined, but "Myotonic dystrophy" is mentioned: MD follows it
+    assert [e.kb_id_ for e in doc.ents] == ["D3", "D3"]
+    ids = [cid for cid, _ in doc.ents[1]._.kb_candidates]
+    assert ids[0] == "D3" and "D1" in ids
+    # it is not a definition in the text
+    assert doc._.sapel_abbreviations == []
+    # switched off, the short form's own (tied) match and KB order decide
+    for off in ({"implicit_short_forms": False}, {"abbreviations": False}):
+        plain = link(linker_kb, IMPLICIT, IMPLICIT_MENTIONS, **off)
+        assert [e.kb_id_ for e in plain.ents] == ["D3", "D1"]
+        assert plain.ents[1]._.kb_candidates[0][1] == pytest.approx(1.0, abs=1e-4)
+
+
+def test_a_definition_wins_over_a_mention_the_short_form_spells(encoder):
+    linker_kb = build(encoder, priors=False)
+    text = "Myotonic dystrophy and muscular dystrophy (MD) differ."
+    mentions = [("Myotonic dystrophy", "DISEASE"), ("muscular dystrophy", "DISEASE"), ("MD", "DISEASE")]
+    doc = link(linker_kb, text, mentions, implicit_short_forms=True)
+    assert [e.kb_id_ for e in doc.ents] == ["D3", "D1", "D1"]
+
+
 def test_unknown_short_form_policy(encoder):
     with pytest.raises(ValueError, match="E350.*shortest"):
         linker_nlp(build(encoder), short_forms="shortest")
