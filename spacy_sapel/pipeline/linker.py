@@ -33,7 +33,8 @@ from .abbreviations import (
     short_form_map,
 )
 from .linker_kb import PARTS, SPARSE_PART, Candidates, LinkerKB, TypeSet
-from .ranking import Mention, check_short_forms, rank_doc
+from .ranking import Mention, best_of, check_short_forms, rank_doc
+from .spelling import american_spelling
 
 logger = logging.getLogger("spacy_sapel")
 RERANKER_PART = "reranker"
@@ -62,6 +63,7 @@ DEFAULT_CONFIG: Dict[str, Any] = {
     "short_forms": "long_form_first",
     "one_sense_per_doc": False,
     "implicit_short_forms": True,
+    "spelling_variants": True,
     "rank_k": 10,
     "reranker": None,
     "scorer": {"@scorers": "sapel.linker_scorer.v1"},
@@ -120,6 +122,7 @@ def make_sapel_linker(
     short_forms: str,
     one_sense_per_doc: bool,
     implicit_short_forms: bool,
+    spelling_variants: bool,
     rank_k: int,
     reranker: Optional[Callable],
     scorer: Optional[Callable],
@@ -142,6 +145,7 @@ def make_sapel_linker(
         short_forms=short_forms,
         one_sense_per_doc=one_sense_per_doc,
         implicit_short_forms=implicit_short_forms,
+        spelling_variants=spelling_variants,
         rank_k=rank_k,
         reranker=reranker,
         scorer=scorer,
@@ -176,6 +180,8 @@ class SapelLinker(Pipe):
     ``implicit_short_forms`` (with ``abbreviations``) links a short form that the doc
     never defines ("OAB") through another mention whose words it spells ("overactive
     bladder"), as if it were defined (not listed in ``doc._.sapel_abbreviations``);
+    ``spelling_variants`` also searches a mention (and long form) in American
+    spelling ("haematuria" -> "hematuria") and keeps each concept's better score;
     ``reranker`` (a registered reranker, None for none) reorders the ``rank_k``
     candidates retrieved per mention before the ``top_k`` are kept.
     """
@@ -200,6 +206,7 @@ class SapelLinker(Pipe):
         short_forms: str = "long_form_first",
         one_sense_per_doc: bool = False,
         implicit_short_forms: bool = True,
+        spelling_variants: bool = True,
         rank_k: int = 10,
         reranker: Optional[Callable] = None,
         scorer: Optional[Callable] = None,
@@ -247,6 +254,7 @@ class SapelLinker(Pipe):
             "short_forms": short_forms,
             "one_sense_per_doc": bool(one_sense_per_doc),
             "implicit_short_forms": bool(implicit_short_forms),
+            "spelling_variants": bool(spelling_variants),
             "rank_k": rank_k,
         }
         self.reranker = reranker
@@ -417,7 +425,7 @@ class SapelLinker(Pipe):
                 spans.append(ent)
                 long_text = expansions.get(text)
                 long_forms.append((long_text, type_set) if long_text else None)
-        found = self._search(queries + [q for q in long_forms if q is not None])
+        found = self._search_with_variants(queries + [q for q in long_forms if q is not None])
         extra = iter(found[len(queries) :])
         mentions = [
             Mention(ent, text, cands)
@@ -430,6 +438,21 @@ class SapelLinker(Pipe):
             result.append(self._rank(doc, mentions[i : i + n]))
             i += n
         return result
+
+    def _search_with_variants(self, queries: List[Tuple[str, TypeSet]]) -> List[Candidates]:
+        """:meth:`_search`, and with ``spelling_variants`` each query that British
+        spelling changes searched in American spelling too (each concept keeps its
+        better score of the two)."""
+        found = self._search(queries)
+        if not self.cfg["spelling_variants"]:
+            return found
+        variants = [(i, (american_spelling(text), types)) for i, (text, types) in enumerate(queries)]
+        variants = [(i, query) for i, query in variants if query[0] != queries[i][0]]
+        if variants:
+            k = self._search_k()
+            for (i, _), extra in zip(variants, self._search([query for _, query in variants])):
+                found[i] = best_of(found[i], extra)[:k]
+        return found
 
     def _rank(self, doc: Doc, mentions: List[Mention]) -> List[Candidates]:
         """The ordering hook (:func:`.ranking.rank_doc`) with this linker's options."""

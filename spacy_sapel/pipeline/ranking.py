@@ -78,11 +78,18 @@ def _pool(mention: Mention, *, short_forms: str, priors: Optional[Priors]) -> Ca
         first = break_ties(mention.long_candidates, texts, priors)
         seen = {cid for cid, _ in first}
         return first + [(cid, score) for cid, score in own if cid not in seen]
+    return break_ties(best_of(mention.candidates, mention.long_candidates), texts, priors)
+
+
+def best_of(*lists: Candidates) -> Candidates:
+    """The concepts of several candidate lists, each with its best score, best first
+    (a stable sort: equal scores keep the order they were first seen in)."""
     best: Dict[str, float] = {}
-    for concept_id, score in (*mention.candidates, *mention.long_candidates):
-        if score > best.get(concept_id, float("-inf")):
-            best[concept_id] = score
-    return break_ties(list(best.items()), texts, priors)
+    for candidates in lists:
+        for concept_id, score in candidates:
+            if score > best.get(concept_id, float("-inf")):
+                best[concept_id] = score
+    return sorted(best.items(), key=lambda item: -item[1])
 
 
 def break_ties(
