@@ -75,20 +75,24 @@ def test_fold_kbs_hold_the_vocabulary_names_only(linker_kb):
     assert names["D5"] == ["hay fever", "allergic rhinitis"]  # no "seasonal rhinitis"
 
 
-def test_features_can_be_switched_off(linker_kb):
-    nlp = linker_nlp(linker_kb, top_k=3)
-    doc = doc_with_ents(nlp, "Patients with MD.", [("MD", "Disease")])
-    linker = nlp.get_pipe("sapel_linker")
+def reranker_args(linker_kb, text, mention, top_k=3):
+    """What the linker hands its reranker for ``mention`` in ``text``."""
+    nlp = linker_nlp(linker_kb, top_k=top_k)
     captured = {}
 
     def spy(lkb, doc, mentions, pools):
         captured["args"] = (lkb, doc, mentions, pools)
         return pools
 
-    linker.reranker = spy
-    nlp(doc)
-    full = LinearReranker().featurize(*captured["args"])[0]
-    two = LinearReranker(features=["score", "mention_prior"]).featurize(*captured["args"])[0]
+    nlp.get_pipe("sapel_linker").reranker = spy
+    nlp(doc_with_ents(nlp, text, [(mention, "Disease")]))
+    return captured["args"]
+
+
+def test_features_can_be_switched_off(linker_kb):
+    args = reranker_args(linker_kb, "Patients with MD.", "MD")
+    full = LinearReranker().featurize(*args)[0]
+    two = LinearReranker(features=["score", "mention_prior"]).featurize(*args)[0]
     assert full.shape[1] == len(FEATURES) and two.shape[1] == 2
     assert numpy.array_equal(two, full[:, [FEATURES.index("score"), FEATURES.index("mention_prior")]])
     with pytest.raises(ValueError, match="E354.*colour"):
@@ -140,17 +144,7 @@ def test_a_corrupt_reranker_file(linker_kb, tmp_path):
 
 
 def _featurize(linker_kb, text, mention):
-    nlp = linker_nlp(linker_kb, top_k=5)
-    linker = nlp.get_pipe("sapel_linker")
-    captured = {}
-
-    def spy(lkb, doc, mentions, pools):
-        captured["args"] = (lkb, doc, mentions, pools)
-        return pools
-
-    linker.reranker = spy
-    nlp(doc_with_ents(nlp, text, [(mention, "Disease")]))
-    lkb, doc, mentions, pools = captured["args"]
+    lkb, doc, mentions, pools = reranker_args(linker_kb, text, mention, top_k=5)
     x = LinearReranker().featurize(lkb, doc, mentions, pools)[0]
     return {cid: dict(zip(FEATURES, row)) for (cid, _), row in zip(pools[0], x)}
 
