@@ -8,16 +8,18 @@
 Each KB holds its training corpus's mentions as aliases and as priors (``build-kb
 --train-mentions``); development mentions are never used. Rows: today's linker (no
 priors, short forms merged with their long form), + priors, + document consistency
-(long form first, then one sense per document), + the learned reranker (trained on the
-training corpus, k-fold over its documents), the hybrid dense + sparse (character n-gram)
-score with and without the reranker. Columns: acc@1, acc@5, mentions/second
-through ``nlp.pipe`` and the error breakdown of :func:`error_breakdown`.
+(long form first, implicit short forms), + spelling variants, + one sense per document,
++ the learned reranker (trained on the training corpus, k-fold over its documents),
+the hybrid dense + sparse (character n-gram) score with and without the reranker.
+Columns: acc@1, acc@5, mentions/second through ``nlp.pipe`` and the error breakdown of
+:func:`error_breakdown`.
 
     python benchmarks/quality.py --data-dir ../shared/data [--encoder DIR]
         [--cache-dir DIR] [--no-reranker] [--sparse-weight 0.2]
 
 ``--cache-dir`` keeps each built KB (names encoded once per encoder) and each trained
-reranker between runs.
+reranker between runs. A reranker is keyed by the linker settings, not by the code:
+delete the cache's ``reranker-*`` folders after changing how the linker retrieves.
 """
 from __future__ import annotations
 
@@ -121,16 +123,18 @@ def main(
 ) -> None:
     if cache_dir is not None:
         cache_dir.mkdir(parents=True, exist_ok=True)
-    base = {"abbreviations": True, "sparse_weight": 0.0, "implicit_short_forms": False}
+    base = {"abbreviations": True, "sparse_weight": 0.0, "implicit_short_forms": False, "spelling_variants": False}
     ranked = {**base, "priors": True, "short_forms": "long_form_first"}
     implicit = {**ranked, "implicit_short_forms": True}
-    hybrid = {**implicit, "sparse_weight": sparse_weight}
+    spelling = {**implicit, "spelling_variants": True}
+    hybrid = {**spelling, "sparse_weight": sparse_weight}
     ablation = [
         ("today's linker", {**base, "priors": False, "short_forms": "merge"}),
         ("+ priors", {**base, "priors": True, "short_forms": "merge"}),
         ("+ long form first", ranked),
         ("+ implicit short forms", implicit),
-        ("+ one sense per doc", {**implicit, "one_sense_per_doc": True}),
+        ("+ spelling variants", spelling),
+        ("+ one sense per doc", {**spelling, "one_sense_per_doc": True}),
         (f"+ sparse {sparse_weight:g}", hybrid),
     ]
     rows: List[tuple] = []
@@ -143,7 +147,7 @@ def main(
         msg.info(f"{set_name}: {n_scored} gold mentions with ids")
         runs = [(name, config, None) for name, config in ablation]
         if reranker:
-            for name, config in (("+ reranker", implicit), (f"+ sparse {sparse_weight:g} + reranker", hybrid)):
+            for name, config in (("+ reranker", spelling), (f"+ sparse {sparse_weight:g} + reranker", hybrid)):
                 model = trained_reranker(data_dir, set_name, linker_kb, config, folds, cache_dir)
                 runs.append((name, config, model))
         for name, config, model in runs:
