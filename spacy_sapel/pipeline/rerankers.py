@@ -12,7 +12,7 @@ import hashlib
 import math
 import re
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, FrozenSet, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 import srsly
@@ -50,7 +50,7 @@ FEATURES = (
     "context",  # share of the concept's name/definition words found in the document
     "doc_support",  # log(1 + other mentions of the doc whose first candidate it is)
     # lexical evidence beside the dense score: the mention's words (its long form's
-    # too; a plural "s" stripped) against the concept's canonical name and its names
+    # too; plurals undone) against the concept's canonical name and its names
     "canonical_overlap",  # Jaccard of the mention's and the canonical name's words
     "mention_in_canonical",  # share of the mention's words in the canonical name
     "canonical_in_mention",  # share of the canonical name's words in the mention
@@ -80,6 +80,16 @@ def create_linear_reranker(features: Optional[List[str]] = None) -> "LinearReran
     return LinearReranker(features=features)
 
 
+class _ConceptText(NamedTuple):
+    """What the features read of a concept's names, computed once per KB."""
+
+    kinds: Dict[str, str]  # name key -> canonical / synonym / alias
+    words: set  # words of its names and definition
+    canonical: FrozenSet[str]  # word stems of its canonical name
+    name_stems: List[FrozenSet[str]]  # word stems of each name
+    name_grams: List[FrozenSet[str]]  # character trigrams of each name
+
+
 class LinearReranker:
     """Scores each candidate as ``w · standardise(features)``; see the module docstring."""
 
@@ -98,7 +108,7 @@ class LinearReranker:
         self.mean = np.zeros(len(features))
         self.scale = np.ones(len(features))
         self.meta: Dict[str, Any] = {}
-        self._concept_cache: Dict[str, Tuple[Any, ...]] = {}
+        self._concept_cache: Dict[str, _ConceptText] = {}
         self._cache_owner: Optional[KnowledgeBase] = None
 
     def _set_features(self, features: List[str]) -> None:
@@ -164,8 +174,9 @@ class LinearReranker:
             grams = [_trigrams(t) for t in (mention.text, mention.long_text) if t]
             x = np.zeros((len(pool), len(FEATURES)))
             for i, (concept_id, _) in enumerate(pool):
-                names_keys, kinds, words, n_names, canonical, name_stems, name_grams = self._concept(kb, concept_id)
-                kind = kinds.get(keys[0]) or (kinds.get(long_key) if long_key else None)
+                text = self._concept(kb, concept_id)
+                words, canonical = text.words, text.canonical
+                kind = text.kinds.get(keys[0]) or (text.kinds.get(long_key) if long_key else None)
                 first_doc = firsts.get(concept_id, 0) - (1 if pool and pool[0][0] == concept_id else 0)
                 x[i] = (
                     own.get(concept_id, own_floor),
@@ -180,7 +191,7 @@ class LinearReranker:
                     long_counts.get(concept_id, 0) / long_total if long_total else 0.0,
                     math.log1p(own_total),
                     priors.log_concept_count(concept_id),
-                    math.log(n_names),
+                    math.log(len(text.name_stems)),
                     concept_id.startswith("OMIM:"),
                     _is_supplementary(concept_id),
                     len(words & context_words) / len(words) if words else 0.0,
@@ -188,16 +199,14 @@ class LinearReranker:
                     _jaccard(stems, canonical),
                     len(stems & canonical) / len(stems) if stems else 0.0,
                     len(stems & canonical) / len(canonical) if canonical else 0.0,
-                    max((_dice(stems, n) for n in name_stems), default=0.0),
-                    max((_dice(g, n) for g in grams for n in name_grams), default=0.0),
+                    max((_dice(stems, n) for n in text.name_stems), default=0.0),
+                    max((_dice(g, n) for g in grams for n in text.name_grams), default=0.0),
                 )
             out.append(x[:, self._columns])
         return out
 
-    def _concept(self, kb: KnowledgeBase, concept_id: str) -> Tuple[Any, ...]:
-        """Per concept (cached per KB): its name keys, the kind of each, the words of
-        its names and definition, its number of names, the word stems of its canonical
-        name, and the word stems and character trigrams of each name."""
+    def _concept(self, kb: KnowledgeBase, concept_id: str) -> _ConceptText:
+        """Per concept, cached per KB: see :class:`_ConceptText`."""
         cached = self._concept_cache.get(concept_id)
         if cached is None:
             concept = kb[concept_id]
@@ -206,8 +215,8 @@ class LinearReranker:
             words = set()
             for text in (*names, concept.definition or ""):
                 words |= _words(text)
-            cached = (
-                set(kinds), kinds, words, len(names), _stems(_words(concept.canonical_name)),
+            cached = _ConceptText(
+                kinds, words, _stems(_words(concept.canonical_name)),
                 [_stems(_words(n)) for n in names], [_trigrams(n) for n in names],
             )
             self._concept_cache[concept_id] = cached
