@@ -121,6 +121,12 @@ def main(
     sparse_weight: float = typer.Option(0.2, help="Weight of the sparse (character n-gram) score in the hybrid rows"),
     only: List[str] = typer.Option([], help="Only these sets (by name)"),
 ) -> None:
+    # checked before any KB is built or reranker trained (minutes), not at the first search
+    if not 0.0 < sparse_weight <= 1.0:
+        raise typer.BadParameter(f"must be in (0, 1], got {sparse_weight}", param_hint="--sparse-weight")
+    unknown = [name for name in only if name not in SETS]
+    if unknown:
+        raise typer.BadParameter(f"unknown set(s) {unknown}; the sets are {list(SETS)}", param_hint="--only")
     if cache_dir is not None:
         cache_dir.mkdir(parents=True, exist_ok=True)
     base = {"abbreviations": True, "sparse_weight": 0.0, "implicit_short_forms": False, "spelling_variants": False}
