@@ -177,5 +177,5 @@ def test_a_reranker_saved_with_fewer_features_loads_without_a_feature_list(linke
     with pytest.raises(ValueError, match="E353.*features"):
         LinearReranker(features=list(FEATURES)).from_bytes(model.to_bytes())
     with pytest.raises(ValueError, match="E353"):
-        LinearReranker().from_bytes(srsly.msgpack_dumps({**model._state(), "weights": [1.0]}))
+        LinearReranker().from_bytes(srsly.msgpack_dumps({**srsly.msgpack_loads(model.to_bytes()), "weights": [1.0]}))
     assert LinearReranker().features == list(FEATURES)
