@@ -292,6 +292,10 @@ class Errors(metaclass=ErrorsWithCodes):
     E403 = ("{path} has no sapel_linker named {name!r}: its sapel_linker components are "
             "{linkers}. Pass one of them with --linker.")
     E404 = "{path}: no gold mentions for the linker {name!r} (labels {labels}) in {corpus}; nothing to calibrate."
+    E405 = ("{path}: the pipeline predicted no entities that the linker {name!r} judges "
+            "(labels {labels}) on {corpus}; nothing to calibrate. Expected a pipeline whose "
+            "NER (or another component setting doc.ents) runs before the linker and finds "
+            "entities of those labels.")
     # output paths (checked before the work starts; nothing of the user's is replaced)
     E420 = ("Output path {path} is the current directory or one of its parents: writing "
             "the {what} there would replace the directory you are in. Give a new "

@@ -86,28 +86,55 @@ def score_joint(
         return counts.setdefault(label, [0, 0, 0])
 
     for pred, gold in zip(preds, gold_docs):
-        gold_map: Dict[Key, FrozenSet[str]] = {
-            (e.start_char, e.end_char, e.label_): kb_id_set(e.kb_id_) for e in gold.ents
-        }
-        for key, ids in gold_map.items():
-            if ids and (labels is None or key[2] in labels):
-                row(key[2])[2] += 1
-        for ent in pred.ents:
-            key = (ent.start_char, ent.end_char, ent.label_)
-            if labels is not None and ent.label_ not in labels:
-                continue
-            ids = gold_map.get(key)
-            if ids is not None and not ids:
-                continue  # a gold mention without an id: not scored
-            row(ent.label_)[1] += 1
-            if ids and normalize_id(ent.kb_id_) in ids:
-                row(ent.label_)[0] += 1
-    per_type = {label: _prf(*c) for label, c in sorted(counts.items())}
+        n_gold, outcomes = joint_outcomes(pred, gold, labels=labels)
+        for label, n in n_gold.items():
+            row(label)[2] += n
+        for ent, right in zip(pred.ents, outcomes):
+            if right is not None:
+                row(ent.label_)[1] += 1
+                row(ent.label_)[0] += right
+    per_type = {label: prf_from_counts(*c) for label, c in sorted(counts.items())}
     total = [sum(c[i] for c in counts.values()) for i in range(3)]
-    return {**_prf(*total), "per_type": per_type}
+    return {**prf_from_counts(*total), "per_type": per_type}
 
 
-def _prf(tp: int, n_pred: int, n_gold: int) -> Dict[str, float]:
+def joint_outcomes(
+    pred: Doc, gold: Doc, *, labels: Optional[Collection[str]] = None
+) -> Tuple[Dict[str, int], List[Optional[bool]]]:
+    """What :func:`score_joint` counts in one doc: the gold mentions with an id per
+    label (of ``labels``; ``None``: all), and for each predicted entity, in order,
+    ``None`` when it is not scored (another label, or the span of a gold mention
+    without an id), else whether its span, label and kb id are right."""
+    gold_map: Dict[Key, FrozenSet[str]] = {
+        (e.start_char, e.end_char, e.label_): kb_id_set(e.kb_id_) for e in gold.ents
+    }
+    n_gold: Dict[str, int] = {}
+    for key, ids in gold_map.items():
+        if ids and (labels is None or key[2] in labels):
+            n_gold[key[2]] = n_gold.get(key[2], 0) + 1
+    outcomes: List[Optional[bool]] = []
+    for ent in pred.ents:
+        ids = gold_map.get((ent.start_char, ent.end_char, ent.label_))
+        if (labels is not None and ent.label_ not in labels) or (ids is not None and not ids):
+            outcomes.append(None)
+        else:
+            outcomes.append(bool(ids) and normalize_id(ent.kb_id_) in ids)
+    return n_gold, outcomes
+
+
+def ner_outcomes(example: Example) -> List[Optional[bool]]:
+    """What spaCy's span scorer (:func:`score_ner`) counts of each predicted entity of
+    ``example``, in order: ``None`` when it is not counted (its span does not align
+    with the reference's tokens), else whether a gold entity has its span and label."""
+    gold = {(e.label_, e.start, e.end) for e in example.reference.ents}
+    outcomes: List[Optional[bool]] = []
+    for ent in example.predicted.ents:
+        aligned = example.get_aligned_spans_x2y([ent], allow_overlap=False)
+        outcomes.append((aligned[0].label_, aligned[0].start, aligned[0].end) in gold if aligned else None)
+    return outcomes
+
+
+def prf_from_counts(tp: int, n_pred: int, n_gold: int) -> Dict[str, float]:
     p = tp / n_pred if n_pred else 0.0
     r = tp / n_gold if n_gold else 0.0
     f = 2 * p * r / (p + r) if p + r else 0.0

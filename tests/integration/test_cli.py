@@ -265,6 +265,52 @@ def test_calibrate_nil_bad_pipelines(tmp_path, kb_dir):
     assert result.exit_code != 0 and "[E404]" in str(result.exception)
 
 
+def test_calibrate_veto_prints_the_curve_and_picks_the_threshold(tmp_path, kb_dir):
+    nlp = spacy.blank("en")
+    ruler = nlp.add_pipe("entity_ruler")
+    ruler.add_patterns([{"label": "D", "pattern": p} for p in ("flu", "asthma", "sunny day", "head pain")])
+    nlp.add_pipe("sapel_linker", config={"labels": ["D"], "abbreviations": False})
+    nlp.get_pipe("sapel_linker").initialize(
+        kb_loader=spacy.registry.misc.get("sapel.load_kb_dir.v1")(kb_dir)
+    )
+    nlp.to_disk(tmp_path / "pipeline")
+    # three gold mentions that are KB names (score 1.0) and one span the ruler finds
+    # that is not an entity: a veto above its score and at most 1 gives NER F 1.0
+    records = [
+        {"text": "flu and asthma", "ents": [{"start": 0, "end": 3, "label": "D", "kb_id": "2"},
+                                            {"start": 8, "end": 14, "label": "D", "kb_id": "3"}]},
+        {"text": "head pain on a sunny day", "ents": [{"start": 0, "end": 9, "label": "D", "kb_id": "1"}]},
+    ]
+    corpus = tmp_path / "dev.jsonl"
+    corpus.write_text("\n".join(json.dumps(r) for r in records) + "\n", encoding="utf8")
+    out = tmp_path / "veto.json"
+    result = runner.invoke(app, ["calibrate-veto", str(tmp_path / "pipeline"), str(corpus), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "Best veto_threshold" in result.output
+    data = json.loads(out.read_text(encoding="utf8"))
+    assert data["judged"] == 4
+    off, best = data["off"], data["best"]
+    assert off["threshold"] is None and off["ner"]["p"] == pytest.approx(0.75) and off["ner"]["r"] == 1.0
+    assert best["ner"]["f"] == pytest.approx(1.0) and best["dropped"] == 1 and best["dropped_right"] == 0
+    assert best["joint"]["f"] == pytest.approx(1.0) and off["joint"]["p"] == pytest.approx(0.75)
+    # the veto it picks does what the curve says
+    vetoing = spacy.load(tmp_path / "pipeline", config={"components": {"sapel_linker": {"veto_threshold": best["threshold"]}}})
+    assert [e.text for e in vetoing("head pain on a sunny day").ents] == ["head pain"]
+
+
+def test_calibrate_veto_needs_a_pipeline_that_finds_entities(tmp_path, kb_dir):
+    corpus = tmp_path / "dev.jsonl"
+    corpus.write_text(json.dumps({"text": "flu", "ents": [{"start": 0, "end": 3, "label": "D", "kb_id": "2"}]}) + "\n")
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sapel_linker", config={"labels": ["D"]})
+    nlp.get_pipe("sapel_linker").initialize(
+        kb_loader=spacy.registry.misc.get("sapel.load_kb_dir.v1")(kb_dir)
+    )
+    nlp.to_disk(tmp_path / "pipeline")  # no NER: nothing predicted for the linker to judge
+    result = runner.invoke(app, ["calibrate-veto", str(tmp_path / "pipeline"), str(corpus)])
+    assert result.exit_code != 0 and "[E405]" in str(result.exception)
+
+
 def test_build_kb_keeps_a_saved_encoders_settings(tmp_path, vocab, tiny_bert_dir):
     """A SAP model-last trained at another length is read at that length (the
     command's --max-length default is the encoder's own), unless overridden."""

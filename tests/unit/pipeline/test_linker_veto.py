@@ -7,6 +7,9 @@ import spacy
 from confection import ConfigValidationError
 from sapel_test_utils import doc_with_ents, linker_nlp
 
+from spacy_sapel.training.calibrate import best_veto, veto_outcomes
+from spacy_sapel.training.ner_eval import score_joint, score_ner
+
 TEXT = "a headache and a bad pain in the kidney and aspirin"
 SPANS = [("headache", "DISEASE"), ("bad pain in the kidney", "DISEASE"), ("aspirin", "CHEMICAL")]
 
@@ -99,3 +102,77 @@ def test_veto_options_of_the_wrong_kind_are_refused_naming_the_option(config):
     with pytest.raises((ValueError, ConfigValidationError)) as err:
         nlp.add_pipe("sapel_linker", config=config)
     assert option in str(err.value) and str(value) in str(err.value)
+
+
+# --- choosing the threshold on development data (calibrate-veto) ---
+
+DEV = [
+    # an NER that finds the gold mentions, one paraphrase the KB barely resembles, a
+    # chemical the linker does not judge, and two spans that are not entities at all
+    ("a headache and a bad pain in the kidney and aspirin",
+     [("headache", "DISEASE", "C1"), ("bad pain in the kidney", "DISEASE", "C3"), ("aspirin", "CHEMICAL", "")]),
+    ("flu on a sunny day, then asthma and a long walk",
+     [("flu", "DISEASE", "C5"), ("asthma", "DISEASE", "C6")]),
+]
+RULES = ["headache", "bad pain in the kidney", "flu", "sunny day", "asthma", "long walk"]
+
+
+def ruler_linker_nlp(toy_linker_kb, **config):
+    """An entity ruler as the NER (DISEASE rules, aspirin as CHEMICAL), then the linker."""
+    nlp = linker_nlp(toy_linker_kb, labels=["DISEASE"], **config)
+    ruler = nlp.add_pipe("entity_ruler", before="sapel_linker")
+    ruler.add_patterns([{"label": "DISEASE", "pattern": p} for p in RULES] + [{"label": "CHEMICAL", "pattern": "aspirin"}])
+    return nlp
+
+
+def dev_docs(nlp):
+    docs = []
+    for text, ents in DEV:
+        doc = doc_with_ents(nlp, text, [(s, label) for s, label, _ in ents])
+        for ent, (_, _, kb_id) in zip(doc.ents, ents):
+            ent.kb_id_ = kb_id
+        doc.ents = list(doc.ents)
+        docs.append(doc)
+    return docs
+
+
+def test_veto_curve_is_what_the_vetoing_pipeline_scores(toy_linker_kb):
+    """Every point of the curve (computed from one run with the veto off) equals the
+    scores of the pipeline run with that veto_threshold."""
+    nlp = ruler_linker_nlp(toy_linker_kb, veto_threshold=0.5)
+    gold = dev_docs(nlp)
+    outcomes = veto_outcomes(nlp, gold, "sapel_linker")
+    assert nlp.get_pipe("sapel_linker").cfg["veto_threshold"] == 0.5  # restored
+    assert len(outcomes.scores) == len(RULES)  # the chemical is not judged
+    thresholds = outcomes.thresholds()
+    assert thresholds[0] is None and len(thresholds) >= 3
+    for point in outcomes.curve(thresholds):
+        vetoing = ruler_linker_nlp(toy_linker_kb, veto_threshold=point.threshold)
+        preds = list(vetoing.pipe(doc.text for doc in gold))
+        ner, joint = score_ner(preds, gold), score_joint(preds, gold, labels=["DISEASE"])
+        assert (point.ner["p"], point.ner["r"], point.ner["f"]) == pytest.approx((ner["p"], ner["r"], ner["f"]))
+        for label, scores in ner["per_type"].items():
+            assert point.per_type[label] == pytest.approx(scores)
+        assert (point.joint["p"], point.joint["r"], point.joint["f"]) == pytest.approx((joint["p"], joint["r"], joint["f"]))
+        n_ents = sum(len(d.ents) for d in preds)
+        assert point.dropped == len(RULES) + 1 - n_ents
+
+
+def test_best_veto_drops_what_the_kb_does_not_ground(toy_linker_kb):
+    nlp = ruler_linker_nlp(toy_linker_kb)
+    outcomes = veto_outcomes(nlp, dev_docs(nlp), "sapel_linker")
+    points = outcomes.curve()
+    off, best = points[0], best_veto(points)
+    # KB names score 1.0 and stay; the best threshold drops at least one of the two
+    # non-entities (the tiny random encoder may rank the other above the paraphrase)
+    assert off.threshold is None and off.dropped == 0
+    assert off.ner["p"] == pytest.approx(5 / 7) and off.ner["r"] == pytest.approx(1.0)
+    assert best.threshold is not None and best.ner["f"] > off.ner["f"]
+    assert best.ner["f"] == max(p.ner["f"] for p in points)
+    assert best.per_type["CHEMICAL"]["f"] == 1.0  # never judged, never dropped
+    kept = ruler_linker_nlp(toy_linker_kb, veto_threshold=best.threshold)
+    texts = {e.text for doc in kept.pipe(t for t, _ in DEV) for e in doc.ents}
+    assert len(texts & {"sunny day", "long walk"}) < 2
+    assert {"headache", "flu", "asthma", "aspirin"} <= texts
+    # ties go to the first point: a curve where nothing helps keeps the veto off
+    assert best_veto([off, off]).threshold is None
