@@ -123,6 +123,9 @@ class VetoPoint:
     ner: Dict[str, float]
     per_type: Dict[str, Dict[str, float]]
     joint: Dict[str, float]
+    #: label -> (right, predicted, gold), from which the scores come (to add up folds)
+    ner_counts: Dict[str, Tuple[int, int, int]]
+    joint_counts: Tuple[int, int, int]
 
 
 @dataclass(frozen=True)
@@ -159,14 +162,17 @@ class VetoOutcomes:
         kept = np.ones(len(self.scores), dtype=bool) if threshold is None else self.scores >= threshold
         ner = _counts(self.fixed_ner, self.labels[kept], self.ner[kept], self.label_names)
         joint = _counts(self.fixed_joint, self.labels[kept], self.joint[kept], self.label_names)
-        per_type = {label: prf_from_counts(*c) for label, c in sorted(ner.items()) if c[1] or c[2]}
+        ner_counts = {label: tuple(c) for label, c in sorted(ner.items()) if c[1] or c[2]}
+        joint_counts = _total(joint)
         return VetoPoint(
             threshold=threshold,
             dropped=int((~kept).sum()),
             dropped_right=int((~kept & (self.ner == 1)).sum()),
             ner=prf_from_counts(*_total(ner)),
-            per_type=per_type,
-            joint=prf_from_counts(*_total(joint)),
+            per_type={label: prf_from_counts(*c) for label, c in ner_counts.items()},
+            joint=prf_from_counts(*joint_counts),
+            ner_counts=ner_counts,  # type: ignore[arg-type]
+            joint_counts=joint_counts,
         )
 
 

@@ -193,3 +193,34 @@ def test_project_sap_steps_override_settings_their_configs_have():
                 assert name.split(".", 1)[1] in training, key
             else:
                 assert section == "sap" and name in arguments, key
+
+
+def test_project_spacy_train_overrides_name_settings_their_configs_have():
+    """``spacy train`` accepts an override of a setting its config lacks (a typo is
+    added as a new key, and fails late or never): every one in project.yml exists."""
+    import shlex
+
+    from spacy.util import load_config
+
+    loaded = load_project_config(ROOT, overrides={"vars.data_dir": "/data"})
+    lines = [shlex.split(line) for c in loaded["commands"] for line in c["script"]]
+    runs = [words for words in lines if words[1:4] == ["-m", "spacy", "train"]]
+    assert len(runs) >= 3
+    checked = set()
+    for words in runs:
+        config = load_config(ROOT / words[4], interpolate=False)
+        flags = words[5::2]
+        assert len(words[5:]) == 2 * len(flags), words  # flag value pairs
+        for flag in flags:
+            assert flag.startswith("--"), (words, flag)
+            if flag in ("--output", "--gpu-id"):
+                continue
+            section = config
+            *parents, name = flag[2:].split(".")
+            assert parents, (words[4], flag)
+            for parent in parents:
+                assert parent in section, (words[4], flag)
+                section = section[parent]
+            assert name in section, (words[4], flag)
+            checked.add(flag)
+    assert {"--training.max_steps", "--components.transformer.model.mixed_precision"} <= checked
