@@ -48,11 +48,13 @@ def create_encoder(
 
 @registry.misc("sapel.load_kb_dir.v1")
 def create_kb_dir_loader(
-    path: Path, device: str = "auto", runtime: Optional[str] = None
+    path: Path, device: Optional[str] = None, runtime: Optional[str] = None
 ) -> Callable[[], LinkerKB]:
     """``sapel.load_kb_dir.v1``: a directory written by ``python -m spacy_sapel build-kb``.
-    ``runtime``: search with another encoder runtime than the one that embedded the
-    KB (accepted only when the two agree on a few of its names)."""
+    ``device``: where the encoder and index run (null: the device saved with the KB,
+    ``auto`` for one saved without); ``runtime``: search with another encoder runtime
+    than the one that embedded the KB (accepted only when the two agree on a few of
+    its names)."""
 
     def load() -> LinkerKB:
         return LinkerKB.from_disk(path, device=device, runtime=runtime)

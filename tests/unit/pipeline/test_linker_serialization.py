@@ -260,3 +260,14 @@ def test_loading_gives_the_encoder_and_the_index_their_own_device_names(
     linker_kb = LinkerKB.from_disk(toy_kb_dir, device=device)
     assert (seen["encoder"], seen["index"]) == part_devices(device)
     assert linker_kb.device == device
+
+
+def test_the_kb_dir_loader_keeps_the_saved_device_unless_told(toy_linker_kb, tmp_path):
+    """sapel.load_kb_dir.v1 used to pass device="auto" explicitly, overriding the
+    device build-kb saved with the KB."""
+    toy_linker_kb.to_disk(tmp_path / "kb")
+    meta = srsly.read_json(tmp_path / "kb" / "meta.json")
+    srsly.write_json(tmp_path / "kb" / "meta.json", {**meta, "device": "cpu"})
+    load = spacy.registry.misc.get("sapel.load_kb_dir.v1")
+    assert load(tmp_path / "kb")().device == "cpu"
+    assert load(tmp_path / "kb", device="auto")().device == "auto"
