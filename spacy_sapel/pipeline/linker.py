@@ -3,6 +3,7 @@ nearest-neighbour search over SAP-encoder embeddings of the concepts' names."""
 
 import warnings
 import logging
+import shutil
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Literal, Optional, Sequence, Set, Tuple
@@ -32,7 +33,7 @@ from .abbreviations import (
     set_abbreviations,
     short_form_map,
 )
-from .linker_kb import PARTS, SPARSE_PART, Candidates, LinkerKB, TypeSet
+from .linker_kb import META_FILE, META_PART, PARTS, SPARSE_PART, Candidates, LinkerKB, TypeSet
 from .ranking import Mention, best_of, check_short_forms, rank_doc
 from .spelling import american_spelling
 
@@ -566,8 +567,11 @@ class SapelLinker(Pipe):
         if getattr(self.reranker, "is_trained", False):
             serialize[RERANKER_PART] = self.reranker.to_disk
         path = to_disk(path, serialize, exclude)
+        written = set(serialize)
         if self.linker_kb is not None:
             self.linker_kb.write_parts(path, exclude=exclude)
+            written.update(self.linker_kb.part_names())
+        _remove_stale_parts(path, written, exclude)
 
     def from_disk(
         self, path: Path, *, exclude: Iterable[str] = SimpleFrozenList()
@@ -637,3 +641,19 @@ def find_linkers(nlp: Language) -> List[Tuple[str, SapelLinker]]:
 def _mention_text(ent: Span) -> str:
     """The mention string as the encoder sees it: whitespace collapsed."""
     return " ".join(ent.text.split())
+
+
+def _remove_stale_parts(path: Path, written: Set[str], exclude: Iterable[str]) -> None:
+    """Remove the parts an earlier save left in the linker's directory that this one
+    did not write (e.g. ``sparse`` after the sparse index was dropped, ``reranker``
+    after an untrained one replaced it), so that the directory loads as what was
+    saved. Parts named in ``exclude`` are left as they are; nothing else is touched."""
+    exclude = set(exclude)
+    for name in (*PARTS, SPARSE_PART, META_FILE, RERANKER_PART):
+        part = Path(path) / name
+        if name in written or name in exclude or (name == META_FILE and META_PART in exclude):
+            continue
+        if part.is_dir() and not part.is_symlink():
+            shutil.rmtree(part)
+        elif part.exists() or part.is_symlink():
+            part.unlink()

@@ -353,8 +353,13 @@ class LinkerKB:
         }
         if self.sparse is not None:
             writers[SPARSE_PART] = self.sparse.to_disk
-        writers[META_FILE] = lambda p: write_json(p, self.meta)
+        if META_PART not in exclude:  # the part is "meta", as for reading and bytes
+            writers[META_FILE] = lambda p: write_json(p, self.meta)
         to_disk(path, writers, exclude)
+
+    def part_names(self) -> List[str]:
+        """The names of the files and folders :meth:`write_parts` writes."""
+        return [*PARTS, *([SPARSE_PART] if self.sparse is not None else []), META_FILE]
 
     @classmethod
     def from_disk(

@@ -271,3 +271,31 @@ def test_the_kb_dir_loader_keeps_the_saved_device_unless_told(toy_linker_kb, tmp
     load = spacy.registry.misc.get("sapel.load_kb_dir.v1")
     assert load(tmp_path / "kb")().device == "cpu"
     assert load(tmp_path / "kb", device="auto")().device == "auto"
+
+
+def test_saving_over_a_pipeline_removes_the_parts_it_no_longer_has(toy_kb_dir, tmp_path):
+    """A linker saved where one with a sparse index and a trained reranker was saved
+    loads as itself, not with the earlier parts; other files and excluded parts stay."""
+    make_nlp(toy_kb_dir).to_disk(tmp_path / "p")
+    linker_dir = tmp_path / "p" / "sapel_linker"
+    assert (linker_dir / "sparse").is_dir() and (linker_dir / "reranker").exists()
+    (linker_dir / "notes.txt").write_text("mine")
+    plain = spacy.blank("en")
+    plain.add_pipe("sapel_linker", config={"top_k": 3, "reranker": {"@misc": "sapel.linear_reranker.v1"}})
+    plain.get_pipe("sapel_linker").initialize(kb_loader=spacy.registry.misc.get("sapel.load_kb_dir.v1")(toy_kb_dir))
+    assert plain.get_pipe("sapel_linker").linker_kb.sparse is None
+    plain.to_disk(tmp_path / "p")
+    assert not (linker_dir / "sparse").exists() and not (linker_dir / "reranker").exists()
+    assert (linker_dir / "notes.txt").read_text() == "mine"
+    loaded = spacy.load(tmp_path / "p").get_pipe("sapel_linker")
+    assert loaded.linker_kb.sparse is None and not loaded.reranker.is_trained
+    # a part named in exclude is neither written nor removed
+    make_nlp(toy_kb_dir).get_pipe("sapel_linker").to_disk(linker_dir)
+    plain.get_pipe("sapel_linker").to_disk(linker_dir, exclude=["sparse", "reranker"])
+    assert (linker_dir / "sparse").is_dir() and (linker_dir / "reranker").exists()
+
+
+def test_write_parts_honours_meta_in_exclude(toy_linker_kb, tmp_path):
+    """Reading and bytes call the part "meta"; writing used to know only "meta.json"."""
+    toy_linker_kb.write_parts(tmp_path / "d", exclude=["meta"])
+    assert (tmp_path / "d" / "index").exists() and not (tmp_path / "d" / "meta.json").exists()
