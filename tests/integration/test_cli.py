@@ -46,6 +46,23 @@ def kb_dir(tmp_path_factory, vocab, tiny_bert_dir):
     return out
 
 
+def linker_pipeline(path, kb_dir, *, patterns=(), **config):
+    """Save a blank English pipeline with a sapel_linker (``config``) on ``kb_dir`` at
+    ``path``, after an entity ruler with ``patterns`` (label, text) when given."""
+    nlp = spacy.blank("en")
+    if patterns:
+        nlp.add_pipe("entity_ruler").add_patterns([{"label": label, "pattern": text} for label, text in patterns])
+    nlp.add_pipe("sapel_linker", config=config)
+    nlp.get_pipe("sapel_linker").initialize(kb_loader=spacy.registry.misc.get("sapel.load_kb_dir.v1")(kb_dir))
+    nlp.to_disk(path)
+    return nlp
+
+
+def write_jsonl(path, records):
+    path.write_text("\n".join(json.dumps(r) for r in records) + "\n", encoding="utf8")
+    return path
+
+
 def test_help_lists_commands():
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
@@ -76,19 +93,13 @@ def test_build_kb_with_ann_index_and_options(tmp_path, vocab, tiny_bert_dir):
 
 
 def test_link_jsonl_and_text(tmp_path, kb_dir):
-    nlp = spacy.blank("en")
-    nlp.add_pipe("sapel_linker", config={"top_k": 2})
-    nlp.get_pipe("sapel_linker").initialize(
-        kb_loader=spacy.registry.misc.get("sapel.load_kb_dir.v1")(kb_dir)
-    )
-    nlp.to_disk(tmp_path / "pipeline")
+    linker_pipeline(tmp_path / "pipeline", kb_dir, top_k=2)
     records = [
         {"text": "flu and head pain", "ents": [{"start": 0, "end": 3, "label": "DISEASE"},
                                              {"start": 8, "end": 17, "label": "DISEASE"}]},
         {"text": "nothing to link"},
     ]
-    src = tmp_path / "in.jsonl"
-    src.write_text("\n".join(json.dumps(r) for r in records) + "\n", encoding="utf8")
+    src = write_jsonl(tmp_path / "in.jsonl", records)
     out = tmp_path / "out.jsonl"
     result = runner.invoke(app, ["link", str(tmp_path / "pipeline"), str(src), "-o", str(out)])
     assert result.exit_code == 0, result.output
@@ -106,13 +117,8 @@ def test_link_jsonl_and_text(tmp_path, kb_dir):
 
 @pytest.fixture(scope="module")
 def link_pipeline(tmp_path_factory, kb_dir):
-    nlp = spacy.blank("en")
-    nlp.add_pipe("sapel_linker", config={"top_k": 2})
-    nlp.get_pipe("sapel_linker").initialize(
-        kb_loader=spacy.registry.misc.get("sapel.load_kb_dir.v1")(kb_dir)
-    )
     path = tmp_path_factory.mktemp("link") / "pipeline"
-    nlp.to_disk(path)
+    linker_pipeline(path, kb_dir, top_k=2)
     return path
 
 
@@ -211,12 +217,7 @@ def test_build_kb_with_a_sparse_index(tmp_path, vocab, tiny_bert_dir):
 
 
 def test_calibrate_nil_prints_the_curve_and_picks_the_threshold(tmp_path, kb_dir):
-    nlp = spacy.blank("en")
-    nlp.add_pipe("sapel_linker", config={"top_k": 2, "abbreviations": False})
-    nlp.get_pipe("sapel_linker").initialize(
-        kb_loader=spacy.registry.misc.get("sapel.load_kb_dir.v1")(kb_dir)
-    )
-    nlp.to_disk(tmp_path / "pipeline")
+    nlp = linker_pipeline(tmp_path / "pipeline", kb_dir, top_k=2, abbreviations=False)
     # three mentions that are KB names (score 1.0, right) and one whose concept is not
     # in the KB: any threshold above its score and at most 1 gives F1 1.0
     records = [
@@ -225,8 +226,7 @@ def test_calibrate_nil_prints_the_curve_and_picks_the_threshold(tmp_path, kb_dir
         {"text": "head pain, sunburn", "ents": [{"start": 0, "end": 9, "label": "D", "kb_id": "1"},
                                                 {"start": 11, "end": 18, "label": "D", "kb_id": "99"}]},
     ]
-    corpus = tmp_path / "dev.jsonl"
-    corpus.write_text("\n".join(json.dumps(r) for r in records) + "\n", encoding="utf8")
+    corpus = write_jsonl(tmp_path / "dev.jsonl", records)
     out = tmp_path / "curve.json"
     result = runner.invoke(app, ["calibrate-nil", str(tmp_path / "pipeline"), str(corpus), "-o", str(out)])
     assert result.exit_code == 0, result.output
@@ -252,12 +252,7 @@ def test_calibrate_nil_bad_pipelines(tmp_path, kb_dir):
     spacy.blank("en").to_disk(tmp_path / "blank")
     result = runner.invoke(app, ["calibrate-nil", str(tmp_path / "blank"), str(corpus)])
     assert result.exit_code != 0 and "[E401]" in str(result.exception)
-    nlp = spacy.blank("en")
-    nlp.add_pipe("sapel_linker", config={"labels": ["CHEMICAL"]})
-    nlp.get_pipe("sapel_linker").initialize(
-        kb_loader=spacy.registry.misc.get("sapel.load_kb_dir.v1")(kb_dir)
-    )
-    nlp.to_disk(tmp_path / "pipeline")
+    linker_pipeline(tmp_path / "pipeline", kb_dir, labels=["CHEMICAL"])
     result = runner.invoke(app, ["calibrate-nil", str(tmp_path / "pipeline"), str(corpus), "--linker", "nel"])
     assert result.exit_code != 0 and "[E403]" in str(result.exception)
     # the linker links CHEMICAL, the corpus has only D mentions
@@ -266,14 +261,8 @@ def test_calibrate_nil_bad_pipelines(tmp_path, kb_dir):
 
 
 def test_calibrate_veto_prints_the_curve_and_picks_the_threshold(tmp_path, kb_dir):
-    nlp = spacy.blank("en")
-    ruler = nlp.add_pipe("entity_ruler")
-    ruler.add_patterns([{"label": "D", "pattern": p} for p in ("flu", "asthma", "sunny day", "head pain")])
-    nlp.add_pipe("sapel_linker", config={"labels": ["D"], "abbreviations": False})
-    nlp.get_pipe("sapel_linker").initialize(
-        kb_loader=spacy.registry.misc.get("sapel.load_kb_dir.v1")(kb_dir)
-    )
-    nlp.to_disk(tmp_path / "pipeline")
+    patterns = [("D", text) for text in ("flu", "asthma", "sunny day", "head pain")]
+    linker_pipeline(tmp_path / "pipeline", kb_dir, patterns=patterns, labels=["D"], abbreviations=False)
     # three gold mentions that are KB names (score 1.0) and one span the ruler finds
     # that is not an entity: a veto above its score and at most 1 gives NER F 1.0
     records = [
@@ -281,8 +270,7 @@ def test_calibrate_veto_prints_the_curve_and_picks_the_threshold(tmp_path, kb_di
                                             {"start": 8, "end": 14, "label": "D", "kb_id": "3"}]},
         {"text": "head pain on a sunny day", "ents": [{"start": 0, "end": 9, "label": "D", "kb_id": "1"}]},
     ]
-    corpus = tmp_path / "dev.jsonl"
-    corpus.write_text("\n".join(json.dumps(r) for r in records) + "\n", encoding="utf8")
+    corpus = write_jsonl(tmp_path / "dev.jsonl", records)
     out = tmp_path / "veto.json"
     result = runner.invoke(app, ["calibrate-veto", str(tmp_path / "pipeline"), str(corpus), "-o", str(out)])
     assert result.exit_code == 0, result.output
@@ -301,12 +289,7 @@ def test_calibrate_veto_prints_the_curve_and_picks_the_threshold(tmp_path, kb_di
 def test_calibrate_veto_needs_a_pipeline_that_finds_entities(tmp_path, kb_dir):
     corpus = tmp_path / "dev.jsonl"
     corpus.write_text(json.dumps({"text": "flu", "ents": [{"start": 0, "end": 3, "label": "D", "kb_id": "2"}]}) + "\n")
-    nlp = spacy.blank("en")
-    nlp.add_pipe("sapel_linker", config={"labels": ["D"]})
-    nlp.get_pipe("sapel_linker").initialize(
-        kb_loader=spacy.registry.misc.get("sapel.load_kb_dir.v1")(kb_dir)
-    )
-    nlp.to_disk(tmp_path / "pipeline")  # no NER: nothing predicted for the linker to judge
+    linker_pipeline(tmp_path / "pipeline", kb_dir, labels=["D"])  # no NER: nothing predicted for the linker to judge
     result = runner.invoke(app, ["calibrate-veto", str(tmp_path / "pipeline"), str(corpus)])
     assert result.exit_code != 0 and "[E405]" in str(result.exception)
 
