@@ -143,10 +143,10 @@ def kb_dir(data_dir: Path, set_name: str, out_dir: Path) -> Path:
 
 
 def score(nlp, gold: Sequence[Doc]) -> Dict[str, Any]:
-    from spacy_sapel.training.ner_eval import score_ner
+    from spacy_sapel.training.ner_eval import pipeline_input, score_ner
 
     start = time.perf_counter()
-    preds = list(nlp.pipe(doc.text for doc in gold))
+    preds = list(nlp.pipe(pipeline_input(nlp, doc) for doc in gold))
     scores = score_ner(preds, gold)
     scores["seconds"] = time.perf_counter() - start
     return scores

@@ -17,7 +17,7 @@ from ..errors import Errors, SapelError
 from ..kb.ids import concept_index
 from ..pipeline.linker import CANDIDATES_ATTR
 from .evaluate import first_hit
-from .ner_eval import gold_mention_docs, joint_outcomes, ner_outcomes, prf_from_counts
+from .ner_eval import gold_mention_docs, joint_outcomes, ner_outcomes, pipeline_input, prf_from_counts
 
 
 @dataclass(frozen=True)
@@ -195,7 +195,7 @@ def veto_outcomes(nlp, gold_docs, linker_name: str) -> VetoOutcomes:
     saved = linker.cfg["veto_threshold"]
     linker.cfg["veto_threshold"] = None
     try:
-        preds = list(nlp.pipe(gold.text for gold in gold_docs))
+        preds = list(nlp.pipe(pipeline_input(nlp, gold) for gold in gold_docs))
     finally:
         linker.cfg["veto_threshold"] = saved
     label_ids: Dict[str, int] = {}

@@ -11,7 +11,7 @@ carry kb ids (from :func:`~spacy_sapel.training.pubtator_to_docs` or JSONL):
 from __future__ import annotations
 
 import time
-from typing import Any, Collection, Dict, FrozenSet, List, Optional, Sequence, Tuple
+from typing import Any, Collection, Dict, FrozenSet, List, Optional, Sequence, Tuple, Union
 
 from spacy.language import Language
 from spacy.scorer import Scorer
@@ -25,14 +25,29 @@ from .evaluate import accuracy_at_k
 Key = Tuple[int, int, str]
 
 
-def words_per_second(nlp: Language, texts: Sequence[str], *, disable: Sequence[str] = ()) -> Tuple[List[Doc], float]:
-    """Run the pipeline over ``texts`` (after one warm-up call, so that lazy set-up
-    is not timed) and return the docs and the words per second."""
+def pipeline_input(nlp: Language, reference: Doc) -> Union[str, Doc]:
+    """What to run the pipeline on to score it against ``reference``, as spaCy's
+    corpus reader does for its training evaluation: the text, or, when the
+    reference's whitespace is unknown (a corpus converted from token-per-line IOB or
+    CoNLL), a new doc of its own words, so that the gold tokenization is kept."""
+    if reference.has_unknown_spaces:
+        return Doc(nlp.vocab, words=[t.text for t in reference], spaces=[bool(t.whitespace_) for t in reference])
+    return reference.text
+
+
+def words_per_second(
+    nlp: Language, inputs: Sequence[Union[str, Doc]], *, disable: Sequence[str] = ()
+) -> Tuple[List[Doc], float]:
+    """Run the pipeline over ``inputs`` (texts, or docs of given words: copies of
+    them are processed, so the inputs can be run again) after one warm-up call, so
+    that lazy set-up is not timed; return the docs and the words per second."""
+    inputs = [x.copy() if isinstance(x, Doc) else x for x in inputs]
     with nlp.select_pipes(disable=list(disable)):
-        if texts:
-            nlp(texts[0])
+        if inputs:
+            first = inputs[0]
+            nlp(first.copy() if isinstance(first, Doc) else first)
         start = time.perf_counter()
-        docs = list(nlp.pipe(texts))
+        docs = list(nlp.pipe(inputs))
         elapsed = time.perf_counter() - start
     return docs, sum(len(d) for d in docs) / max(elapsed, 1e-9)
 
@@ -40,7 +55,7 @@ def words_per_second(nlp: Language, texts: Sequence[str], *, disable: Sequence[s
 def evaluate_pipeline(
     nlp: Language, gold_docs: Sequence[Doc], *, ks: Sequence[int] = (1, 5), speed: bool = True
 ) -> Dict[str, Any]:
-    texts = [doc.text for doc in gold_docs]
+    inputs = [pipeline_input(nlp, doc) for doc in gold_docs]
     linkers = find_linkers(nlp)
     results: Dict[str, Any] = {"docs": len(gold_docs), "gold_ents": sum(len(d.ents) for d in gold_docs)}
     has_ner = "ner" in nlp.pipe_names or any(
@@ -48,7 +63,7 @@ def evaluate_pipeline(
         for name in nlp.pipe_names
     )
     if has_ner:
-        preds, wps_all = words_per_second(nlp, texts)
+        preds, wps_all = words_per_second(nlp, inputs)
         results["ner"] = score_ner(preds, gold_docs)
         if linkers:
             linked = None if any(not pipe.labels for _, pipe in linkers) else {
@@ -57,7 +72,7 @@ def evaluate_pipeline(
         if speed:
             results["speed"] = {"words_per_second": wps_all}
             if linkers:
-                _, wps_ner = words_per_second(nlp, texts, disable=[n for n, _ in linkers])
+                _, wps_ner = words_per_second(nlp, inputs, disable=[n for n, _ in linkers])
                 results["speed"]["words_per_second_without_linker"] = wps_ner
     if linkers:
         results["linking"] = score_gold_linking(nlp, gold_docs, ks=ks)

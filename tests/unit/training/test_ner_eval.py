@@ -51,3 +51,25 @@ def test_score_joint_only_counts_linked_labels(nlp):
     pred = make(nlp, TEXT, [(0, 7, "Chemical", ""), (15, 34, "Disease", "D2")])
     assert score_joint([pred], [gold], labels={"Disease"})["f"] == 1.0
     assert score_joint([pred], [gold])["f"] == 0.5
+
+
+def test_a_corpus_without_whitespace_is_scored_on_its_own_tokens(nlp, tmp_path):
+    """A doc converted from IOB/CoNLL has unknown whitespace: spaCy's training
+    evaluation runs the pipeline on its words, and so must evaluate-ner (retokenizing
+    its text splits "York-based" and the entity is lost)."""
+    from spacy.tokens import Doc, DocBin
+    from spacy.training import Corpus
+
+    from spacy_sapel.training import evaluate_pipeline
+
+    gold = Doc(nlp.vocab, words=["Two", "York-based", "firms"], ents=["O", "B-MISC", "O"])
+    assert gold.has_unknown_spaces
+    assert len(nlp.make_doc(gold.text)) != len(gold)
+    nlp.add_pipe("entity_ruler").add_patterns([{"label": "MISC", "pattern": [{"ORTH": "York-based"}]}])
+    scores = evaluate_pipeline(nlp, [gold], speed=True)
+    assert scores["ner"]["f"] == 1.0
+    assert scores["speed"]["words_per_second"] > 0
+    # as spaCy's own evaluation of the same corpus file scores it
+    DocBin(docs=[gold]).to_disk(tmp_path / "dev.spacy")
+    examples = list(Corpus(tmp_path / "dev.spacy")(nlp))
+    assert nlp.evaluate(examples)["ents_f"] == scores["ner"]["f"]
