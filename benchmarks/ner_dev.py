@@ -42,7 +42,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import spacy
 from spacy.tokens import Doc, DocBin
-from spacy.util import registry
+from spacy.util import load_config, registry
 from wasabi import msg
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -116,13 +116,19 @@ def train(variant: str, set_name: str, corpora: Tuple[Path, Path], vocab: Option
         "--training.patience", "0",
         "--training.logger.@loggers", "sapel_bench.curve_logger.v1", "--training.logger.path", str(out / CURVE),
     ]
+    config_path = ROOT / VARIANTS[variant]
     if variant == "trf_vocab":
-        names = "initialize.components.sapel_vocab_tagger.names_loader"
-        overrides += [f"--{names}.@misc", "sapel.vocab_names_from_reader.v1", f"--{names}.paths",
-                      json.dumps([str(vocab[0])]), f"--{names}.reader", vocab[1], f"--{names}.types", "[]"]
+        # the vocabulary file itself instead of a KB directory: a whole new loader
+        # block (a command-line override would keep the kb-dir loader's `path`)
+        config = load_config(config_path, interpolate=False)
+        config["initialize"]["components"]["sapel_vocab_tagger"]["names_loader"] = {
+            "@misc": "sapel.vocab_names_from_reader.v1", "paths": [str(vocab[0])], "reader": vocab[1], "types": []}
+        out.mkdir(parents=True, exist_ok=True)
+        config_path = out / "config_in.cfg"
+        config.to_disk(config_path)
     msg.info(f"{set_name} {variant}: training {steps} steps into {out}")
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "spacy", "train", str(ROOT / VARIANTS[variant]), "--output", str(out),
+    subprocess.run([sys.executable, "-m", "spacy", "train", str(config_path), "--output", str(out),
                     "--code", __file__, *overrides], check=True)
     msg.good(f"{set_name} {variant}: {(time.perf_counter() - start) / 60:.1f} minutes")
 
