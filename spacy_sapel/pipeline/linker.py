@@ -566,12 +566,14 @@ class SapelLinker(Pipe):
         serialize: Dict[str, Callable] = {"cfg": lambda p: write_json(p, self.cfg)}
         if getattr(self.reranker, "is_trained", False):
             serialize[RERANKER_PART] = self.reranker.to_disk
+        earlier_save = (Path(path) / "cfg").is_file()
         path = to_disk(path, serialize, exclude)
         written = set(serialize)
         if self.linker_kb is not None:
             self.linker_kb.write_parts(path, exclude=exclude)
             written.update(self.linker_kb.part_names())
-        _remove_stale_parts(path, written, exclude)
+        if earlier_save:  # only a linker's own directory loses what this save lacks
+            _remove_stale_parts(path, written, exclude)
 
     def from_disk(
         self, path: Path, *, exclude: Iterable[str] = SimpleFrozenList()
@@ -647,7 +649,9 @@ def _remove_stale_parts(path: Path, written: Set[str], exclude: Iterable[str]) -
     """Remove the parts an earlier save left in the linker's directory that this one
     did not write (e.g. ``sparse`` after the sparse index was dropped, ``reranker``
     after an untrained one replaced it), so that the directory loads as what was
-    saved. Parts named in ``exclude`` are left as they are; nothing else is touched."""
+    saved. Called only where an earlier save wrote ``cfg``, so a user's folder that
+    happens to hold an ``index`` or ``kb`` is never emptied. Parts named in
+    ``exclude`` are left as they are; nothing else is touched."""
     exclude = set(exclude)
     for name in (*PARTS, SPARSE_PART, META_FILE, RERANKER_PART):
         part = Path(path) / name

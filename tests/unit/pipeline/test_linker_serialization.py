@@ -293,6 +293,10 @@ def test_saving_over_a_pipeline_removes_the_parts_it_no_longer_has(toy_kb_dir, t
     make_nlp(toy_kb_dir).get_pipe("sapel_linker").to_disk(linker_dir)
     plain.get_pipe("sapel_linker").to_disk(linker_dir, exclude=["sparse", "reranker"])
     assert (linker_dir / "sparse").is_dir() and (linker_dir / "reranker").exists()
+    # a folder no linker was saved in keeps folders that happen to share a part's name
+    (tmp_path / "mine" / "sparse").mkdir(parents=True)
+    spacy.blank("en").add_pipe("sapel_linker").to_disk(tmp_path / "mine")
+    assert (tmp_path / "mine" / "sparse").is_dir() and (tmp_path / "mine" / "cfg").is_file()
 
 
 def test_write_parts_honours_meta_in_exclude(toy_linker_kb, tmp_path):
