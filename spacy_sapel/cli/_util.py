@@ -1,11 +1,15 @@
 import json
-from typing import Any, Dict, Iterable, List, Optional
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
+import spacy
 from spacy.language import Language
+from spacy.tokens import Doc
 
 from ..errors import Errors, SapelError
 from ..pipeline.linker import find_linkers
-from ..util import DirMarker
+from ..training.corpus import read_gold_docs
+from ..util import DirMarker, check_output_file
 
 #: a directory nlp.to_disk wrote (and so may be replaced by a command that writes one)
 PIPELINE_MARKER = DirMarker("spaCy pipeline directory", ("config.cfg",))
@@ -48,3 +52,16 @@ def select_linker(nlp: Language, pipeline: object, name: Optional[str]) -> str:
     if name not in linkers:
         raise SapelError(Errors.E403.format(path=pipeline, name=name, linkers=", ".join(linkers)))
     return name
+
+
+def calibration_inputs(
+    pipeline: Path, corpus: Path, linker: Optional[str], output: Optional[Path]
+) -> Tuple[Language, str, List[Doc]]:
+    """What calibrate-nil and calibrate-veto start from, checked in this order before
+    the work: the output (E42x), the pipeline and its linker (E401/E403), then the
+    gold docs of the corpus."""
+    if output is not None:
+        check_output_file(output, inputs=[corpus])
+    nlp = spacy.load(pipeline)
+    name = select_linker(nlp, pipeline, linker)
+    return nlp, name, read_gold_docs(nlp, corpus)

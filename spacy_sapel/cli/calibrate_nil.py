@@ -8,16 +8,14 @@ from pathlib import Path
 from typing import List, Optional
 
 import numpy as np
-import spacy
 import typer
 from wasabi import msg
 
 from ..errors import Errors, SapelError
 from ..training.calibrate import ThresholdPoint, best_threshold, link_outcomes
-from ..training.corpus import read_gold_docs
-from ..util import atomic_write_bytes, check_output_file
+from ..util import atomic_write_bytes
 from ._app import app
-from ._util import select_linker
+from ._util import calibration_inputs
 
 
 @app.command("calibrate-nil")
@@ -32,11 +30,7 @@ def calibrate_nil_cli(
     and F1 of linking at each threshold (a mention is linked when its best score
     reaches the threshold; a wrong link is a false positive, and mentions whose gold
     concept is not in the KB should stay NIL), and the threshold with the best F1."""
-    if output is not None:
-        check_output_file(output, inputs=[corpus])
-    nlp = spacy.load(pipeline)
-    linker = select_linker(nlp, pipeline, linker)
-    gold = read_gold_docs(nlp, corpus)
+    nlp, linker, gold = calibration_inputs(pipeline, corpus, linker, output)
     outcomes = link_outcomes(nlp, gold, linker)
     if not outcomes.top_scores:
         labels = nlp.get_pipe(linker).labels or "all"

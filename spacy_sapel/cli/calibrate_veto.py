@@ -9,16 +9,14 @@ from pathlib import Path
 from typing import List, Optional
 
 import numpy as np
-import spacy
 import typer
 from wasabi import msg
 
 from ..errors import Errors, SapelError
 from ..training.calibrate import VetoPoint, best_veto, veto_outcomes
-from ..training.corpus import read_gold_docs
-from ..util import atomic_write_bytes, check_output_file
+from ..util import atomic_write_bytes
 from ._app import app
-from ._util import select_linker
+from ._util import calibration_inputs
 
 
 @app.command("calibrate-veto")
@@ -33,11 +31,7 @@ def calibrate_veto_cli(
     P/R/F (overall and per type) and joint NER + linking F for each veto threshold (an
     entity of the linker's labels is dropped when its best link score is below it),
     and the threshold with the best NER F, or that the veto does not help."""
-    if output is not None:
-        check_output_file(output, inputs=[corpus])
-    nlp = spacy.load(pipeline)
-    linker = select_linker(nlp, pipeline, linker)
-    gold = read_gold_docs(nlp, corpus)
+    nlp, linker, gold = calibration_inputs(pipeline, corpus, linker, output)
     outcomes = veto_outcomes(nlp, gold, linker)
     labels = nlp.get_pipe(linker).labels or ["all"]
     if not len(outcomes.scores):

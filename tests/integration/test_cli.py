@@ -58,6 +58,9 @@ def linker_pipeline(path, kb_dir, *, patterns=(), **config):
     return nlp
 
 
+FLU = {"text": "flu", "ents": [{"start": 0, "end": 3, "label": "D", "kb_id": "2"}]}
+
+
 def write_jsonl(path, records):
     path.write_text("\n".join(json.dumps(r) for r in records) + "\n", encoding="utf8")
     return path
@@ -247,8 +250,7 @@ def test_calibrate_nil_prints_the_curve_and_picks_the_threshold(tmp_path, kb_dir
 
 
 def test_calibrate_nil_bad_pipelines(tmp_path, kb_dir):
-    corpus = tmp_path / "dev.jsonl"
-    corpus.write_text(json.dumps({"text": "flu", "ents": [{"start": 0, "end": 3, "label": "D", "kb_id": "2"}]}) + "\n")
+    corpus = write_jsonl(tmp_path / "dev.jsonl", [FLU])
     spacy.blank("en").to_disk(tmp_path / "blank")
     result = runner.invoke(app, ["calibrate-nil", str(tmp_path / "blank"), str(corpus)])
     assert result.exit_code != 0 and "[E401]" in str(result.exception)
@@ -287,8 +289,7 @@ def test_calibrate_veto_prints_the_curve_and_picks_the_threshold(tmp_path, kb_di
 
 
 def test_calibrate_veto_needs_a_pipeline_that_finds_entities(tmp_path, kb_dir):
-    corpus = tmp_path / "dev.jsonl"
-    corpus.write_text(json.dumps({"text": "flu", "ents": [{"start": 0, "end": 3, "label": "D", "kb_id": "2"}]}) + "\n")
+    corpus = write_jsonl(tmp_path / "dev.jsonl", [FLU])
     linker_pipeline(tmp_path / "pipeline", kb_dir, labels=["D"])  # no NER: nothing predicted for the linker to judge
     result = runner.invoke(app, ["calibrate-veto", str(tmp_path / "pipeline"), str(corpus)])
     assert result.exit_code != 0 and "[E405]" in str(result.exception)
