@@ -107,8 +107,6 @@ def train(variant: str, set_name: str, corpora: Tuple[Path, Path], vocab: Option
     if (out / "model-best").is_dir():
         msg.info(f"{set_name} {variant}: trained already in {out}")
         return
-    if variant == "trf_vocab" and vocab is None:
-        raise SystemExit(f"{set_name} has no vocabulary for the variant trf_vocab")
     (out / CURVE).unlink(missing_ok=True)
     overrides = [
         "--paths.train", str(corpora[0]), "--paths.dev", str(corpora[1]),

@@ -338,8 +338,8 @@ class Errors(metaclass=ErrorsWithCodes):
             "does not). Install the optional extra: pip install \"spacy-sapel[trf]\".")
     E510 = ("{function} needs {what} per mention, got lists of lengths {lengths}. Expected "
             "lists of equal length, one entry per gold mention.")
-    E511 = ("best_threshold needs at least one point of the curve, got none. Expected the "
-            "output of nil_curve with at least one threshold.")
+    E511 = ("{function} needs at least one point of the curve, got none. Expected the "
+            "output of {curve} with at least one threshold.")
     # --- SAP training (E6xx) ---
     E601 = ("No training pairs from {source}: {single} concept(s) had a single name and "
             "other input was skipped ({skipped}). Expected concepts with at least two "

@@ -71,7 +71,7 @@ def nil_curve(
 def best_threshold(points: Sequence[ThresholdPoint]) -> ThresholdPoint:
     """The point with the highest F1; among equals, the lowest threshold."""
     if not points:
-        raise SapelError(Errors.E511)
+        raise SapelError(Errors.E511.format(function="best_threshold", curve="nil_curve"))
     return max(points, key=lambda p: (round(p.f1, 12), -p.threshold))
 
 
@@ -180,7 +180,7 @@ def best_veto(points: Sequence[VetoPoint]) -> VetoPoint:
     """The point with the best NER F; among equals the first (off, then the lowest
     threshold: the one that drops the fewest entities)."""
     if not points:
-        raise SapelError(Errors.E511)
+        raise SapelError(Errors.E511.format(function="best_veto", curve="VetoOutcomes.curve"))
     return max(points, key=lambda p: round(p.ner["f"], 12))  # max keeps the first of equals
 
 

@@ -1,7 +1,7 @@
 import pytest
 
 from spacy_sapel.errors import SapelError
-from spacy_sapel.training.calibrate import best_threshold, nil_curve
+from spacy_sapel.training.calibrate import best_threshold, best_veto, nil_curve
 
 
 def test_curve_counts_like_score_links():
@@ -33,5 +33,7 @@ def test_ties_prefer_the_lowest_threshold():
 def test_mismatched_lengths_are_refused():
     with pytest.raises(SapelError, match=r"E510.*nil_curve.*one top score.*lengths 1, 2 and 1"):
         nil_curve([0.1], [True, False], [True])
-    with pytest.raises(SapelError, match="E511"):
+    with pytest.raises(SapelError, match="E511.*best_threshold.*nil_curve"):
         best_threshold([])
+    with pytest.raises(SapelError, match="E511.*best_veto.*VetoOutcomes.curve"):
+        best_veto([])
