@@ -13,10 +13,10 @@ import typer
 from wasabi import msg
 
 from ..errors import Errors, SapelError
-from ..training.calibrate import VetoPoint, best_veto, veto_outcomes
+from ..training.calibrate import VETO_OBJECTIVES, VetoPoint, best_veto, veto_outcomes
 from ..util import atomic_write_bytes
 from ._app import app
-from ._util import calibration_inputs
+from ._util import calibration_inputs, check_choice
 
 
 @app.command("calibrate-veto")
@@ -24,20 +24,22 @@ def calibrate_veto_cli(
     pipeline: Path = typer.Argument(..., help="Pipeline directory or installed package name: an NER followed by a sapel_linker"),
     corpus: Path = typer.Argument(..., help="Development docs with gold entities (kb ids for joint scores): .spacy, .jsonl or PubTator", exists=True, dir_okay=False),
     linker: Optional[str] = typer.Option(None, "--linker", help="Name of the sapel_linker component (default: the only one)"),
+    objective: str = typer.Option("ner", "--objective", help="What the best threshold maximises: ner (NER span F over all types) or joint (joint NER + linking F on the linker's labels)"),
     step: float = typer.Option(0.05, "--step", help="Print the curve at thresholds this far apart (the best point is exact)"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the exact curve and the best threshold as JSON"),
 ) -> None:
     """Run the pipeline on a development corpus with the veto off, then print NER
     P/R/F (overall and per type) and joint NER + linking F for each veto threshold (an
     entity of the linker's labels is dropped when its best link score is below it),
-    and the threshold with the best NER F, or that the veto does not help."""
+    and the threshold with the best F of ``--objective``, or that the veto does not help."""
+    check_choice("--objective", objective, VETO_OBJECTIVES)
     nlp, linker, gold = calibration_inputs(pipeline, corpus, linker, output)
     outcomes = veto_outcomes(nlp, gold, linker)
     labels = nlp.get_pipe(linker).labels or ["all"]
     if not len(outcomes.scores):
         raise SapelError(Errors.E405.format(path=pipeline, name=linker, labels=", ".join(labels), corpus=corpus))
     points = outcomes.curve()
-    off, best = points[0], best_veto(points)
+    off, best = points[0], best_veto(points, objective)
     current = nlp.get_pipe(linker).cfg["veto_threshold"]
     finite = outcomes.scores[np.isfinite(outcomes.scores)]
     low = float(finite.min()) if len(finite) else 0.0
@@ -49,8 +51,9 @@ def calibrate_veto_cli(
     msg.info(f"{len(outcomes.scores)} predicted entities judged by {linker!r} (labels {', '.join(labels)})")
     msg.table(rows, header=header, divider=True)
     if best.threshold is None:
-        msg.good(f"No veto threshold improves NER F ({100 * off.ner['f']:.2f}) on this corpus: leave "
-                 f"veto_threshold null.")
+        name = "NER F" if objective == "ner" else "joint F"
+        msg.good(f"No veto threshold improves {name} ({100 * getattr(off, objective)['f']:.2f}) on this "
+                 f"corpus: leave veto_threshold null.")
     else:
         msg.good(
             f"Best veto_threshold {best.threshold:.4f}: NER F {100 * best.ner['f']:.2f} (off: "
@@ -63,6 +66,7 @@ def calibrate_veto_cli(
         data = {
             "linker": linker,
             "judged": len(outcomes.scores),
+            "objective": objective,
             "best": asdict(best),
             "off": asdict(off),
             "curve": [asdict(p) for p in points],

@@ -176,12 +176,20 @@ class VetoOutcomes:
         )
 
 
-def best_veto(points: Sequence[VetoPoint]) -> VetoPoint:
-    """The point with the best NER F; among equals the first (off, then the lowest
-    threshold: the one that drops the fewest entities)."""
+#: what :func:`best_veto` maximises: NER span F, or joint NER + linking F
+VETO_OBJECTIVES = ("ner", "joint")
+
+
+def best_veto(points: Sequence[VetoPoint], objective: str = "ner") -> VetoPoint:
+    """The point with the best F of ``objective`` (``"ner"``: NER span F over all
+    types; ``"joint"``: joint NER + linking F on the linker's labels); among equals
+    the first (off, then the lowest threshold: the one that drops the fewest
+    entities)."""
+    if objective not in VETO_OBJECTIVES:
+        raise SapelError(Errors.E506.format(option="veto objective", value=objective, options=", ".join(VETO_OBJECTIVES)))
     if not points:
         raise SapelError(Errors.E511.format(function="best_veto", curve="VetoOutcomes.curve"))
-    return max(points, key=lambda p: round(p.ner["f"], 12))  # max keeps the first of equals
+    return max(points, key=lambda p: round(getattr(p, objective)["f"], 12))  # max keeps the first of equals
 
 
 def veto_outcomes(nlp, gold_docs, linker_name: str) -> VetoOutcomes:

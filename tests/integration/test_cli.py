@@ -286,6 +286,15 @@ def test_calibrate_veto_prints_the_curve_and_picks_the_threshold(tmp_path, kb_di
     # the veto it picks does what the curve says
     vetoing = spacy.load(tmp_path / "pipeline", config={"components": {"sapel_linker": {"veto_threshold": best["threshold"]}}})
     assert [e.text for e in vetoing("head pain on a sunny day").ents] == ["head pain"]
+    # the joint objective is checked before the pipeline loads, and recorded
+    result = runner.invoke(app, ["calibrate-veto", str(tmp_path / "pipeline"), str(corpus), "--objective", "links"])
+    assert result.exit_code != 0 and "[E402]" in str(result.exception) and "ner, joint" in str(result.exception)
+    joint_out = tmp_path / "veto_joint.json"
+    result = runner.invoke(app, ["calibrate-veto", str(tmp_path / "pipeline"), str(corpus), "--objective", "joint", "-o", str(joint_out)])
+    assert result.exit_code == 0, result.output
+    joint = json.loads(joint_out.read_text(encoding="utf8"))
+    assert joint["objective"] == "joint" and data["objective"] == "ner"
+    assert joint["best"]["joint"]["f"] == max(p["joint"]["f"] for p in joint["curve"])
 
 
 def test_calibrate_veto_needs_a_pipeline_that_finds_entities(tmp_path, kb_dir):

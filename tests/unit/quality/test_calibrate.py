@@ -1,7 +1,8 @@
+import numpy as np
 import pytest
 
 from spacy_sapel.errors import SapelError
-from spacy_sapel.training.calibrate import best_threshold, best_veto, nil_curve
+from spacy_sapel.training.calibrate import VetoOutcomes, best_threshold, best_veto, nil_curve
 
 
 def test_curve_counts_like_score_links():
@@ -37,3 +38,23 @@ def test_mismatched_lengths_are_refused():
         best_threshold([])
     with pytest.raises(SapelError, match="E511.*best_veto.*VetoOutcomes.curve"):
         best_veto([])
+
+
+def test_best_veto_maximises_the_objective_asked_for():
+    # two gold D mentions; three judged predictions: right span and link (0.9), right
+    # span with a wrong link (0.5), not an entity (0.3)
+    outcomes = VetoOutcomes(
+        scores=np.array([0.9, 0.5, 0.3]), labels=np.zeros(3, dtype=np.int64),
+        ner=np.array([1, 1, 0], dtype=np.int8), joint=np.array([1, 0, 0], dtype=np.int8),
+        label_names=["D"], fixed_ner={"D": (0, 0, 2)}, fixed_joint={"D": (0, 0, 2)},
+    )
+    points = outcomes.curve()
+    off = points[0]
+    assert off.ner["f"] == pytest.approx(0.8) and off.joint["f"] == pytest.approx(0.4)
+    by_ner, by_joint = best_veto(points), best_veto(points, "joint")
+    # dropping the non-entity is best for NER F; also dropping the wrong link, for joint F
+    assert by_ner.threshold == 0.5 and by_ner.ner["f"] == pytest.approx(1.0)
+    assert by_joint.threshold == 0.9 and by_joint.joint["f"] == pytest.approx(2 / 3)
+    assert by_joint.joint["f"] > by_ner.joint["f"] and by_ner.ner["f"] > by_joint.ner["f"]
+    with pytest.raises(SapelError, match="E506.*veto objective 'linking'.*ner, joint"):
+        best_veto(points, "linking")
