@@ -221,7 +221,7 @@ class StepTrainer(Generic[Result]):
         model.train()
         start = time.perf_counter()
         examples = 0
-        loss_avg = float("nan")
+        loss_avg = _loss_ema(history)  # a resumed run goes on from the losses it had
         stopped_early = False
         bar = tqdm(
             total=self.total_steps, initial=step, desc=self.progress_desc, unit="step", disable=not show_progress
@@ -233,8 +233,8 @@ class StepTrainer(Generic[Result]):
                 examples += learned
                 scheduler.step()
                 step += 1
-                loss_avg = step_loss if math.isnan(loss_avg) else 0.9 * loss_avg + 0.1 * step_loss
                 history.append({"step": step, "loss": step_loss})
+                loss_avg = _ema_update(loss_avg, step_loss)
                 elapsed = time.perf_counter() - start
                 bar.update(1)
                 rate = f"{examples / max(elapsed, 1e-9):.1f}"
@@ -364,3 +364,19 @@ class StepTrainer(Generic[Result]):
             "history": history,
         }
         write_json(self.output_dir / LOG_FILE, log)
+
+
+def _ema_update(average: float, loss: float) -> float:
+    """The running loss shown and reported as ``final_loss``: an exponential moving
+    average (0.9) that starts at the first step's loss."""
+    return loss if math.isnan(average) else 0.9 * average + 0.1 * loss
+
+
+def _loss_ema(history: History) -> float:
+    """:func:`_ema_update` over every step's loss in ``history`` (NaN without any), so
+    that a resumed run reports the ``final_loss`` of the uninterrupted run."""
+    average = float("nan")
+    for entry in history:
+        if "loss" in entry:
+            average = _ema_update(average, float(entry["loss"]))
+    return average

@@ -57,18 +57,15 @@ class SapConfig:
     n_neighbors: int = 16
 
     def check(self) -> None:
-        positive = {
-            "lr": self.lr,
-            "epochs": self.epochs,
-            "grad_accum": self.grad_accum,
-            "checkpoint_every": self.checkpoint_every,
-            "beta": self.beta,
-            "alpha": self.alpha,
-        }
-        for name, value in positive.items():
+        for name in ("lr", "beta", "alpha"):
+            value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                 raise SapelError(Errors.E602.format(name=name, value=value))
-        for name in ("weight_decay", "max_steps", "max_seconds", "miner_margin", "max_validation_pairs"):
+        for name in ("epochs", "grad_accum", "checkpoint_every"):
+            check_int_option(name, getattr(self, name))
+        for name in ("max_steps", "max_validation_pairs"):
+            check_int_option(name, getattr(self, name), minimum=0)
+        for name in ("weight_decay", "max_seconds", "miner_margin"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise SapelError(Errors.E602.format(name=name, value=value))

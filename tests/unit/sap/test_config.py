@@ -73,6 +73,17 @@ def test_training_settings_are_checked_by_name_and_type():
         training_config("sap", {"warmup_ratio": 1.5})
 
 
+@pytest.mark.parametrize("name,value", [("grad_accum", 1.5), ("grad_accum", 0), ("epochs", 2.5),
+                                        ("checkpoint_every", True), ("max_steps", -1)])
+def test_sap_config_made_in_code_refuses_non_integer_counts(name, value):
+    """SapConfig made directly (not through a config file) checks its counts as
+    RetrievalConfig does: a fractional grad_accum used to be accepted."""
+    with pytest.raises(ValueError, match=f"E702.*{name}"):
+        SapConfig(**{name: value}).check()
+    with pytest.raises(ValueError, match=f"E702.*{name}"):
+        RetrievalConfig(**{name: value}).check()
+
+
 def test_a_config_without_a_sap_block_or_with_a_bad_override_is_refused(tmp_path):
     with pytest.raises(ValueError, match=r"E633.*linker.cfg"):
         load_sap_config(CONFIG_DIR / "linker.cfg")

@@ -72,7 +72,7 @@ def test_resume_reproduces_the_uninterrupted_run(tiny_bert_dir, tmp_path, batchi
     cfg = dict(CFG, max_steps=6, checkpoint_every=2, grad_accum=2, batch_size=8, warmup_ratio=0.2,
                batching=batching, concepts_per_batch=4)
     full = SapEncoder.from_pretrained(tiny_bert_dir, device="cpu")
-    SapTrainer(full, pairs, tmp_path / "full", config=SapConfig(**cfg)).train(show_progress=False)
+    uninterrupted = SapTrainer(full, pairs, tmp_path / "full", config=SapConfig(**cfg)).train(show_progress=False)
 
     # a run killed during step 4: its last checkpoint is step 2, step 3 is lost
     part = SapEncoder.from_pretrained(tiny_bert_dir, device="cpu")
@@ -96,6 +96,8 @@ def test_resume_reproduces_the_uninterrupted_run(tiny_bert_dir, tmp_path, batchi
         resume=True, show_progress=False
     )
     assert result.steps == 6
+    # the running loss goes on from the checkpoint's steps, not from the resumed ones only
+    assert result.final_loss == pytest.approx(uninterrupted.final_loss, rel=1e-5)
     for (name, a), (_, b) in zip(full.model.state_dict().items(), resumed.model.state_dict().items()):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-6, msg=name)
 
