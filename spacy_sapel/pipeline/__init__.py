@@ -5,7 +5,7 @@ from .linker import (
     install_extensions,
     make_sapel_linker,
 )
-from . import loaders, rerankers, scorer, vocab_feature  # noqa: F401  (registrations)
+from . import loaders, rerankers, scorer, tokenizer, vocab_feature  # noqa: F401  (registrations)
 from .vocab_tagger import VocabTagger
 from .linker_kb import LinkerKB
 

@@ -17,6 +17,7 @@ GROUPS = {
     "spacy_scorers": registry.scorers,
     "spacy_readers": registry.readers,
     "spacy_architectures": registry.architectures,
+    "spacy_tokenizers": registry.tokenizers,
 }
 
 
