@@ -20,8 +20,9 @@ MAX_PAREN_TOKENS = 10
 # 10-character short form), room for punctuation and space tokens, so that the work
 # per parenthesis is bounded when a doc has no (or very long) sentences
 MAX_LOOKBACK_TOKENS = 2 * (MAX_SHORT_FORM_CHARS + 5)
-# the words of a long form whose initials an undefined short form spells
-_WORD_SPLIT = re.compile(r"[\s\-]+")
+# the words of a long form whose initials an undefined short form spells ("/" joins
+# alternatives, "Duchenne/Becker muscular dystrophy": each has a word of its own)
+_WORD_SPLIT = re.compile(r"[\s\-/]+")
 
 
 def install_abbreviation_extension() -> None:
@@ -219,11 +220,11 @@ def looks_like_abbreviation(text: str) -> bool:
 
 def spells(short: str, long_text: str) -> bool:
     """Whether ``short`` abbreviates ``long_text`` strictly: its characters, in order,
-    are the initials of all the long form's words (split at spaces and hyphens, at
-    least two), each word's initial matched and any other character taken from inside
-    the word before it ("OAB" <- "overactive bladder"); case is ignored. A trailing
-    lower-case "s" after an upper-case letter or digit is a plural ("EDDs"), not a
-    letter to spell."""
+    are the initials of all the long form's words (split at spaces, hyphens and
+    slashes; at least two), each word's initial matched and any other character taken
+    from inside the word before it ("OAB" <- "overactive bladder"); case is ignored.
+    A trailing lower-case "s" after an upper-case letter or digit is a plural
+    ("EDDs"), not a letter to spell."""
     words = [w for w in (w.lstrip("([") for w in _WORD_SPLIT.split(long_text.lower())) if w]
     if len(short) > 2 and short[-1] == "s" and not short[-2].islower():
         short = short[:-1]

@@ -126,6 +126,7 @@ def test_work_per_parenthesis_is_bounded_in_long_docs(monkeypatch, sentences):
         ("VSDs", "ventricular septal defects"),
         ("PDs", "pulmonary disease"),
         ("SLE", "(systemic lupus erythematosus"),
+        ("DBMD", "Duchenne/Becker muscular dystrophy"),
     ],
 )
 def test_short_forms_that_spell_a_mention(short, long_text):
@@ -142,6 +143,7 @@ def test_short_forms_that_spell_a_mention(short, long_text):
         ("HF", "chronic heart failure"),  # every word's initial must be used
         ("MI", "infarction myocardial"),  # in order
         ("EDs", "excited delirium syndrome"),  # a plural "s" is not a letter
+        ("DMD", "Duchenne/Becker muscular dystrophy"),  # "Becker" is a word of its own
     ],
 )
 def test_short_forms_that_do_not_spell_a_mention(short, long_text):
