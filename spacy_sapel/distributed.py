@@ -13,6 +13,7 @@ is not, a local instance is started.
 """
 from __future__ import annotations
 
+import gc
 import logging
 import re
 import tempfile
@@ -257,6 +258,7 @@ def annotate_ray(
         for batch in dataset.iter_batches(batch_size=None, batch_format="numpy")
         for out in batch["out"]
     )
+    coded: Optional[InputFileError] = None
     try:
         with atomic_directory(output_dir, SHARDS_MARKER, overwrite=overwrite) as tmp:
             if output_format == "jsonl":
@@ -269,7 +271,14 @@ def annotate_ray(
         coded = actor_input_error(err)
         if coded is None:
             raise
-        raise coded from err
+    if coded is not None:
+        # Ray's iterator and the actor's error refer to the actor pool through
+        # reference cycles, so its actors kept their CPUs until the garbage collector
+        # ran, and the next run on this Ray waited for them: drop them now, and raise
+        # outside the handler so that the error does not keep Ray's traceback alive
+        del dataset, outputs
+        gc.collect()
+        raise coded
     logger.info("Annotated %d documents -> %s (%d shards)", counts["docs"], output_dir, counts["shards"])
     return counts
 
