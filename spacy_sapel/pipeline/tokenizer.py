@@ -15,7 +15,6 @@ before: a mention that was one token becomes several.
 The rules are saved with the pipeline like any tokenizer's (``nlp.to_disk``)."""
 from __future__ import annotations
 
-import re
 from typing import Callable, List
 
 from spacy.language import Language
@@ -36,18 +35,24 @@ SUFFIXES: List[str] = [
     r"(?<=[A-Za-z])\+",  # a charge after letters: "Na+", "K+"
     r"(?<=^[A-Z])\.",  # a single capital and a full stop: "hepatitis C.", "vitamin D."
 ]
-#: spaCy's exceptions that keep a single capital and its full stop together ("C.");
-#: removed, so that the suffix above splits them
-_SINGLE_CAPITAL = re.compile(r"[A-Z]\.")
+#: characters the rules above split at
+_SPLIT_CHARS = set("()[]/+-")
+
+
+def _dropped_exception(key: str) -> bool:
+    """An emoticon made of characters the rules split at ("8)", "8-D", ":-(", "(-8"):
+    spaCy would match it on the pieces of "(5/8)" or "1-deamino-8-D-arginine" and
+    glue them back together, across a boundary its own rules make."""
+    return bool(_SPLIT_CHARS & set(key)) and sum(c.isalpha() for c in key) <= 1
 
 
 def add_biomedical_rules(tokenizer: Tokenizer, defaults: type) -> Tokenizer:
     """Make ``tokenizer`` (built from the language's ``defaults``, e.g.
     ``nlp.Defaults``) split as :data:`INFIXES` and :data:`SUFFIXES` say, and drop the
-    single-capital exceptions; returns it."""
+    exceptions that would undo those splits; returns it."""
     tokenizer.infix_finditer = compile_infix_regex([*(defaults.infixes or []), *INFIXES]).finditer
     tokenizer.suffix_search = compile_suffix_regex([*(defaults.suffixes or []), *SUFFIXES]).search
-    tokenizer.rules = {key: value for key, value in (tokenizer.rules or {}).items() if not _SINGLE_CAPITAL.fullmatch(key)}
+    tokenizer.rules = {key: value for key, value in (tokenizer.rules or {}).items() if not _dropped_exception(key)}
     return tokenizer
 
 

@@ -15,6 +15,7 @@ TEXTS = [
     "Patients with chronic hepatitis C. Others took vitamin D.",
     "Diazepam- and morphine-induced sedation in the U.S., e.g. in Dr. Smith's trial.",
     "5-FU/LV at 10 mg/kg (n = 12) vs. placebo; IL-6 rose.",
+    "Lesions were reduced (5/8) after 1-deamino-8-D-arginine vasopressin :-)",
 ]
 
 
