@@ -17,9 +17,9 @@ mention types as Disease, as ``project.yml`` converts them; MEDIC 2012) and ``co
 Linking as evidence: the trained NER followed by ``sapel_linker`` on the set's Disease
 KB (the vocabulary + the training corpus's mentions as aliases and priors, built once
 into ``--out-dir``); ``veto_threshold`` chosen by 2-fold cross-fitting over the
-development documents (the threshold with the best NER F on one half is scored on the
-other half; the two halves' counts are added), so the row is not tuned on what it
-scores.
+development documents (the threshold with the best NER F, or in a second row the best
+joint NER + linking F, on one half is scored on the other half; the two halves' counts
+are added), so the rows are not tuned on what they score.
 
     python benchmarks/ner_dev.py --data-dir ../shared/data --sets bc5cdr \\
         --variants trf,trf_vocab --steps 1000 --eval-every 250 [--veto]
@@ -157,16 +157,20 @@ def score(nlp, gold: Sequence[Doc]) -> Dict[str, Any]:
 
 
 def veto_cross_fit(nlp, gold: Sequence[Doc]) -> Dict[str, Any]:
-    """The veto chosen on one half of the docs (best NER F) and scored on the other,
-    both ways, counts added; the veto-off scores of the same run beside it."""
-    from spacy_sapel.training.calibrate import best_veto, veto_outcomes
+    """The veto chosen on one half of the docs and scored on the other, both ways,
+    counts added, once for each objective of ``calibrate-veto`` (best NER F, best
+    joint F); the veto-off scores of the same run beside them."""
+    from spacy_sapel.training.calibrate import VETO_OBJECTIVES, best_veto, veto_outcomes
 
     halves = [list(gold[0::2]), list(gold[1::2])]
     outcomes = [veto_outcomes(nlp, half, "sapel_linker") for half in halves]
-    chosen = [best_veto(o.curve()).threshold for o in outcomes]
-    points = [outcomes[1].curve([chosen[0]])[0], outcomes[0].curve([chosen[1]])[0]]
     offs = [o.curve([None])[0] for o in outcomes]
-    return {"thresholds": chosen, "veto": _pool(points), "off": _pool(offs)}
+    result: Dict[str, Any] = {"off": _pool(offs)}
+    for objective in VETO_OBJECTIVES:
+        chosen = [best_veto(o.curve(), objective).threshold for o in outcomes]
+        points = [outcomes[1].curve([chosen[0]])[0], outcomes[0].curve([chosen[1]])[0]]
+        result[objective] = {"thresholds": chosen, **_pool(points)}
+    return result
 
 
 def _pool(points) -> Dict[str, Any]:
@@ -251,13 +255,14 @@ def main() -> None:
                          f"{s['seconds']:.0f}"])
             if args.veto and vocab is not None:
                 cross = veto_cross_fit(with_linker(pipeline, kb_dir(args.data_dir, set_name, args.out_dir)), gold)
-                for key, title in (("off", "+ linker, veto off"), ("veto", "+ linking evidence")):
+                for key, title in (("off", "+ linker, veto off"), ("ner", "+ linking evidence (by NER F)"),
+                                   ("joint", "+ linking evidence (by joint F)")):
                     v = cross[key]
                     rows.append([set_name, f"{name} {title}", fmt(v["ner"]["p"]), fmt(v["ner"]["r"]), fmt(v["ner"]["f"]),
                                  " ".join(f"{label} {fmt(v['per_type'][label]['f'])}" for label in sorted(v["per_type"])),
                                  fmt(v["joint"]["f"]),
                                  "" if key == "off" else f"{v['dropped']} ({v['dropped_right']} right) at "
-                                 + " / ".join("off" if t is None else f"{t:.3f}" for t in cross["thresholds"]), ""])
+                                 + " / ".join("off" if t is None else f"{t:.3f}" for t in v["thresholds"]), ""])
     msg.table(rows, header=("set", "NER", "P", "R", "F", "F per type", f"joint {LINKED} F", "vetoed", "dev s"),
               divider=True)
     for name, curve in curves:
