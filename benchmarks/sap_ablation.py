@@ -31,7 +31,9 @@ from wasabi import msg
 from spacy_sapel.encoder import DEFAULT_ENCODER, SapEncoder
 from spacy_sapel.kb.readers import read_kb
 from spacy_sapel.sap.pairs import PairSet, SynonymPair, kb_pairs, split_validation
-from spacy_sapel.sap.trainer import SapConfig, SapTrainer
+from spacy_sapel.util import atomic_write_bytes
+from spacy_sapel.sap.loop import check_sap_output
+from spacy_sapel.sap.trainer import SapConfig, SapTrainer, synonym_hits
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = {"lr": 2e-5, "warmup_ratio": 0.05, "batch_size": 64, "batching": "random", "seed": 42}
@@ -53,15 +55,12 @@ def has_digit(pair: SynonymPair) -> bool:
 
 
 def held_out_accuracy(encoder: SapEncoder, pairs: Sequence[SynonymPair]) -> Dict[str, float]:
-    """acc@1 of each left name against all right names of ``pairs``, overall and for
-    the pairs with and without a digit (the same search, split afterwards)."""
-    left = encoder.encode([p.left for p in pairs])
-    right = encoder.encode([p.right for p in pairs])
-    labels = np.array([p.label for p in pairs])
-    right_ = labels[(left @ right.T).argmax(axis=1)] == labels
+    """The trainer's synonym acc@1 on ``pairs``, overall and for the pairs with and
+    without a digit (the same search, split afterwards)."""
+    hits = synonym_hits(encoder, pairs)
     digits = np.array([has_digit(p) for p in pairs])
-    return {"all": float(right_.mean()), "digits": float(right_[digits].mean()),
-            "no digits": float(right_[~digits].mean())}
+    return {"all": float(hits.mean()), "digits": float(hits[digits].mean()),
+            "no digits": float(hits[~digits].mean())}
 
 
 class ScoringTrainer(SapTrainer):
@@ -69,10 +68,8 @@ class ScoringTrainer(SapTrainer):
 
     def _validate(self, history: List[Dict[str, Any]], step: int) -> None:
         if self.validation:
-            was_training = self.encoder.model.training
-            self.encoder.model.eval()
-            history.append({"step": step, **{f"val {k}": v for k, v in held_out_accuracy(self.encoder, self.validation).items()}})
-            self.encoder.model.train(was_training)
+            scores = held_out_accuracy(self.encoder, self.validation)
+            history.append({"step": step, **{f"val {k}": v for k, v in scores.items()}})
 
 
 def main() -> None:
@@ -90,6 +87,8 @@ def main() -> None:
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown or args.steps < 1 or args.eval_every < 1:
         raise SystemExit(f"unknown variants {unknown} (known: {', '.join(VARIANTS)}) or steps/eval-every < 1")
+    for name in variants:  # a folder that is not an earlier run's output is refused before any work
+        check_sap_output(args.out_dir / name)
     kb = read_kb([str(args.data_dir / args.vocab)], args.reader)
     train, val = split_validation(kb_pairs(kb, max_pairs_per_concept=50, seed=0), fraction=0.02, seed=0)
     val_pairs = val.pairs[: args.max_validation_pairs]
@@ -116,7 +115,7 @@ def main() -> None:
                          f"{seconds:.0f}" if h is history[-1] else ""])
         msg.info(f"{name}: {seconds:.0f} s")
     msg.table(rows, header=("variant", "step", "held-out acc@1", "with digits", "without digits", "seconds"), divider=True)
-    (args.out_dir / "results.json").write_text(json.dumps(results, indent=2))
+    atomic_write_bytes(args.out_dir / "results.json", json.dumps(results, indent=2).encode("utf8"))
 
 
 if __name__ == "__main__":

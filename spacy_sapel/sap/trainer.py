@@ -10,7 +10,7 @@ import random
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Dict, List, Optional, Tuple, Union
+from typing import Any, ClassVar, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -98,16 +98,20 @@ class SapResult:
     batches_without_hard_pairs: int = 0
 
 
-def validation_accuracy(encoder: SapEncoder, pairs: List[SynonymPair]) -> float:
-    """acc@1 of finding, for each left name, a right name of the same concept among
-    all right names of ``pairs`` (held-out concepts): synonym retrieval."""
+def synonym_hits(encoder: SapEncoder, pairs: Sequence[SynonymPair]) -> np.ndarray:
+    """For each pair, whether its left name's nearest right name among all right
+    names of ``pairs`` (held-out concepts) is of the same concept: synonym retrieval."""
     if not pairs:
-        return float("nan")
+        return np.zeros(0, dtype=bool)
     left = encoder.encode([p.left for p in pairs])
     right = encoder.encode([p.right for p in pairs])
     labels = np.array([p.label for p in pairs])
-    best = (left @ right.T).argmax(axis=1)
-    return float((labels[best] == labels).mean())
+    return labels[(left @ right.T).argmax(axis=1)] == labels
+
+
+def validation_accuracy(encoder: SapEncoder, pairs: List[SynonymPair]) -> float:
+    """acc@1 of :func:`synonym_hits` (NaN without pairs)."""
+    return float(synonym_hits(encoder, pairs).mean()) if pairs else float("nan")
 
 
 
