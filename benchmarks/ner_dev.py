@@ -192,8 +192,8 @@ def _pool(points) -> Dict[str, Any]:
     }
 
 
-def with_linker(pipeline: Path, kb: Path):
-    nlp = spacy.load(pipeline)
+def with_linker(nlp, kb: Path):
+    """``nlp`` (already scored alone) with a Disease ``sapel_linker`` on ``kb`` added."""
     nlp.add_pipe("sapel_linker", config={"labels": [LINKED]})
     nlp.get_pipe("sapel_linker").initialize(kb_loader=registry.misc.get("sapel.load_kb_dir.v1")(kb))
     return nlp
@@ -254,7 +254,7 @@ def main() -> None:
                          " ".join(f"{label} {fmt(s['per_type'][label]['f'])}" for label in labels), "", "",
                          f"{s['seconds']:.0f}"])
             if args.veto and vocab is not None:
-                cross = veto_cross_fit(with_linker(pipeline, kb_dir(args.data_dir, set_name, args.out_dir)), gold)
+                cross = veto_cross_fit(with_linker(nlp, kb_dir(args.data_dir, set_name, args.out_dir)), gold)
                 for key, title in (("off", "+ linker, veto off"), ("ner", "+ linking evidence (by NER F)"),
                                    ("joint", "+ linking evidence (by joint F)")):
                     v = cross[key]
