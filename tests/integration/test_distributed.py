@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 import warnings
 from pathlib import Path
 
@@ -230,14 +229,6 @@ def test_annotate_ray_bad_record(ray_local, pipeline_dir, tmp_path):
         annotate_ray(pipeline_dir, bad, tmp_path / "out", num_actors=1)
     with pytest.raises(ValueError, match="E402.*output format"):
         annotate_ray(pipeline_dir, bad, tmp_path / "out", output_format="csv")
-    # the failed runs' actors are gone: their CPUs are free for the next run
-    ray = ray_local
-    deadline = time.monotonic() + 60  # actors stop asynchronously; slower on a busy machine
-    while ray.available_resources().get("CPU", 0) < ray.cluster_resources().get("CPU", 0) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert ray.available_resources().get("CPU", 0) == ray.cluster_resources().get("CPU", 0)
-    bad.write_text(json.dumps({"text": "flu"}) + "\n")
-    assert annotate_ray(pipeline_dir, bad, tmp_path / "out", num_actors=1)["docs"] == 1
 
 
 @pytest.mark.parametrize("command", ["build-kb-ray", "annotate-ray"])
