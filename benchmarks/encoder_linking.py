@@ -1,0 +1,136 @@
+"""Issue 15's table: what fine-tuning the encoder on NCBI-disease training mentions
+adds to the whole linker (priors, short forms, spelling variants, the reranker), on
+NCBI-disease development (MEDIC 2012) and BC5CDR development Disease mentions (CTD
+2017), each KB holding its training corpus's mentions as aliases and priors.
+
+Encoders:
+
+- ``base``: all-MiniLM-L6-v2 (or ``--encoder``);
+- ``finetune``: ``configs/sap_finetune.cfg`` as the project's ``finetune-sap`` step runs
+  it (pairs of a mention and up to 8 names of its concept, hard batches, lr 5e-5),
+  ``--finetune-epochs`` epochs from the base encoder;
+- ``retrieval``: the same config with ``--sap.objective retrieval`` (BioSyn-style: each
+  mention against the 20 names the current encoder retrieves from the whole KB,
+  re-encoded every epoch), ``--retrieval-epochs`` epochs.
+
+Both train on the NCBI-disease training set against MEDIC 2012. A trained encoder
+already in ``OUTPUT/NAME/model-last`` is reused (its ``training.json`` says how it was
+trained; ``--retrain`` trains again). Rows come from ``quality.py``'s functions: the
+default linker and + the reranker (trained k-fold on the training corpus of each set).
+``OUTPUT/results.json`` is rewritten atomically after each encoder.
+
+    python benchmarks/encoder_linking.py --data-dir ../shared/data \\
+        --output-dir benchmarks/output/encoder_linking --cache-dir CACHE
+
+By hand, not CI; one heavy job at a time on a small machine (about 16 minutes for the
+retrieval run, 5 for the fine-tuning and 4 per encoder for the rows on 2 cores).
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import spacy
+import typer
+from wasabi import msg
+
+from quality import SETS, cached_kb, evaluate, gold_docs, trained_reranker
+from spacy_sapel.encoder import DEFAULT_ENCODER
+from spacy_sapel.sap.config import pretrain_sap
+from spacy_sapel.sap.loop import check_sap_output
+from spacy_sapel.util import atomic_write_bytes
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = ROOT / "configs" / "sap_finetune.cfg"
+# the linker's defaults, as quality.py's "+ spelling variants" row
+LINKER = {
+    "abbreviations": True, "sparse_weight": 0.0, "priors": True, "short_forms": "long_form_first",
+    "implicit_short_forms": True, "spelling_variants": True,
+}
+
+
+def train(name: str, data_dir: Path, out: Path, encoder: str, epochs: int, retrain: bool) -> Dict[str, Any]:
+    """Train (or reuse) the encoder ``name`` under ``out / name``; returns what its
+    ``training.json`` says plus the minutes measured here (None when reused)."""
+    model = out / name / "model-last"
+    if model.is_dir() and not retrain:
+        msg.info(f"{name}: reusing {model}")
+        # resolved: quality.py's cache is keyed by the encoder's path
+        return {"model": str(model.resolve()), "minutes": None, **_summary(out / name)}
+    overrides: Dict[str, Any] = {
+        "paths.encoder": encoder,
+        "paths.kb": str(data_dir / "medic-2012" / "medic_06Jul2012.txt"),
+        "paths.corpus": str(data_dir / "ncbi-disease" / "NCBItrainset_corpus.txt"),
+        "sap.reader": "medic",
+        "sap.training.epochs": epochs,
+    }
+    if name == "retrieval":
+        overrides["sap.objective"] = "retrieval"
+    else:
+        overrides["sap.training.batching"] = "hard"
+    t = time.perf_counter()
+    pretrain_sap(CONFIG, out / name, overrides=overrides)
+    minutes = (time.perf_counter() - t) / 60
+    msg.good(f"{name}: trained in {minutes:.1f} minutes")
+    return {"model": str(model.resolve()), "minutes": round(minutes, 1), **_summary(out / name)}
+
+
+def _summary(run_dir: Path) -> Dict[str, Any]:
+    try:
+        record = json.loads((run_dir / "training.json").read_text(encoding="utf8"))
+    except (OSError, ValueError):
+        return {}
+    result = record.get("result", {})
+    return {k: result.get(k) for k in ("steps", "seconds", "final_loss")}
+
+
+def main(
+    data_dir: Path = typer.Option(Path("../shared/data"), help="Folder with the corpora and vocabularies"),
+    output_dir: Path = typer.Option(Path("benchmarks/output/encoder_linking"), help="Where the trained encoders and results.json go"),
+    cache_dir: Optional[Path] = typer.Option(None, help="quality.py's cache of built KBs and trained rerankers"),
+    encoder: str = typer.Option(DEFAULT_ENCODER, help="Base encoder"),
+    finetune_epochs: int = typer.Option(1, min=1, help="Epochs of today's fine-tuning (the project's ft_epochs)"),
+    retrieval_epochs: int = typer.Option(2, min=1, help="Epochs of retrieval-aware fine-tuning"),
+    retrain: bool = typer.Option(False, help="Train again even where OUTPUT/NAME/model-last exists"),
+    folds: int = typer.Option(5, min=2, help="Folds over training documents for the reranker's examples"),
+) -> None:
+    inputs = [data_dir / SETS[s][0] for s in SETS] + [data_dir / SETS[s][2] for s in SETS] + [data_dir / SETS[s][4] for s in SETS]
+    missing = [str(p) for p in inputs if not p.is_file()]
+    if missing:
+        raise typer.BadParameter(f"not found: {missing}", param_hint="--data-dir")
+    # a folder that is not a SAP output is refused before anything trains
+    for name in ("finetune", "retrieval"):
+        check_sap_output(output_dir / name)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    if cache_dir is not None:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+    encoders = {"base": {"model": encoder, "minutes": 0}}
+    encoders["finetune"] = train("finetune", data_dir, output_dir, encoder, finetune_epochs, retrain)
+    encoders["retrieval"] = train("retrieval", data_dir, output_dir, encoder, retrieval_epochs, retrain)
+    rows: List[tuple] = []
+    results: Dict[str, Any] = {"encoders": encoders, "rows": []}
+    for name, info in encoders.items():
+        for set_name, (corpus, types, *_rest) in SETS.items():
+            linker_kb = cached_kb(data_dir, set_name, info["model"], cache_dir)
+            docs, gold = gold_docs(spacy.blank("en"), data_dir / corpus, types)
+            reranker = trained_reranker(data_dir, set_name, linker_kb, LINKER, folds, cache_dir)
+            for linker, model in (("default linker", None), ("+ reranker", reranker)):
+                acc, _, errors = evaluate(linker_kb, docs, gold, LINKER, reranker=model)
+                row = (name, set_name, linker, f"{acc[1]:.3f}", f"{acc[5]:.3f}", errors["not_in_top_k"])
+                rows.append(row)
+                results["rows"].append(dict(zip(("encoder", "set", "linker", "acc@1", "acc@5", "not in top 5"), row)))
+                msg.text(" | ".join(map(str, row)))
+        atomic_write_bytes(output_dir / "results.json", json.dumps(results, indent=2).encode("utf8"))
+    msg.table(rows, header=("encoder", "set", "linker", "acc@1", "acc@5", "not in top 5"), divider=True)
+    for name, info in encoders.items():
+        if name != "base":
+            seconds = info.get("seconds")
+            took = f"{seconds / 60:.1f} minutes of training" if seconds else "training time unknown"
+            reused = " (reused)" if info["minutes"] is None else ""
+            msg.info(f"{name}{reused}: {info.get('steps')} steps, {took}, final loss {info.get('final_loss')}")
+
+
+if __name__ == "__main__":
+    typer.run(main)
