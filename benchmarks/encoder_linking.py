@@ -7,8 +7,9 @@ Encoders:
 
 - ``base``: all-MiniLM-L6-v2 (or ``--encoder``);
 - ``finetune``: ``configs/sap_finetune.cfg`` as the project's ``finetune-sap`` step runs
-  it (pairs of a mention and up to 8 names of its concept, hard batches, lr 5e-5),
-  ``--finetune-epochs`` epochs from the base encoder;
+  it (pairs of a mention and up to 8 names of its concept, hard batches unless
+  ``--finetune-batching random``, lr 5e-5), ``--finetune-epochs`` epochs from the base
+  encoder;
 - ``retrieval``: the same config with ``--sap.objective retrieval`` (BioSyn-style: each
   mention against the 20 names the current encoder retrieves from the whole KB,
   re-encoded every epoch), ``--retrieval-epochs`` epochs.
@@ -51,7 +52,9 @@ LINKER = {
 }
 
 
-def train(name: str, data_dir: Path, out: Path, encoder: str, epochs: int, retrain: bool) -> Dict[str, Any]:
+def train(
+    name: str, data_dir: Path, out: Path, encoder: str, epochs: int, retrain: bool, batching: str = "hard"
+) -> Dict[str, Any]:
     """Train (or reuse) the encoder ``name`` under ``out / name``; returns what its
     ``training.json`` says plus the minutes measured here (None when reused)."""
     model = out / name / "model-last"
@@ -69,7 +72,7 @@ def train(name: str, data_dir: Path, out: Path, encoder: str, epochs: int, retra
     if name == "retrieval":
         overrides["sap.objective"] = "retrieval"
     else:
-        overrides["sap.training.batching"] = "hard"
+        overrides["sap.training.batching"] = batching
     t = time.perf_counter()
     pretrain_sap(CONFIG, out / name, overrides=overrides)
     minutes = (time.perf_counter() - t) / 60
@@ -93,6 +96,7 @@ def main(
     encoder: str = typer.Option(DEFAULT_ENCODER, help="Base encoder"),
     finetune_epochs: int = typer.Option(1, min=1, help="Epochs of today's fine-tuning (the project's ft_epochs)"),
     retrieval_epochs: int = typer.Option(2, min=1, help="Epochs of retrieval-aware fine-tuning"),
+    finetune_batching: str = typer.Option("hard", help="Batch order of today's fine-tuning: hard (the project's ft_batching) or random"),
     retrain: bool = typer.Option(False, help="Train again even where OUTPUT/NAME/model-last exists"),
     folds: int = typer.Option(5, min=2, help="Folds over training documents for the reranker's examples"),
 ) -> None:
@@ -100,6 +104,8 @@ def main(
     missing = [str(p) for p in inputs if not p.is_file()]
     if missing:
         raise typer.BadParameter(f"not found: {missing}", param_hint="--data-dir")
+    if finetune_batching not in ("hard", "random"):
+        raise typer.BadParameter(f"must be hard or random, got {finetune_batching!r}", param_hint="--finetune-batching")
     # a folder that is not a SAP output is refused before anything trains
     for name in ("finetune", "retrieval"):
         check_sap_output(output_dir / name)
@@ -107,7 +113,7 @@ def main(
     if cache_dir is not None:
         cache_dir.mkdir(parents=True, exist_ok=True)
     encoders = {"base": {"model": encoder, "minutes": 0}}
-    encoders["finetune"] = train("finetune", data_dir, output_dir, encoder, finetune_epochs, retrain)
+    encoders["finetune"] = train("finetune", data_dir, output_dir, encoder, finetune_epochs, retrain, finetune_batching)
     encoders["retrieval"] = train("retrieval", data_dir, output_dir, encoder, retrieval_epochs, retrain)
     rows: List[tuple] = []
     results: Dict[str, Any] = {"encoders": encoders, "rows": []}
