@@ -208,7 +208,8 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--out-dir", type=Path, default=ROOT / "benchmarks" / "output" / "ner")
     parser.add_argument("--sets", default="bc5cdr", help=f"comma-separated, of {', '.join(SETS)}")
-    parser.add_argument("--variants", default="trf,trf_vocab", help=f"comma-separated, of {', '.join(VARIANTS)}")
+    parser.add_argument("--variants", default=None,
+                        help=f"comma-separated, of {', '.join(VARIANTS)} (default: all; none with --pipeline)")
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--eval-every", type=int, default=250)
     parser.add_argument("--veto", action="store_true", help="also score + linking as evidence (Disease)")
@@ -216,6 +217,9 @@ def main() -> None:
                         help="score a pipeline trained elsewhere on the first set (repeatable)")
     args = parser.parse_args()
     sets = [s.strip() for s in args.sets.split(",") if s.strip()]
+    if args.variants is None:
+        # --pipeline alone scores what it names; it does not also train every variant
+        args.variants = "" if args.pipeline else ",".join(VARIANTS)
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     unknown = [s for s in sets if s not in SETS] + [v for v in variants if v not in VARIANTS]
     extra = [p for p in args.pipeline if "=" not in p or not Path(p.partition("=")[2]).is_dir()]
