@@ -37,6 +37,7 @@ import spacy
 import typer
 from wasabi import msg
 
+from quality import DEFAULT_LINKER as LINKER
 from quality import SETS, cached_kb, evaluate, gold_docs, trained_reranker
 from spacy_sapel.encoder import DEFAULT_ENCODER
 from spacy_sapel.sap.config import pretrain_sap
@@ -45,11 +46,6 @@ from spacy_sapel.util import atomic_write_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs" / "sap_finetune.cfg"
-# the linker's defaults, as quality.py's "+ spelling variants" row
-LINKER = {
-    "abbreviations": True, "sparse_weight": 0.0, "priors": True, "short_forms": "long_form_first",
-    "implicit_short_forms": True, "spelling_variants": True,
-}
 
 
 def train(
@@ -60,8 +56,7 @@ def train(
     model = out / name / "model-last"
     if model.is_dir() and not retrain:
         msg.info(f"{name}: reusing {model}")
-        # resolved: quality.py's cache is keyed by the encoder's path
-        return {"model": str(model.resolve()), "minutes": None, **_summary(out / name)}
+        return {"model": str(model), "minutes": None, **_summary(out / name)}
     overrides: Dict[str, Any] = {
         "paths.encoder": encoder,
         "paths.kb": str(data_dir / "medic-2012" / "medic_06Jul2012.txt"),
@@ -77,7 +72,7 @@ def train(
     pretrain_sap(CONFIG, out / name, overrides=overrides)
     minutes = (time.perf_counter() - t) / 60
     msg.good(f"{name}: trained in {minutes:.1f} minutes")
-    return {"model": str(model.resolve()), "minutes": round(minutes, 1), **_summary(out / name)}
+    return {"model": str(model), "minutes": round(minutes, 1), **_summary(out / name)}
 
 
 def _summary(run_dir: Path) -> Dict[str, Any]:

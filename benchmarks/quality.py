@@ -17,8 +17,8 @@ Columns: acc@1, acc@5, mentions/second through ``nlp.pipe`` and the error breakd
     python benchmarks/quality.py --data-dir ../shared/data [--encoder DIR]
         [--cache-dir DIR] [--no-reranker] [--sparse-weight 0.2]
 
-``--cache-dir`` keeps each built KB (names encoded once per encoder) and each trained
-reranker between runs. A reranker is keyed by the linker settings, not by the code:
+``--cache-dir`` keeps each built KB (names encoded once per encoder, keyed by its weights)
+and each trained reranker between runs. A reranker is keyed by the linker settings, not by the code:
 delete the cache's ``reranker-*`` folders after changing how the linker retrieves.
 """
 from __future__ import annotations
@@ -52,6 +52,13 @@ SETS = {
     "BC5CDR dev Disease": (
         "bc5cdr/CDR_DevelopmentSet.PubTator.txt", ["Disease"], "ctd-medic-2017/CTD_diseases.tsv.gz", "ctd",
         "bc5cdr/CDR_TrainingSet.PubTator.txt"),
+}
+
+# the ablation's first settings, and the linker's defaults (its "+ spelling variants" row)
+BASE_LINKER = {"abbreviations": True, "sparse_weight": 0.0, "implicit_short_forms": False, "spelling_variants": False}
+DEFAULT_LINKER = {
+    **BASE_LINKER, "priors": True, "short_forms": "long_form_first", "implicit_short_forms": True,
+    "spelling_variants": True,
 }
 
 
@@ -89,7 +96,10 @@ def evaluate(linker_kb: LinkerKB, docs, gold, config: Dict, reranker=None) -> Tu
 
 def cached_kb(data_dir: Path, set_name: str, encoder: str, cache: Optional[Path]) -> LinkerKB:
     corpus, types, vocab, reader, train = SETS[set_name]
-    key = hashlib.sha256(f"{set_name}|{encoder}|v3".encode()).hexdigest()[:12]
+    model = SapEncoder.from_pretrained(encoder, device="cpu")
+    # keyed by the weights, not the path: an encoder trained again into the same folder
+    # must not be scored with the vectors (and the encoder copy) of the earlier one
+    key = hashlib.sha256(f"{set_name}|{model.fingerprint}|v4".encode()).hexdigest()[:12]
     path = cache / f"kb-{key}" if cache else None
     if path is not None and path.exists():
         # the cache saves the encoding; the priors are counted afresh (cheap)
@@ -105,7 +115,7 @@ def cached_kb(data_dir: Path, set_name: str, encoder: str, cache: Optional[Path]
     counted, skipped = add_mention_priors(kb, data_dir / train, types=types)
     msg.info(f"{set_name}: {added} training aliases; {counted} mentions counted as priors; not counted: {skipped}")
     t = time.perf_counter()
-    linker_kb = LinkerKB.build(kb, SapEncoder.from_pretrained(encoder, device="cpu"), sparse=True, show_progress=True)
+    linker_kb = LinkerKB.build(kb, model, sparse=True, show_progress=True)
     msg.info(f"{set_name}: KB of {len(kb)} concepts built in {time.perf_counter() - t:.0f}s")
     if path is not None:
         linker_kb.to_disk(path)
@@ -129,10 +139,10 @@ def main(
         raise typer.BadParameter(f"unknown set(s) {unknown}; the sets are {list(SETS)}", param_hint="--only")
     if cache_dir is not None:
         cache_dir.mkdir(parents=True, exist_ok=True)
-    base = {"abbreviations": True, "sparse_weight": 0.0, "implicit_short_forms": False, "spelling_variants": False}
+    base = BASE_LINKER
     ranked = {**base, "priors": True, "short_forms": "long_form_first"}
     implicit = {**ranked, "implicit_short_forms": True}
-    spelling = {**implicit, "spelling_variants": True}
+    spelling = DEFAULT_LINKER
     hybrid = {**spelling, "sparse_weight": sparse_weight}
     ablation = [
         ("today's linker", {**base, "priors": False, "short_forms": "merge"}),

@@ -31,9 +31,9 @@ from wasabi import msg
 from spacy_sapel.encoder import DEFAULT_ENCODER, SapEncoder
 from spacy_sapel.kb.readers import read_kb
 from spacy_sapel.sap.pairs import PairSet, SynonymPair, kb_pairs, split_validation
-from spacy_sapel.util import atomic_write_bytes
 from spacy_sapel.sap.loop import check_sap_output
 from spacy_sapel.sap.trainer import SapConfig, SapTrainer, synonym_hits
+from spacy_sapel.util import atomic_write_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = {"lr": 2e-5, "warmup_ratio": 0.05, "batch_size": 64, "batching": "random", "seed": 42}

@@ -222,8 +222,12 @@ def test_annotate_ray_bad_record(ray_local, pipeline_dir, tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"text": "flu", "ents": [{"start": 0, "end": 2, "label": "D"}]}) + "\n")
     # Ray Data hands the actor's InputFileError over as text: it is raised as one again
-    with pytest.raises(InputFileError, match=r"^\[E002\] .*bad.jsonl, line 1"):
+    with pytest.raises(InputFileError, match=r"^\[E002\] .*bad.jsonl, line 1") as failed:
         annotate_ray(pipeline_dir, bad, tmp_path / "out", num_actors=1)
+    # raised after Ray's error was handled, not inside the handler: the error does not
+    # keep Ray's traceback (and with it the actor pool and its CPUs) alive
+    assert failed.value.__context__ is None
+    assert not (tmp_path / "out").exists()
     bad.write_text(json.dumps({"text": "flu"}) + "\n" + json.dumps({"text": "flu", "ents": [{"start": "0", "end": 3, "label": "D"}]}) + "\n")
     with pytest.raises(InputFileError, match=r"^\[E002\] .*bad.jsonl, line 2: .*offsets '0':3"):
         annotate_ray(pipeline_dir, bad, tmp_path / "out", num_actors=1)
