@@ -8,7 +8,9 @@ scored):
 
 - ``trf``: ``configs/ner_trf.cfg`` (the packaged all-MiniLM-L6-v2 + ``ner``);
 - ``trf_vocab``: ``configs/ner_trf_vocab.cfg``, the same with KB-aware NER's vocabulary
-  feature, the names of the set's vocabulary (CTD MEDIC) read at initialization.
+  feature, the names of the set's vocabulary (CTD MEDIC) read at initialization;
+- ``trf_chars``: ``configs/ner_trf_chars.cfg``, the transformer's vectors with lexical
+  hash features (NORM, PREFIX, SUFFIX, SHAPE) beside them.
 
 Sets: ``bc5cdr`` (Chemical, Disease; vocabulary CTD MEDIC 2017), ``ncbi`` (the four
 mention types as Disease, as ``project.yml`` converts them; MEDIC 2012) and ``conllpp``
@@ -57,7 +59,8 @@ SETS: Dict[str, Tuple[str, str, List[str], Optional[Tuple[str, str]]]] = {
              ("medic-2012/medic_06Jul2012.txt", "medic")),
     "conllpp": ("conllpp/conllpp_train.txt", "conllpp/conllpp_dev.txt", ["--format", "conll"], None),
 }
-VARIANTS = {"trf": "configs/ner_trf.cfg", "trf_vocab": "configs/ner_trf_vocab.cfg"}
+VARIANTS = {"trf": "configs/ner_trf.cfg", "trf_vocab": "configs/ner_trf_vocab.cfg",
+            "trf_chars": "configs/ner_trf_chars.cfg"}
 LINKED = "Disease"
 CURVE = "curve.jsonl"
 

@@ -73,6 +73,7 @@ def debug_inputs(tmp_path_factory, toy_kb_dir, tiny_bert_dir):
         "ner_tok2vec.cfg": corpus,
         "ner_tok2vec_vocab.cfg": {**corpus, "paths.kb": str(toy_kb_dir)},
         "ner_trf.cfg": {**corpus, "paths.transformer": str(tiny_bert_dir)},
+        "ner_trf_chars.cfg": {**corpus, "paths.transformer": str(tiny_bert_dir)},
         "ner_trf_vocab.cfg": {**corpus, "paths.transformer": str(tiny_bert_dir), "paths.kb": str(toy_kb_dir)},
         "ner_linker.cfg": {**corpus, "paths.kb": str(toy_kb_dir), "paths.ner_model": str(root / "ner")},
         "ner_linker_trf.cfg": {**corpus, "paths.kb": str(toy_kb_dir), "paths.transformer": str(tiny_bert_dir)},

@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import numpy
 import pytest
 import spacy
 from spacy.cli.debug_config import debug_config
@@ -90,10 +91,11 @@ def test_config_passes_debug_config(path, corpus, kb_dir, trained_tok2vec_ner):
     debug_config(path, overrides=overrides)  # exits on an invalid config
 
 
-def test_transformer_ner_trains_saves_and_reloads(tiny_bert_dir, corpus, tmp_path):
+@pytest.mark.parametrize("name", ["ner_trf.cfg", "ner_trf_chars.cfg"])
+def test_transformer_ner_trains_saves_and_reloads(name, tiny_bert_dir, corpus, tmp_path):
     fast = {"training.optimizer.learn_rate.warmup_steps": 1, "training.max_steps": 20,
             "training.optimizer.learn_rate.initial_rate": 0.001}
-    nlp = nlp_from(CONFIG_DIR / "ner_trf.cfg", {"paths.transformer": str(tiny_bert_dir), **fast})
+    nlp = nlp_from(CONFIG_DIR / name, {"paths.transformer": str(tiny_bert_dir), **fast})
     assert nlp.pipe_names == ["transformer", "ner"]
     losses = train(nlp, 20)
     assert losses[-1] < 0.8 * losses[0]
@@ -103,6 +105,27 @@ def test_transformer_ner_trains_saves_and_reloads(tiny_bert_dir, corpus, tmp_pat
     reloaded = spacy.load(tmp_path / "p")
     after = [[(e.start_char, e.end_char, e.label_) for e in d.ents] for d in reloaded.pipe(texts)]
     assert before == after
+
+
+def test_lexical_features_sit_beside_the_transformer_vectors(tiny_bert_dir):
+    """configs/ner_trf_chars.cfg: the `ner` reads the transformer's vectors with 64
+    lexical columns after them, which see what an uncased transformer does not (case,
+    through SHAPE) and leave the transformer's columns as they are."""
+    nlp = nlp_from(CONFIG_DIR / "ner_trf_chars.cfg", {"paths.transformer": str(tiny_bert_dir)})
+    train(nlp, 2)
+    concat = next(node for node in nlp.get_pipe("ner").model.walk()
+                  if node._func.__module__ == "thinc.layers.concatenate")
+    listener, lexical = concat.layers
+    assert listener.name.startswith("transformer-listener") and "hashembed" in lexical.name
+    texts = ("no fever , no flu .", "no fever , no FLU .")
+    docs = [nlp.get_pipe("transformer")(nlp.make_doc(text)) for text in texts]
+    lower, upper = concat.predict(docs)
+    hidden = listener.predict(docs[:1])[0].shape[1]
+    assert hidden == 32 and lower.shape == (6, hidden + 64)
+    numpy.testing.assert_allclose(lower[:, :hidden], listener.predict(docs[:1])[0], rtol=1e-5)
+    # the lexical encoder sees one token either side: "no fever ," are out of reach
+    assert numpy.allclose(lower[:3, hidden:], upper[:3, hidden:])
+    assert not numpy.allclose(lower[4, hidden:], upper[4, hidden:])  # "flu" and "FLU"
 
 
 def test_missing_transformer_directory_is_a_clear_error(tmp_path):
