@@ -37,6 +37,7 @@ from spacy_sapel.kb.ids import kb_id_set
 from spacy_sapel.kb.priors import Priors
 from spacy_sapel.kb.readers import read_kb
 from spacy_sapel.pipeline import LinkerKB
+from spacy_sapel.pipeline.linker import DEFAULT_CONFIG as LINKER_DEFAULTS
 from spacy_sapel.pipeline.rerankers import LinearReranker
 from spacy_sapel.training import accuracy_at_k
 from spacy_sapel.training.evaluate import error_breakdown
@@ -54,12 +55,10 @@ SETS = {
         "bc5cdr/CDR_TrainingSet.PubTator.txt"),
 }
 
-# the ablation's first settings, and the linker's defaults (its "+ spelling variants" row)
+# the ablation's first settings, and the linker's defaults (its "+ spelling variants" row),
+# read from the factory so that the row follows them
 BASE_LINKER = {"abbreviations": True, "sparse_weight": 0.0, "implicit_short_forms": False, "spelling_variants": False}
-DEFAULT_LINKER = {
-    **BASE_LINKER, "priors": True, "short_forms": "long_form_first", "implicit_short_forms": True,
-    "spelling_variants": True,
-}
+DEFAULT_LINKER = {key: LINKER_DEFAULTS[key] for key in (*BASE_LINKER, "priors", "short_forms")}
 
 
 def gold_docs(nlp, path: Path, types):

@@ -88,3 +88,35 @@ def test_config_passes_spacy_debug_config(path, debug_inputs):
 
     assert path.name in debug_inputs, f"add the overrides of {path.name} to debug_inputs"
     debug_config(path, overrides=debug_inputs[path.name])  # exits non-zero on an error
+
+
+# configs that are another config plus one feature, and the only sections they change
+_VOCAB_FEATURE = ["nlp.pipeline", "paths.kb", "training.annotating_components", "components.ner.model.tok2vec",
+                  "components.sapel_vocab_tagger", "initialize.components"]
+FEATURE_CONFIGS = {
+    "ner_trf_chars.cfg": ("ner_trf.cfg", ["components.ner.model.tok2vec"]),
+    "ner_trf_vocab.cfg": ("ner_trf.cfg", _VOCAB_FEATURE),
+    "ner_tok2vec_vocab.cfg": ("ner_tok2vec.cfg", _VOCAB_FEATURE),
+}
+
+
+def _flat(section, prefix=""):
+    out = {}
+    for key, value in section.items():
+        name = f"{prefix}.{key}" if prefix else key
+        out.update(_flat(value, name) if isinstance(value, dict) and value else {name: value})
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(FEATURE_CONFIGS))
+def test_feature_config_differs_from_its_base_only_in_its_feature(name):
+    """The feature configs are full copies (spaCy configs cannot include one another):
+    a change to the base config's training or transformer must reach them too."""
+    base_name, allowed = FEATURE_CONFIGS[name]
+    base = _flat(load_config(CONFIG_DIR / base_name, interpolate=False))
+    variant = _flat(load_config(CONFIG_DIR / name, interpolate=False))
+    changed = [key for key in sorted(base.keys() | variant.keys())
+               if base.get(key, "<absent>") != variant.get(key, "<absent>")]
+    assert changed, f"{name} is {base_name}"
+    drifted = [key for key in changed if not any(key == a or key.startswith(a + ".") for a in allowed)]
+    assert not drifted, f"{name} differs from {base_name} outside its feature: {drifted}"
