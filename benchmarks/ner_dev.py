@@ -12,11 +12,15 @@ scored):
 - ``trf_chars``: ``configs/ner_trf_chars.cfg``, the transformer's vectors with lexical
   hash features (NORM, PREFIX, SUFFIX, SHAPE) beside them.
 
+Each variant is scored without and with ``sapel_abbreviation_ents`` (a defined short
+form takes its long form's entity label; no weights, so a pipeline trained without it
+gets it added after its ``ner``).
+
 Sets: ``bc5cdr`` (Chemical, Disease; vocabulary CTD MEDIC 2017), ``ncbi`` (the four
 mention types as Disease, as ``project.yml`` converts them; MEDIC 2012) and ``conllpp``
 (CoNLL++, four general-domain types; no vocabulary, so ``trf`` only).
 
-Linking as evidence: the trained NER followed by ``sapel_linker`` on the set's Disease
+Linking as evidence: the trained NER and ``sapel_abbreviation_ents`` followed by ``sapel_linker`` on the set's Disease
 KB (the vocabulary + the training corpus's mentions as aliases and priors, built once
 into ``--out-dir``); ``veto_threshold`` chosen by 2-fold cross-fitting over the
 development documents (the threshold with the best NER F, or in a second row the best
@@ -62,6 +66,7 @@ SETS: Dict[str, Tuple[str, str, List[str], Optional[Tuple[str, str]]]] = {
 VARIANTS = {"trf": "configs/ner_trf.cfg", "trf_vocab": "configs/ner_trf_vocab.cfg",
             "trf_chars": "configs/ner_trf_chars.cfg"}
 LINKED = "Disease"
+ABBREVIATIONS = "sapel_abbreviation_ents"
 CURVE = "curve.jsonl"
 
 
@@ -254,18 +259,23 @@ def main() -> None:
             runs += [(name, Path(path)) for name, _, path in (p.partition("=") for p in args.pipeline)]
         for name, pipeline in runs:
             nlp = spacy.load(pipeline)
+            if ABBREVIATIONS not in nlp.pipe_names:
+                # a pipeline trained before the configs had it: the component has no
+                # weights, so adding it gives what the configs now assemble
+                nlp.add_pipe(ABBREVIATIONS, after="ner")
             gold = list(DocBin().from_disk(corpora[1]).get_docs(nlp.vocab))
-            s = score(nlp, gold)
-            labels = sorted(s["per_type"])
-            rows.append([set_name, name, fmt(s["p"]), fmt(s["r"]), fmt(s["f"]),
-                         " ".join(f"{label} {fmt(s['per_type'][label]['f'])}" for label in labels), "", "",
-                         f"{s['seconds']:.0f}"])
+            with nlp.select_pipes(disable=[ABBREVIATIONS]):
+                without = score(nlp, gold)
+            for title, s in (("", without), (f" + {ABBREVIATIONS}", score(nlp, gold))):
+                rows.append([set_name, name + title, fmt(s["p"]), fmt(s["r"]), fmt(s["f"]),
+                             " ".join(f"{label} {fmt(v['f'])}" for label, v in sorted(s["per_type"].items())), "", "",
+                             f"{s['seconds']:.0f}"])
             if args.veto and vocab is not None:
                 cross = veto_cross_fit(with_linker(nlp, kb_dir(args.data_dir, set_name, args.out_dir)), gold)
                 for key, title in (("off", "+ linker, veto off"), ("ner", "+ linking evidence (by NER F)"),
                                    ("joint", "+ linking evidence (by joint F)")):
                     v = cross[key]
-                    rows.append([set_name, f"{name} {title}", fmt(v["ner"]["p"]), fmt(v["ner"]["r"]), fmt(v["ner"]["f"]),
+                    rows.append([set_name, f"{name} + {ABBREVIATIONS} {title}", fmt(v["ner"]["p"]), fmt(v["ner"]["r"]), fmt(v["ner"]["f"]),
                                  " ".join(f"{label} {fmt(v['per_type'][label]['f'])}" for label in sorted(v["per_type"])),
                                  fmt(v["joint"]["f"]),
                                  "" if key == "off" else f"{v['dropped']} ({v['dropped_right']} right) at "

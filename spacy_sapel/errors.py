@@ -256,6 +256,8 @@ class Errors(metaclass=ErrorsWithCodes):
             "({text!r}...): the doc was retokenized after sapel_vocab_tagger ran. Put "
             "the tagger after any component that merges or splits tokens.")
     E345 = "Unknown vocabulary tag {tag!r} in doc._.sapel_vocab_tags; expected one of {tags}."
+    E346 = ("Option labels of '{name}' must be a list of entity labels (non-empty strings; "
+            "an empty list passes every long form's label on), got {value!r}.")
     E350 = "Option short_forms must be one of {options}, got {value!r}."
     E351 = ("Option reranker of '{name}' must be a registered reranker (e.g. "
             "{{\"@misc\": \"sapel.linear_reranker.v1\"}}) or null, got {value!r}.")

@@ -7,9 +7,11 @@ from .linker import (
 )
 from . import loaders, rerankers, scorer, tokenizer, vocab_feature  # noqa: F401  (registrations)
 from .vocab_tagger import VocabTagger
+from .abbreviation_ents import AbbreviationEnts
 from .linker_kb import LinkerKB
 
 __all__ = [
+    "AbbreviationEnts",
     "CANDIDATES_ATTR",
     "LinkerKB",
     "SapelLinker",

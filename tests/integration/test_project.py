@@ -132,7 +132,7 @@ def test_demo_package_installs_from_its_wheel_offline_and_loads_by_name(project,
     assert result["file"].startswith(env_dir.as_posix())
     # spaCy comes from the environment running the tests, not the base interpreter's
     assert Path(result["spacy"]) == Path(spacy.__file__)
-    assert result["pipes"] == ["embed", "ner", "sapel_linker"]
+    assert result["pipes"] == ["embed", "ner", "sapel_abbreviation_ents", "sapel_linker"]
     meta = json.loads(next((path / "packages").glob("en_sapel_test-*/meta.json")).read_text())
     assert any(req.startswith("spacy-sapel") for req in meta["requirements"])
 

@@ -4,7 +4,6 @@ a tiny local BERT, saves and reloads with the same predictions; the full pipelin
 clear error; the assemble config sources a trained NER next to a linker."""
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
 import numpy
@@ -13,7 +12,7 @@ import spacy
 from spacy.cli.debug_config import debug_config
 from spacy.tokens import DocBin
 from spacy.training import Example
-from spacy.util import load_config, load_model_from_config
+from spacy.util import fix_random_seed, load_config, load_model_from_config
 
 from spacy_sapel.encoder import SapEncoder
 from spacy_sapel.kb import Concept, KnowledgeBase
@@ -69,10 +68,12 @@ def nlp_from(path, overrides):
 
 
 def train(nlp, steps):
+    # the weights' initialisation draws from numpy's (and torch's) global state: seeded,
+    # so that a test's losses do not depend on the tests that ran before it
+    fix_random_seed(0)
     examples = [Example(nlp.make_doc(d.text), d) for d in gold_docs(nlp)]
     optimizer = nlp.initialize(lambda: examples)
     losses_seen = []
-    random.seed(0)
     for _ in range(steps):
         losses = {}
         nlp.update(examples, sgd=optimizer, drop=0.0, losses=losses)
@@ -96,7 +97,7 @@ def test_transformer_ner_trains_saves_and_reloads(name, tiny_bert_dir, corpus, t
     fast = {"training.optimizer.learn_rate.warmup_steps": 1, "training.max_steps": 20,
             "training.optimizer.learn_rate.initial_rate": 0.001}
     nlp = nlp_from(CONFIG_DIR / name, {"paths.transformer": str(tiny_bert_dir), **fast})
-    assert nlp.pipe_names == ["transformer", "ner"]
+    assert nlp.pipe_names == ["transformer", "ner", "sapel_abbreviation_ents"]
     losses = train(nlp, 20)
     assert losses[-1] < 0.8 * losses[0]
     texts = [text for text, _ in SENTENCES]
@@ -154,7 +155,7 @@ def test_full_pipeline_config_finds_and_links(tiny_bert_dir, kb_dir):
         CONFIG_DIR / "ner_linker_trf.cfg",
         {"paths.transformer": str(tiny_bert_dir), "paths.kb": str(kb_dir)},
     )
-    assert nlp.pipe_names == ["transformer", "ner", "sapel_linker"]
+    assert nlp.pipe_names == ["transformer", "ner", "sapel_abbreviation_ents", "sapel_linker"]
     train(nlp, 2)
     doc = nlp.make_doc("no flu .")
     doc.ents = [doc.char_span(3, 6, label="Disease")]
@@ -170,7 +171,7 @@ def test_assemble_config_sources_the_ner_next_to_a_linker(trained_tok2vec_ner, k
     )
     with nlp.select_pipes(disable=["embed", "ner"]):  # as `spacy assemble`: sourced pipes keep their weights
         nlp.initialize()
-    assert nlp.pipe_names == ["embed", "ner", "sapel_linker"]
+    assert nlp.pipe_names == ["embed", "ner", "sapel_abbreviation_ents", "sapel_linker"]
     trained = spacy.load(trained_tok2vec_ner)
     text = SENTENCES[0][0]
     assert [e.text for e in nlp(text).ents] == [e.text for e in trained(text).ents]

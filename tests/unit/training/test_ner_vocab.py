@@ -80,7 +80,7 @@ def trained(kb_dir):
 
 def test_ner_with_the_vocabulary_feature_trains(trained):
     nlp, losses, before, after = trained
-    assert nlp.pipe_names == ["tok2vec", "sapel_vocab_tagger", "ner"]
+    assert nlp.pipe_names == ["tok2vec", "sapel_vocab_tagger", "ner", "sapel_abbreviation_ents"]
     assert losses[-1] < 0.5 * losses[0]
     # the gold entities are vocabulary names: the rows of the tags seen (O, U) learnt;
     # the row of I (no three-token name) only shrank with the weight decay
@@ -106,7 +106,7 @@ def test_pipeline_runs_without_the_vocabulary(trained, tmp_path):
     nlp.to_disk(tmp_path / "p")
     # the tagger left out: no doc has tags, the feature reads all O
     without_tagger = spacy.load(tmp_path / "p", exclude=["sapel_vocab_tagger"])
-    assert without_tagger.pipe_names == ["tok2vec", "ner"]
+    assert without_tagger.pipe_names == ["tok2vec", "ner", "sapel_abbreviation_ents"]
     docs = list(without_tagger.pipe(TEXTS))
     assert all(doc._.sapel_vocab_tags is None for doc in docs)
     # the tagger without names: all O, the same predictions as without the tagger
@@ -135,7 +135,7 @@ def test_transformer_config_trains_saves_and_runs_without_the_vocabulary(tiny_be
         "training.optimizer.learn_rate.initial_rate": 0.001,
     })
     nlp = load_model_from_config(config, auto_fill=True, validate=True)
-    assert nlp.pipe_names == ["transformer", "sapel_vocab_tagger", "ner"]
+    assert nlp.pipe_names == ["transformer", "sapel_vocab_tagger", "ner", "sapel_abbreviation_ents"]
     examples = [Example(nlp.make_doc(d.text), d) for d in gold_docs(nlp)]
     optimizer = nlp.initialize(lambda: examples)
     losses_seen = []
