@@ -79,10 +79,10 @@ def long_form_labels(doc: Doc, definitions: Iterable[Tuple[Span, Span]], labels:
     result: Dict[ShortForm, str] = {}
     for short, long in definitions:
         key = tuple(token.text for token in short)
-        ent = by_end.get(long.end)
-        if key in result or ent is None or ent.start < long.start:
+        if key in result or sum(c.isupper() for c in short.text) < MIN_CAPITALS:
             continue
-        if sum(c.isupper() for c in short.text) < MIN_CAPITALS:
+        ent = by_end.get(long.end)
+        if ent is None or ent.start < long.start:
             continue
         if not labels or ent.label_ in labels:
             result[key] = ent.label_

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import spacy
 from spacy.tokens import Doc, DocBin, Span
+from thinc.api import ConfigValidationError
 
 from spacy_sapel.errors import SapelError
 from spacy_sapel.pipeline import AbbreviationEnts
@@ -117,7 +118,7 @@ def test_bad_labels_name_the_option(labels):
 
 
 def test_config_is_checked_by_spacy_when_added_by_name():
-    with pytest.raises(Exception, match="labels"):
+    with pytest.raises(ConfigValidationError, match="labels"):
         spacy.blank("en").add_pipe("sapel_abbreviation_ents", config={"labels": "Disease"})
 
 
