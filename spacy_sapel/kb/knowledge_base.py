@@ -219,13 +219,18 @@ class KnowledgeBase:
         """Where the name of ``concept`` that equals ``name`` (as ``name_key``) comes
         from: ``"canonical"``, ``"synonym"`` (the vocabulary's), ``"alias"`` (added by
         ``add_aliases``, e.g. a training mention) or None when it has no such name."""
-        key = name_key(name)
+        return self.name_kinds(concept).get(name_key(name))
+
+    def name_kinds(self, concept: Concept) -> Dict[str, str]:
+        """The kind (see :meth:`name_kind`) of every name of ``concept``, keyed by its
+        ``name_key``: one pass over the names, for callers that want them all."""
         names = concept.names()
         n_vocab = len(names) - self.priors.added_names.get(concept.concept_id, 0)
-        for i, candidate in enumerate(names):
-            if candidate.casefold() == key:
-                return "canonical" if i == 0 else "synonym" if i < n_vocab else "alias"
-        return None
+        # names() keeps one spelling per casefolded name, so the keys are distinct
+        return {
+            name.casefold(): "canonical" if i == 0 else "synonym" if i < n_vocab else "alias"
+            for i, name in enumerate(names)
+        }
 
     def _extend_names(self, concept: Concept, names: Iterable[str]) -> int:
         """Append the names that ``concept`` does not have yet; return how many."""

@@ -211,7 +211,7 @@ class LinearReranker:
         if cached is None:
             concept = kb[concept_id]
             names = concept.names()
-            kinds = {name_key(n): kb.name_kind(concept, n) for n in names}
+            kinds = kb.name_kinds(concept)
             words = set()
             for text in (*names, concept.definition or ""):
                 words |= _words(text)

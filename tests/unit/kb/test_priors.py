@@ -73,6 +73,20 @@ def test_name_kinds(kb, corpus):
     assert kb.name_kind(kb["D3"], "md") is None
 
 
+def test_name_kinds_of_all_names_in_one_pass(kb):
+    # an alias that differs from a vocabulary name only in case is not a new name
+    kb.add_aliases("D1", ["Becker dystrophy", "md", "BMD"], source="train")
+    assert kb.name_kinds(kb["D1"]) == {
+        "muscular dystrophy": "canonical",
+        "md": "synonym",
+        "becker dystrophy": "alias",
+        "bmd": "alias",
+    }
+    for concept in kb:
+        kinds = kb.name_kinds(concept)
+        assert kinds == {name.casefold(): kb.name_kind(concept, name) for name in concept.names()}
+
+
 @pytest.mark.parametrize("via", ["disk", "bytes"])
 def test_priors_round_trip(kb, corpus, tmp_path, via):
     add_mention_aliases(kb, corpus)
