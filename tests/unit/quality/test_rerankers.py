@@ -143,6 +143,19 @@ def test_a_corrupt_reranker_file(linker_kb, tmp_path):
         LinearReranker(features=["score"]).from_disk(tmp_path / "r")
 
 
+def test_a_concepts_names_are_read_a_fixed_number_of_times(monkeypatch):
+    # the per-concept features once asked for each name's kind separately, and each
+    # ask re-derived all the concept's names: quadratic in a concept's name count
+    many = KnowledgeBase.from_concepts(
+        [Concept("D9", "muscular dystrophy", aliases=[f"dystrophy variant {i}" for i in range(40)])], name="many"
+    )
+    calls = []
+    original = Concept.names
+    monkeypatch.setattr(Concept, "names", lambda self: calls.append(1) or original(self))
+    LinearReranker()._concept(many, "D9")
+    assert 1 <= len(calls) <= 2
+
+
 def _featurize(linker_kb, text, mention):
     lkb, doc, mentions, pools = reranker_args(linker_kb, text, mention, top_k=5)
     x = LinearReranker().featurize(lkb, doc, mentions, pools)[0]
