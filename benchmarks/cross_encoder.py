@@ -44,8 +44,9 @@ import torch
 import typer
 from wasabi import msg
 
-from quality import DEFAULT_LINKER, SETS, cached_kb, gold_docs, trained_reranker
+from quality import DEFAULT_LINKER, SETS, cached_kb, gold_docs, run_linker, trained_reranker
 from spacy_sapel.encoder import DEFAULT_ENCODER, SapEncoder
+from spacy_sapel.training import accuracy_at_k
 from spacy_sapel.training.evaluate import first_hit
 
 # text, mention start and end characters, candidates, gold ids
@@ -53,21 +54,17 @@ Linked = Tuple[str, int, int, List[Tuple[str, float]], frozenset]
 
 
 def link(linker_kb, path: Path, types, top_k: int, reranker=None) -> Tuple[List[Linked], float]:
-    """Gold mentions of ``path`` with ids, linked by the default linker (+ ``reranker``)."""
+    """Gold mentions of ``path`` with ids, linked by the default linker (+ ``reranker``),
+    and the seconds the linker took."""
     docs, gold = gold_docs(spacy.blank("en"), path, types)
-    nlp = spacy.blank("en")
-    linker = nlp.add_pipe("sapel_linker", config={**DEFAULT_LINKER, "top_k": top_k})
-    linker.reranker = reranker
-    linker.set_kb(lambda: linker_kb)
-    out: List[Linked] = []
-    gold_iter = iter(gold)
-    start = time.perf_counter()
-    for doc in nlp.pipe(docs, batch_size=64):
-        for ent in doc.ents:
-            ids = next(gold_iter)
-            if ids:
-                out.append((doc.text, ent.start_char, ent.end_char, list(ent._.kb_candidates or []), ids))
-    return out, time.perf_counter() - start
+    linked, seconds = run_linker(linker_kb, docs, DEFAULT_LINKER, reranker, top_k=top_k)
+    ents = [(doc, ent) for doc in linked for ent in doc.ents]
+    out = [
+        (doc.text, ent.start_char, ent.end_char, list(ent._.kb_candidates or []), ids)
+        for (doc, ent), ids in zip(ents, gold)
+        if ids
+    ]
+    return out, seconds
 
 
 class CrossEncoder:
@@ -77,10 +74,10 @@ class CrossEncoder:
     def __init__(self, encoder: SapEncoder, kb, *, max_length: int, context_tokens: int) -> None:
         self.model = copy.deepcopy(encoder.model).cpu()
         self.head = torch.nn.Linear(self.model.config.hidden_size, 1)
+        self.encoder = encoder  # its tokenizer and its padding of a batch
         self.tokenizer = encoder.tokenizer.tokenizer
         self.cls = self.tokenizer.token_to_id("[CLS]")
         self.sep = self.tokenizer.token_to_id("[SEP]")
-        self.pad = encoder.tokenizer.pad_token_id
         self.kb = kb
         self.max_length = max_length
         self.context_tokens = context_tokens
@@ -108,14 +105,8 @@ class CrossEncoder:
         return [self.cls, *context, self.sep, *name, self.sep]
 
     def logits(self, pairs: Sequence[Tuple[str, int, int, str]]) -> torch.Tensor:
-        seqs = [self._pair(*p) for p in pairs]
-        width = max(map(len, seqs))
-        ids = torch.full((len(seqs), width), self.pad, dtype=torch.long)
-        mask = torch.zeros((len(seqs), width), dtype=torch.long)
-        for row, seq in enumerate(seqs):
-            ids[row, : len(seq)] = torch.tensor(seq)
-            mask[row, : len(seq)] = 1
-        return self.head(self.model(ids, mask)[:, 0]).squeeze(-1)
+        batch = self.encoder._collate([self._pair(*p) for p in pairs])
+        return self.head(self.model(batch["input_ids"], batch["attention_mask"])[:, 0]).squeeze(-1)
 
 
 def train(ce: CrossEncoder, groups, *, batch: int, lr: float) -> List[float]:
@@ -150,14 +141,10 @@ def train(ce: CrossEncoder, groups, *, batch: int, lr: float) -> List[float]:
 
 
 def accuracy(linked: List[Linked], scores: List[np.ndarray], kb) -> Tuple[float, float]:
-    id_sets: Dict = {}
-    hits1 = hits5 = 0
-    for (_, _, _, cands, gold), score in zip(linked, scores):
-        order = [cands[i] for i in np.argsort(-score, kind="stable")]
-        rank = first_hit(order, gold, kb, id_sets)
-        hits1 += rank == 0
-        hits5 += rank is not None and rank < 5
-    return hits1 / len(linked), hits5 / len(linked)
+    """acc@1 and acc@5 of each mention's candidates re-ordered by ``scores``."""
+    orders = [[cands[i] for i in np.argsort(-score, kind="stable")] for (*_, cands, _), score in zip(linked, scores)]
+    acc = accuracy_at_k(orders, [gold for *_, gold in linked], kb, ks=(1, 5))
+    return acc[1], acc[5]
 
 
 def main(
@@ -200,8 +187,10 @@ def main(
         kb = linker_kb.kb
         training, _ = link(linker_kb, data_dir / train_corpus, types, top_k)
         dev, link_seconds = link(linker_kb, data_dir / corpus, types, top_k, reranker=reranker)
-        ce = CrossEncoder(SapEncoder.from_pretrained(DEFAULT_ENCODER, device="cpu"), kb,
-                          max_length=max_length, context_tokens=context_tokens)
+        # loaded after seeding, per set: building the model before its weights are read
+        # draws from the seeded generator, so the head's initialisation depends on it
+        base = SapEncoder.from_pretrained(DEFAULT_ENCODER, device="cpu")
+        ce = CrossEncoder(base, kb, max_length=max_length, context_tokens=context_tokens)
         groups = []
         for text, start, end, cands, gold in training:
             rank = first_hit(cands, gold, kb, {})

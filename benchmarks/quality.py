@@ -70,15 +70,21 @@ def gold_docs(nlp, path: Path, types):
     return docs, gold
 
 
-def evaluate(linker_kb: LinkerKB, docs, gold, config: Dict, reranker=None) -> Tuple[Dict, float, Dict]:
+def run_linker(linker_kb: LinkerKB, docs, config: Dict, reranker=None, top_k: int = 5) -> Tuple[List, float]:
+    """Copies of ``docs`` linked by a ``sapel_linker`` with ``config`` (and ``reranker``)
+    against ``linker_kb``, and the seconds ``nlp.pipe`` took."""
     nlp = spacy.blank("en")
-    linker = nlp.add_pipe("sapel_linker", config={"top_k": 5, **config})
+    linker = nlp.add_pipe("sapel_linker", config={**config, "top_k": top_k})
     linker.reranker = reranker
     linker.set_kb(lambda: linker_kb)
     copies = [spacy.tokens.Doc(d.vocab).from_bytes(d.to_bytes()) for d in docs]
     t = time.perf_counter()
     out = list(nlp.pipe(copies, batch_size=64))
-    seconds = time.perf_counter() - t
+    return out, time.perf_counter() - t
+
+
+def evaluate(linker_kb: LinkerKB, docs, gold, config: Dict, reranker=None) -> Tuple[Dict, float, Dict]:
+    out, seconds = run_linker(linker_kb, docs, config, reranker)
     candidates, short = [], []
     for doc in out:
         short_forms = {s.text for s, _ in (doc._.sapel_abbreviations or [])}
