@@ -12,19 +12,23 @@ Encoders:
   encoder;
 - ``retrieval``: the same config with ``--sap.objective retrieval`` (BioSyn-style: each
   mention against the 20 names the current encoder retrieves from the whole KB,
-  re-encoded every epoch), ``--retrieval-epochs`` epochs.
+  re-encoded every epoch), ``--retrieval-epochs`` epochs; the other training mentions
+  are KB names too (the config's ``corpus_aliases``);
+- ``retrieval_vocab`` (instead of ``retrieval``, with ``--no-retrieval-aliases``): the
+  same, retrieving from the vocabulary's names only, as BioSyn does.
 
-Both train on the NCBI-disease training set against MEDIC 2012. A trained encoder
-already in ``OUTPUT/NAME/model-last`` is reused (its ``training.json`` says how it was
-trained; ``--retrain`` trains again). Rows come from ``quality.py``'s functions: the
+``--only base,retrieval`` trains and scores a subset. All train on the NCBI-disease
+training set against MEDIC 2012. A trained encoder already in ``OUTPUT/NAME/model-last``
+is reused (its ``training.json`` says how it was trained; ``--retrain`` trains again). Rows come from ``quality.py``'s functions: the
 default linker and + the reranker (trained k-fold on the training corpus of each set).
 ``OUTPUT/results.json`` is rewritten atomically after each encoder.
 
     python benchmarks/encoder_linking.py --data-dir ../shared/data \\
         --output-dir benchmarks/output/encoder_linking --cache-dir CACHE
 
-By hand, not CI; one heavy job at a time on a small machine (about 16 minutes for the
-retrieval run, 5 for the fine-tuning and 4 per encoder for the rows on 2 cores).
+By hand, not CI; one heavy job at a time on a small machine (on 2 cores about 16
+minutes for the retrieval run, 25 for three epochs of retrieval_vocab, 5 for the
+fine-tuning and 4 per encoder for the rows).
 """
 from __future__ import annotations
 
@@ -49,7 +53,8 @@ CONFIG = ROOT / "configs" / "sap_finetune.cfg"
 
 
 def train(
-    name: str, data_dir: Path, out: Path, encoder: str, epochs: int, retrain: bool, batching: str = "hard"
+    name: str, data_dir: Path, out: Path, encoder: str, epochs: int, retrain: bool, batching: str = "hard",
+    corpus_aliases: bool = True,
 ) -> Dict[str, Any]:
     """Train (or reuse) the encoder ``name`` under ``out / name``; returns what its
     ``training.json`` says plus the minutes measured here (None when reused)."""
@@ -63,8 +68,9 @@ def train(
         "paths.corpus": str(data_dir / "ncbi-disease" / "NCBItrainset_corpus.txt"),
         "sap.reader": "medic",
         "sap.training.epochs": epochs,
+        "sap.corpus_aliases": corpus_aliases,
     }
-    if name == "retrieval":
+    if name.startswith("retrieval"):
         overrides["sap.objective"] = "retrieval"
     else:
         overrides["sap.training.batching"] = batching
@@ -92,6 +98,8 @@ def main(
     finetune_epochs: int = typer.Option(1, min=1, help="Epochs of today's fine-tuning (the project's ft_epochs)"),
     retrieval_epochs: int = typer.Option(2, min=1, help="Epochs of retrieval-aware fine-tuning"),
     finetune_batching: str = typer.Option("hard", help="Batch order of today's fine-tuning: hard (the project's ft_batching) or random"),
+    retrieval_aliases: bool = typer.Option(True, help="Retrieval training: the other training mentions are KB names (the config's corpus_aliases); --no-retrieval-aliases retrieves from the vocabulary's names only, as BioSyn does, and names the encoder retrieval_vocab"),
+    only: Optional[str] = typer.Option(None, help="Comma-separated encoders to train and score (base, finetune, retrieval); default all"),
     retrain: bool = typer.Option(False, help="Train again even where OUTPUT/NAME/model-last exists"),
     folds: int = typer.Option(5, min=2, help="Folds over training documents for the reranker's examples"),
 ) -> None:
@@ -101,15 +109,27 @@ def main(
         raise typer.BadParameter(f"not found: {missing}", param_hint="--data-dir")
     if finetune_batching not in ("hard", "random"):
         raise typer.BadParameter(f"must be hard or random, got {finetune_batching!r}", param_hint="--finetune-batching")
+    wanted = ["base", "finetune", "retrieval"] if only is None else [x.strip() for x in only.split(",") if x.strip()]
+    unknown = [x for x in wanted if x not in ("base", "finetune", "retrieval")]
+    if unknown or not wanted:
+        raise typer.BadParameter(f"must name base, finetune or retrieval, got {only!r}", param_hint="--only")
+    retrieval_name = "retrieval" if retrieval_aliases else "retrieval_vocab"
     # a folder that is not a SAP output is refused before anything trains
-    for name in ("finetune", "retrieval"):
-        check_sap_output(output_dir / name)
+    for name in ("finetune", retrieval_name):
+        if name.split("_")[0] in wanted:
+            check_sap_output(output_dir / name)
     output_dir.mkdir(parents=True, exist_ok=True)
     if cache_dir is not None:
         cache_dir.mkdir(parents=True, exist_ok=True)
-    encoders = {"base": {"model": encoder, "minutes": 0}}
-    encoders["finetune"] = train("finetune", data_dir, output_dir, encoder, finetune_epochs, retrain, finetune_batching)
-    encoders["retrieval"] = train("retrieval", data_dir, output_dir, encoder, retrieval_epochs, retrain)
+    encoders: Dict[str, Dict[str, Any]] = {}
+    if "base" in wanted:
+        encoders["base"] = {"model": encoder, "minutes": 0}
+    if "finetune" in wanted:
+        encoders["finetune"] = train("finetune", data_dir, output_dir, encoder, finetune_epochs, retrain, finetune_batching)
+    if "retrieval" in wanted:
+        encoders[retrieval_name] = train(
+            retrieval_name, data_dir, output_dir, encoder, retrieval_epochs, retrain, corpus_aliases=retrieval_aliases
+        )
     rows: List[tuple] = []
     results: Dict[str, Any] = {"encoders": encoders, "rows": []}
     for name, info in encoders.items():
