@@ -15,13 +15,16 @@ Encoders:
   re-encoded every epoch), ``--retrieval-epochs`` epochs; the other training mentions
   are KB names too (the config's ``corpus_aliases``);
 - ``retrieval_vocab`` (instead of ``retrieval``, with ``--no-retrieval-aliases``): the
-  same, retrieving from the vocabulary's names only, as BioSyn does.
+  same, retrieving from the vocabulary's names only, as BioSyn does;
+- ``..._synN`` (with ``--retrieval-synonyms N``): N vocabulary names (a seeded sample)
+  train as queries beside the mentions (the config's ``synonym_queries``).
 
 ``--only base,retrieval`` trains and scores a subset. All train on the NCBI-disease
 training set against MEDIC 2012. A trained encoder already in ``OUTPUT/NAME/model-last``
 is reused (its ``training.json`` says how it was trained; ``--retrain`` trains again). Rows come from ``quality.py``'s functions: the
 default linker and + the reranker (trained k-fold on the training corpus of each set).
-``OUTPUT/results.json`` is rewritten atomically after each encoder.
+``OUTPUT/results.json`` is rewritten atomically after each encoder; it keeps the rows of
+encoders that this run does not score.
 
     python benchmarks/encoder_linking.py --data-dir ../shared/data \\
         --output-dir benchmarks/output/encoder_linking --cache-dir CACHE
@@ -54,7 +57,7 @@ CONFIG = ROOT / "configs" / "sap_finetune.cfg"
 
 def train(
     name: str, data_dir: Path, out: Path, encoder: str, epochs: int, retrain: bool, batching: str = "hard",
-    corpus_aliases: bool = True,
+    corpus_aliases: bool = True, synonym_queries: int = 0,
 ) -> Dict[str, Any]:
     """Train (or reuse) the encoder ``name`` under ``out / name``; returns what its
     ``training.json`` says plus the minutes measured here (None when reused)."""
@@ -70,6 +73,8 @@ def train(
         "sap.training.epochs": epochs,
         "sap.corpus_aliases": corpus_aliases,
     }
+    if synonym_queries:
+        overrides["sap.synonym_queries"] = synonym_queries
     if name.startswith("retrieval"):
         overrides["sap.objective"] = "retrieval"
     else:
@@ -90,6 +95,20 @@ def _summary(run_dir: Path) -> Dict[str, Any]:
     return {k: result.get(k) for k in ("steps", "seconds", "final_loss")}
 
 
+def earlier_results(path: Path, replaced: set) -> Dict[str, Any]:
+    """What ``path`` holds of encoders other than ``replaced`` (a run with ``--only``
+    adds to the earlier runs' rows); nothing when it is missing or unreadable."""
+    try:
+        earlier = json.loads(path.read_text(encoding="utf8"))
+        kept = {k: v for k, v in earlier["encoders"].items() if k not in replaced}
+        return {"encoders": kept, "rows": [r for r in earlier["rows"] if r["encoder"] in kept]}
+    except FileNotFoundError:
+        pass
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
+        msg.warn(f"{path} is not this benchmark's results ({err!r}); it is rewritten")
+    return {"encoders": {}, "rows": []}
+
+
 def main(
     data_dir: Path = typer.Option(Path("../shared/data"), help="Folder with the corpora and vocabularies"),
     output_dir: Path = typer.Option(Path("benchmarks/output/encoder_linking"), help="Where the trained encoders and results.json go"),
@@ -99,6 +118,7 @@ def main(
     retrieval_epochs: int = typer.Option(2, min=1, help="Epochs of retrieval-aware fine-tuning"),
     finetune_batching: str = typer.Option("hard", help="Batch order of today's fine-tuning: hard (the project's ft_batching) or random"),
     retrieval_aliases: bool = typer.Option(True, help="Retrieval training: the other training mentions are KB names (the config's corpus_aliases); --no-retrieval-aliases retrieves from the vocabulary's names only, as BioSyn does, and names the encoder retrieval_vocab"),
+    retrieval_synonyms: int = typer.Option(0, min=0, help="Retrieval training: this many vocabulary names (a seeded sample) train as queries beside the corpus mentions; the encoder's name gets _synN"),
     only: Optional[str] = typer.Option(None, help="Comma-separated encoders to train and score (base, finetune, retrieval); default all"),
     retrain: bool = typer.Option(False, help="Train again even where OUTPUT/NAME/model-last exists"),
     folds: int = typer.Option(5, min=2, help="Folds over training documents for the reranker's examples"),
@@ -113,7 +133,8 @@ def main(
     unknown = [x for x in wanted if x not in ("base", "finetune", "retrieval")]
     if unknown or not wanted:
         raise typer.BadParameter(f"must name base, finetune or retrieval, got {only!r}", param_hint="--only")
-    retrieval_name = "retrieval" if retrieval_aliases else "retrieval_vocab"
+    retrieval_name = "retrieval" + ("" if retrieval_aliases else "_vocab")
+    retrieval_name += f"_syn{retrieval_synonyms}" if retrieval_synonyms else ""
     # a folder that is not a SAP output is refused before anything trains
     for name in ("finetune", retrieval_name):
         if name.split("_")[0] in wanted:
@@ -128,10 +149,12 @@ def main(
         encoders["finetune"] = train("finetune", data_dir, output_dir, encoder, finetune_epochs, retrain, finetune_batching)
     if "retrieval" in wanted:
         encoders[retrieval_name] = train(
-            retrieval_name, data_dir, output_dir, encoder, retrieval_epochs, retrain, corpus_aliases=retrieval_aliases
+            retrieval_name, data_dir, output_dir, encoder, retrieval_epochs, retrain,
+            corpus_aliases=retrieval_aliases, synonym_queries=retrieval_synonyms,
         )
     rows: List[tuple] = []
-    results: Dict[str, Any] = {"encoders": encoders, "rows": []}
+    results = earlier_results(output_dir / "results.json", set(encoders))
+    results["encoders"].update(encoders)
     for name, info in encoders.items():
         for set_name, (corpus, types, *_rest) in SETS.items():
             linker_kb = cached_kb(data_dir, set_name, info["model"], cache_dir)

@@ -88,6 +88,21 @@ def kb_pairs(
     return result
 
 
+def synonym_queries(kb: KnowledgeBase, n: int, *, seed: int = 0) -> List[Tuple[str, str]]:
+    """``n`` (name, concept id) pairs drawn without replacement (seeded) from the names
+    of the concepts that have at least two distinct names (``Concept.names()``), in a
+    seeded order: vocabulary names to train as queries against their concepts' other
+    names. All such names when fewer than ``n``; ``n = 0`` gives none."""
+    check_int_option("synonym_queries", n, minimum=0)
+    eligible: List[Tuple[str, str]] = []
+    for concept in kb:
+        names = concept.names()
+        if len(names) > 1:
+            eligible.extend((name, concept.concept_id) for name in names)
+    rng = random.Random(seed)
+    return rng.sample(eligible, min(n, len(eligible)))
+
+
 def read_pairs_tsv(
     path: PathLike, *, max_pairs_per_concept: Optional[int] = None, seed: int = 0
 ) -> PairSet:

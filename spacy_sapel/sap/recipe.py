@@ -20,7 +20,7 @@ from ..errors import Errors, SapelError
 from ..kb import KnowledgeBase
 from ..kb.readers import get_reader, read_kb
 from ..training.mentions import add_mention_aliases, labelled_mentions
-from ..util import PathLike
+from ..util import PathLike, check_int_option
 from .loop import check_sap_output
 from .pairs import (
     PairSet,
@@ -31,6 +31,8 @@ from .pairs import (
     split_validation,
     warn_skipped,
 )
+from .pairs import synonym_queries as synonym_queries_of
+
 from .retrieval import RetrievalConfig, RetrievalResult, RetrievalTrainer
 from .trainer import SapConfig, SapResult, SapTrainer
 
@@ -135,6 +137,7 @@ def create_sap_pretrainer(
     validation_fraction: float = 0.0,
     training: Optional[Dict[str, Any]] = None,
     objective: str = "sap",
+    synonym_queries: int = 0,
 ) -> SapRun:
     """Return ``run(output_dir, *, resume=False, show_progress=True, device="auto")``,
     which trains ``base_encoder`` (a model directory, a saved SapEncoder such as an
@@ -143,9 +146,13 @@ def create_sap_pretrainer(
     ``corpus_types`` one PubTator mention type or a list (None: all).
     ``training`` holds :class:`SapConfig` fields, or :class:`RetrievalConfig` fields
     with ``objective="retrieval"`` (which needs ``kb_paths`` and ``corpus`` and returns
-    a :class:`RetrievalResult`); unset fields keep the dataclass's defaults. Every
+    a :class:`RetrievalResult`); unset fields keep the dataclass's defaults. With the
+    retrieval objective, ``synonym_queries`` vocabulary names (a seeded sample, drawn
+    before any corpus alias is added) train as queries beside the corpus mentions,
+    each against its concept's other names. Every
     setting and input path is checked here, before any data is read."""
     config = training_config(objective, training)
+    check_int_option("synonym_queries", synonym_queries, minimum=0)
     if isinstance(kb_paths, (str, os.PathLike)):
         kb_paths = [kb_paths]
     kb_paths = [str(path) for path in kb_paths or []]
@@ -159,6 +166,8 @@ def create_sap_pretrainer(
         for name, value, default in unused:
             if value != default:
                 raise SapelError(Errors.E621.format(name=name, value=value, objective=objective, default=default))
+    elif synonym_queries:
+        raise SapelError(Errors.E621.format(name="synonym_queries", value=synonym_queries, objective=objective, default=0))
     elif (not kb_paths and pairs_path is None) or (corpus is not None and not kb_paths):
         raise SapelError(Errors.E608)
     for path in kb_paths:
@@ -182,6 +191,7 @@ def create_sap_pretrainer(
         "normalize": normalize,
         "max_pairs_per_concept": max_pairs_per_concept,
         "validation_fraction": validation_fraction,
+        "synonym_queries": synonym_queries,
     }
     inputs = [*kb_paths, *(p for p in (pairs_path, corpus) if p is not None), base_encoder]
 
@@ -225,6 +235,8 @@ def create_sap_pretrainer(
     def _run_retrieval(
         kb: KnowledgeBase, output_dir: PathLike, *, resume: bool, show_progress: bool, device: str
     ) -> RetrievalResult:
+        # sampled from the vocabulary's own names, before corpus aliases join them
+        synonyms = synonym_queries_of(kb, synonym_queries, seed=config.seed)
         if corpus_aliases:
             add_mention_aliases(kb, corpus, types=corpus_types)
         mentions, skipped = labelled_mentions(corpus, kb, types=corpus_types)
@@ -233,12 +245,13 @@ def create_sap_pretrainer(
                 "Corpus mentions skipped: %s", ", ".join(f"{k}: {v}" for k, v in skipped.items())
             )
         encoder = load_encoder(device)
+        source = str(corpus) + (f" and {len(synonyms)} vocabulary names" if synonyms else "")
         trainer = RetrievalTrainer(
-            encoder, kb, mentions, output_dir, config=config, recipe=recipe, source=str(corpus)
+            encoder, kb, [*mentions, *synonyms], output_dir, config=config, recipe=recipe, source=source
         )
         logger.info(
-            "%d training mentions against %d KB names (%d candidates each)",
-            len(trainer.queries), len(trainer.names), trainer.n_candidates,
+            "%d training queries (%d vocabulary names asked) against %d KB names (%d candidates each)",
+            len(trainer.queries), len(synonyms), len(trainer.names), trainer.n_candidates,
         )
         return trainer.train(resume=resume, show_progress=show_progress)
 

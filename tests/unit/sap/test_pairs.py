@@ -13,6 +13,7 @@ from spacy_sapel.sap.pairs import (
     mention_pairs,
     read_pairs_tsv,
     split_validation,
+    synonym_queries,
     warn_skipped,
 )
 from spacy_sapel.training.mentions import add_mention_aliases
@@ -55,6 +56,22 @@ def test_kb_pairs_dedup_cap_and_count_single_names():
     for p in pairs.pairs:
         assert p.left.casefold() != p.right.casefold()
     assert len({(p.label, p.left, p.right) for p in pairs.pairs}) == len(pairs)
+
+
+def test_synonym_queries_come_from_concepts_with_other_names_seeded():
+    kb = toy_kb()
+    every = synonym_queries(kb, 1000, seed=0)
+    # 3 + 3 distinct names of D1 and D2, 21 of D4; the single-name D3 gives none
+    assert len(every) == 27 and len(set(every)) == 27
+    assert Counter(cid for _, cid in every) == {"D1": 3, "D2": 3, "D4": 21}
+    assert ("asthma", "D3") not in every and ("FLU", "D2") not in every  # case duplicate
+    some = synonym_queries(kb, 5, seed=1)
+    assert len(some) == 5 and set(some) <= set(every)
+    assert some == synonym_queries(kb, 5, seed=1) and some != synonym_queries(kb, 5, seed=2)
+    assert synonym_queries(kb, 0) == []
+    for bad in (-1, 2.5, True):
+        with pytest.raises(ValueError, match="E702.*synonym_queries"):
+            synonym_queries(kb, bad)
 
 
 def test_kb_pairs_are_seeded_and_shuffled():

@@ -241,3 +241,32 @@ def test_registered_recipe_with_the_retrieval_objective(tiny_bert_dir, tmp_path)
         make(kb_paths=[str(kb_file)], corpus=str(corpus), objective="retrieval", training={"batching": "hard"})
     with pytest.raises(ValueError, match="E622"):
         make(objective="biosyn")
+
+
+def test_vocabulary_names_as_extra_queries(tiny_bert_dir, tmp_path):
+    from spacy.util import registry
+
+    kb_file, corpus = tmp_path / "kb.tsv", tmp_path / "train.txt"
+    kb_file.write_text(
+        "".join(f"{c.concept_id}\t{n}\n" for c in toy_kb() for n in c.names()), encoding="utf8"
+    )
+    corpus.write_text(CORPUS, encoding="utf8")
+    make = registry.misc.get("sapel.pretrain_sap.v1")
+    training = {"batch_size": 4, "max_steps": 1, "lr": 1e-3, "n_candidates": 4}
+    queries = {}
+    for n in (0, 10):
+        run = make(
+            base_encoder=str(tiny_bert_dir), kb_paths=[str(kb_file)], corpus=str(corpus),
+            corpus_aliases=True, objective="retrieval", training=training, synonym_queries=n,
+        )
+        run(tmp_path / f"out{n}", show_progress=False, device="cpu")
+        log = srsly.read_json(tmp_path / f"out{n}" / "training.json")
+        assert log["recipe"]["synonym_queries"] == n
+        queries[n] = log["n_mentions"]
+    # sampled from the vocabulary before the corpus mentions became aliases: none of
+    # the 10 is one of the 16 mentions, so each adds a query
+    assert queries == {0: 16, 10: 26}
+    with pytest.raises(ValueError, match="E621.*synonym_queries"):
+        make(kb_paths=[str(kb_file)], synonym_queries=10)
+    with pytest.raises(ValueError, match="E702.*synonym_queries"):
+        make(kb_paths=[str(kb_file)], corpus=str(corpus), objective="retrieval", synonym_queries=-1)
