@@ -216,7 +216,8 @@ CORPUS = "".join(
 )
 
 
-def test_registered_recipe_with_the_retrieval_objective(tiny_bert_dir, tmp_path):
+def recipe_inputs(tmp_path):
+    """The toy KB as a NeMo index file, CORPUS as PubTator, and the registered recipe."""
     from spacy.util import registry
 
     kb_file, corpus = tmp_path / "kb.tsv", tmp_path / "train.txt"
@@ -224,7 +225,11 @@ def test_registered_recipe_with_the_retrieval_objective(tiny_bert_dir, tmp_path)
         "".join(f"{c.concept_id}\t{n}\n" for c in toy_kb() for n in c.names()), encoding="utf8"
     )
     corpus.write_text(CORPUS, encoding="utf8")
-    make = registry.misc.get("sapel.pretrain_sap.v1")
+    return kb_file, corpus, registry.misc.get("sapel.pretrain_sap.v1")
+
+
+def test_registered_recipe_with_the_retrieval_objective(tiny_bert_dir, tmp_path):
+    kb_file, corpus, make = recipe_inputs(tmp_path)
     run = make(
         base_encoder=str(tiny_bert_dir), kb_paths=[str(kb_file)], corpus=str(corpus),
         corpus_aliases=True, objective="retrieval",
@@ -244,14 +249,7 @@ def test_registered_recipe_with_the_retrieval_objective(tiny_bert_dir, tmp_path)
 
 
 def test_vocabulary_names_as_extra_queries(tiny_bert_dir, tmp_path):
-    from spacy.util import registry
-
-    kb_file, corpus = tmp_path / "kb.tsv", tmp_path / "train.txt"
-    kb_file.write_text(
-        "".join(f"{c.concept_id}\t{n}\n" for c in toy_kb() for n in c.names()), encoding="utf8"
-    )
-    corpus.write_text(CORPUS, encoding="utf8")
-    make = registry.misc.get("sapel.pretrain_sap.v1")
+    kb_file, corpus, make = recipe_inputs(tmp_path)
     training = {"batch_size": 4, "max_steps": 1, "lr": 1e-3, "n_candidates": 4}
     queries = {}
     for n in (0, 10):
