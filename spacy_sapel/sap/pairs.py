@@ -11,6 +11,8 @@ from itertools import combinations
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
+import numpy
+
 from ..errors import Errors, SapelError, Warnings
 from ..kb import KnowledgeBase
 from ..kb.knowledge_base import clean_name, format_examples, name_key
@@ -90,17 +92,17 @@ def kb_pairs(
 
 def synonym_queries(kb: KnowledgeBase, n: int, *, seed: int = 0) -> List[Tuple[str, str]]:
     """``n`` (name, concept id) pairs drawn without replacement (seeded) from the names
-    of the concepts that have at least two distinct names (``Concept.names()``), in a
+    of the concepts that have at least two distinct names (the KB's alias table), in a
     seeded order: vocabulary names to train as queries against their concepts' other
     names. All such names when fewer than ``n``; ``n = 0`` gives none."""
-    check_int_option("synonym_queries", n, minimum=0)
-    eligible: List[Tuple[str, str]] = []
-    for concept in kb:
-        names = concept.names()
-        if len(names) > 1:
-            eligible.extend((name, concept.concept_id) for name in names)
-    rng = random.Random(seed)
-    return rng.sample(eligible, min(n, len(eligible)))
+    n = check_int_option("synonym_queries", n, minimum=0)
+    if n == 0:
+        return []
+    names, rows = kb.alias_table()
+    rows = numpy.asarray(rows)
+    eligible = numpy.flatnonzero(numpy.bincount(rows, minlength=len(kb))[rows] > 1)
+    picked = random.Random(seed).sample(eligible.tolist(), min(n, len(eligible)))
+    return [(names[i], kb.concept_id_at(int(rows[i]))) for i in picked]
 
 
 def read_pairs_tsv(
