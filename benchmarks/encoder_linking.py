@@ -19,7 +19,8 @@ Encoders:
 - ``..._synN`` (with ``--retrieval-synonyms N``): N vocabulary names (a seeded sample)
   train as queries beside the mentions (the config's ``synonym_queries``).
 
-``--only base,retrieval`` trains and scores a subset. All train on the NCBI-disease
+``--only base,retrieval`` trains and scores a subset; ``--seed N`` trains with another
+seed (encoders named ``..._seedN``). All train on the NCBI-disease
 training set against MEDIC 2012. A trained encoder already in ``OUTPUT/NAME/model-last``
 is reused (its ``training.json`` says how it was trained; ``--retrain`` trains again). Rows come from ``quality.py``'s functions: the
 default linker and + the reranker (trained k-fold on the training corpus of each set).
@@ -55,12 +56,11 @@ ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs" / "sap_finetune.cfg"
 
 
-def train(
-    name: str, data_dir: Path, out: Path, encoder: str, epochs: int, retrain: bool, batching: str = "hard",
-    corpus_aliases: bool = True, synonym_queries: int = 0,
-) -> Dict[str, Any]:
-    """Train (or reuse) the encoder ``name`` under ``out / name``; returns what its
-    ``training.json`` says plus the minutes measured here (None when reused)."""
+def train(name: str, data_dir: Path, out: Path, encoder: str, retrain: bool, settings: Dict[str, Any]) -> Dict[str, Any]:
+    """Train (or reuse) the encoder ``name`` under ``out / name`` with
+    ``configs/sap_finetune.cfg`` and the overrides ``settings`` on NCBI-disease training
+    mentions against MEDIC 2012; returns what its ``training.json`` says plus the
+    minutes measured here (None when reused)."""
     model = out / name / "model-last"
     if model.is_dir() and not retrain:
         msg.info(f"{name}: reusing {model}")
@@ -70,15 +70,8 @@ def train(
         "paths.kb": str(data_dir / "medic-2012" / "medic_06Jul2012.txt"),
         "paths.corpus": str(data_dir / "ncbi-disease" / "NCBItrainset_corpus.txt"),
         "sap.reader": "medic",
-        "sap.training.epochs": epochs,
-        "sap.corpus_aliases": corpus_aliases,
+        **settings,
     }
-    if synonym_queries:
-        overrides["sap.synonym_queries"] = synonym_queries
-    if name.startswith("retrieval"):
-        overrides["sap.objective"] = "retrieval"
-    else:
-        overrides["sap.training.batching"] = batching
     t = time.perf_counter()
     pretrain_sap(CONFIG, out / name, overrides=overrides)
     minutes = (time.perf_counter() - t) / 60
@@ -119,6 +112,7 @@ def main(
     finetune_batching: str = typer.Option("hard", help="Batch order of today's fine-tuning: hard (the project's ft_batching) or random"),
     retrieval_aliases: bool = typer.Option(True, help="Retrieval training: the other training mentions are KB names (the config's corpus_aliases); --no-retrieval-aliases retrieves from the vocabulary's names only, as BioSyn does, and names the encoder retrieval_vocab"),
     retrieval_synonyms: int = typer.Option(0, min=0, help="Retrieval training: this many vocabulary names (a seeded sample) train as queries beside the corpus mentions; the encoder's name gets _synN"),
+    seed: int = typer.Option(42, help="Seed of the trainings (the configs' default, 42); another seed adds _seedN to the trained encoders' names"),
     only: Optional[str] = typer.Option(None, help="Comma-separated encoders to train and score (base, finetune, retrieval); default all"),
     retrain: bool = typer.Option(False, help="Train again even where OUTPUT/NAME/model-last exists"),
     folds: int = typer.Option(5, min=2, help="Folds over training documents for the reranker's examples"),
@@ -135,8 +129,10 @@ def main(
         raise typer.BadParameter(f"must name base, finetune or retrieval, got {only!r}", param_hint="--only")
     retrieval_name = "retrieval" + ("" if retrieval_aliases else "_vocab")
     retrieval_name += f"_syn{retrieval_synonyms}" if retrieval_synonyms else ""
+    suffix = f"_seed{seed}" if seed != 42 else ""
+    finetune_name, retrieval_name = "finetune" + suffix, retrieval_name + suffix
     # a folder that is not a SAP output is refused before anything trains
-    for name in ("finetune", retrieval_name):
+    for name in (finetune_name, retrieval_name):
         if name.split("_")[0] in wanted:
             check_sap_output(output_dir / name)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -145,13 +141,16 @@ def main(
     encoders: Dict[str, Dict[str, Any]] = {}
     if "base" in wanted:
         encoders["base"] = {"model": encoder, "minutes": 0}
+    common = {"sap.corpus_aliases": True, "sap.training.seed": seed}
     if "finetune" in wanted:
-        encoders["finetune"] = train("finetune", data_dir, output_dir, encoder, finetune_epochs, retrain, finetune_batching)
+        settings = {**common, "sap.training.epochs": finetune_epochs, "sap.training.batching": finetune_batching}
+        encoders[finetune_name] = train(finetune_name, data_dir, output_dir, encoder, retrain, settings)
     if "retrieval" in wanted:
-        encoders[retrieval_name] = train(
-            retrieval_name, data_dir, output_dir, encoder, retrieval_epochs, retrain,
-            corpus_aliases=retrieval_aliases, synonym_queries=retrieval_synonyms,
-        )
+        settings = {**common, "sap.objective": "retrieval", "sap.training.epochs": retrieval_epochs,
+                    "sap.corpus_aliases": retrieval_aliases}
+        if retrieval_synonyms:
+            settings["sap.synonym_queries"] = retrieval_synonyms
+        encoders[retrieval_name] = train(retrieval_name, data_dir, output_dir, encoder, retrain, settings)
     rows: List[tuple] = []
     results = earlier_results(output_dir / "results.json", set(encoders))
     results["encoders"].update(encoders)
