@@ -17,7 +17,10 @@ Encoders:
 - ``retrieval_vocab`` (instead of ``retrieval``, with ``--no-retrieval-aliases``): the
   same, retrieving from the vocabulary's names only, as BioSyn does;
 - ``..._synN`` (with ``--retrieval-synonyms N``): N vocabulary names (a seeded sample)
-  train as queries beside the mentions (the config's ``synonym_queries``).
+  train as queries beside the mentions (the config's ``synonym_queries``);
+- ``..._ms`` (with ``--retrieval-loss multi_similarity``): the retrieved candidates
+  trained with SapBERT's multi-similarity loss (gold names positive, the others
+  negative) instead of BioSyn's marginal likelihood.
 
 ``--only base,retrieval`` trains and scores a subset; ``--seed N`` trains with another
 seed (encoders named ``..._seedN``). All train on the NCBI-disease
@@ -50,6 +53,7 @@ from quality import SETS, cached_kb, evaluate, gold_docs, trained_reranker
 from spacy_sapel.encoder import DEFAULT_ENCODER
 from spacy_sapel.sap.config import pretrain_sap
 from spacy_sapel.sap.loop import check_sap_output
+from spacy_sapel.sap.retrieval import LOSSES
 from spacy_sapel.util import atomic_write_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -112,6 +116,7 @@ def main(
     finetune_batching: str = typer.Option("hard", help="Batch order of today's fine-tuning: hard (the project's ft_batching) or random"),
     retrieval_aliases: bool = typer.Option(True, help="Retrieval training: the other training mentions are KB names (the config's corpus_aliases); --no-retrieval-aliases retrieves from the vocabulary's names only, as BioSyn does, and names the encoder retrieval_vocab"),
     retrieval_synonyms: int = typer.Option(0, min=0, help="Retrieval training: this many vocabulary names (a seeded sample) train as queries beside the corpus mentions; the encoder's name gets _synN"),
+    retrieval_loss: str = typer.Option("marginal", help=f"Retrieval training's loss: {', '.join(LOSSES)}; multi_similarity adds _ms to the encoder's name"),
     seed: int = typer.Option(42, help="Seed of the trainings (the configs' default, 42); another seed adds _seedN to the trained encoders' names"),
     only: Optional[str] = typer.Option(None, help="Comma-separated encoders to train and score (base, finetune, retrieval); default all"),
     retrain: bool = typer.Option(False, help="Train again even where OUTPUT/NAME/model-last exists"),
@@ -123,11 +128,14 @@ def main(
         raise typer.BadParameter(f"not found: {missing}", param_hint="--data-dir")
     if finetune_batching not in ("hard", "random"):
         raise typer.BadParameter(f"must be hard or random, got {finetune_batching!r}", param_hint="--finetune-batching")
+    if retrieval_loss not in LOSSES:
+        raise typer.BadParameter(f"must be one of {', '.join(LOSSES)}, got {retrieval_loss!r}", param_hint="--retrieval-loss")
     wanted = ["base", "finetune", "retrieval"] if only is None else [x.strip() for x in only.split(",") if x.strip()]
     unknown = [x for x in wanted if x not in ("base", "finetune", "retrieval")]
     if unknown or not wanted:
         raise typer.BadParameter(f"must name base, finetune or retrieval, got {only!r}", param_hint="--only")
     retrieval_name = "retrieval" + ("" if retrieval_aliases else "_vocab")
+    retrieval_name += "_ms" if retrieval_loss == "multi_similarity" else ""
     retrieval_name += f"_syn{retrieval_synonyms}" if retrieval_synonyms else ""
     suffix = f"_seed{seed}" if seed != 42 else ""
     finetune_name, retrieval_name = "finetune" + suffix, retrieval_name + suffix
@@ -150,6 +158,8 @@ def main(
                     "sap.corpus_aliases": retrieval_aliases}
         if retrieval_synonyms:
             settings["sap.synonym_queries"] = retrieval_synonyms
+        if retrieval_loss != "marginal":
+            settings["sap.training.loss"] = retrieval_loss
         encoders[retrieval_name] = train(retrieval_name, data_dir, output_dir, encoder, retrain, settings)
     rows: List[tuple] = []
     results = earlier_results(output_dir / "results.json", set(encoders))

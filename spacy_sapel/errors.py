@@ -367,6 +367,9 @@ class Errors(metaclass=ErrorsWithCodes):
     E623 = ("No training mentions for retrieval from {source} ({details}). Expected "
             "labelled mentions whose gold concept is in the KB with a name other than "
             "the mention itself.")
+    E624 = "Unknown retrieval loss {value!r}. Expected one of: {options}."
+    E625 = ("{name}={value!r} is not used by the {loss!r} loss of the retrieval objective. "
+            "Expected it left at its default ({default!r}), or loss={other!r}.")
     # SAP training by config (pretrain-sap CONFIG OUTPUT)
     E630 = ("Unknown SAP training setting {key!r} in [sap.training] (objective "
             "{objective!r}). Expected one of: {options}.")

@@ -67,6 +67,22 @@ def multi_similarity_loss(
     neg_mask = torch.zeros_like(sim, dtype=torch.bool)
     pos_mask[anchor, pos] = True
     neg_mask[anchor, neg] = True
+    return multi_similarity(sim, pos_mask, neg_mask, alpha=alpha, beta=beta, base=base)
+
+
+def multi_similarity(
+    sim: torch.Tensor,
+    pos_mask: torch.Tensor,
+    neg_mask: torch.Tensor,
+    *,
+    alpha: float,
+    beta: float,
+    base: float,
+) -> torch.Tensor:
+    """The multi-similarity loss of similarities ``sim`` (rows: anchors, columns: what
+    they are compared with), each row's positives and negatives given by the boolean
+    masks: :func:`multi_similarity_loss` over a square batch, or a mention against its
+    retrieved candidates (:mod:`.retrieval`)."""
     pos_loss = _log_one_plus_sum_exp(alpha * (base - sim), pos_mask) / alpha
     neg_loss = _log_one_plus_sum_exp(beta * (sim - base), neg_mask) / beta
     return (pos_loss + neg_loss).mean()

@@ -1,11 +1,14 @@
 """Retrieval-aware fine-tuning (BioSyn's synonym marginalisation, Sung et al. 2020).
 
 For each labelled training mention, the current encoder retrieves the ``n_candidates``
-nearest names from the *whole* KB; the loss is the negative log of the softmax mass
-that the scores put on the candidates that are names of the gold concept. When
-retrieval missed the gold concept, its best-scoring name replaces the last candidate,
-so every mention has a positive. SAP's in-batch negatives are random concepts; these
-are the neighbours the linker actually confuses.
+nearest names from the *whole* KB; the loss (``loss="marginal"``) is the negative log
+of the softmax mass that the scores put on the candidates that are names of the gold
+concept. ``loss="multi_similarity"`` trains the same candidates with SapBERT's
+multi-similarity loss instead: the gold concept's names are the positives, every other
+candidate a negative (retrieval is the mining). When retrieval missed the gold concept,
+its best-scoring name replaces the last candidate, so every mention has a positive.
+SAP's in-batch negatives are random concepts; these are the neighbours the linker
+actually confuses.
 
 Candidates come from cached name vectors, refreshed every ``refresh_every`` steps (or
 at the start of each epoch). The first refresh encodes the whole KB; later ones either
@@ -37,18 +40,28 @@ from ..kb import KnowledgeBase
 from ..kb.knowledge_base import name_key
 from ..util import check_int_option
 from .loop import STATE_FILE, STATE_JSON, StepTrainer
+from .loss import multi_similarity
 
 logger = logging.getLogger("spacy_sapel")
 _VECTORS_FILE = "name_vectors.npy"
 # queries scored against the KB at once while retrieving (memory: block x n_names)
 _QUERY_BLOCK = 256
+#: the losses of retrieval training, each with the settings only it uses (and their
+#: defaults): BioSyn's marginal likelihood, and SapBERT's multi-similarity loss
+LOSSES: Dict[str, Dict[str, float]] = {
+    "marginal": {"scale": 20.0},
+    "multi_similarity": {"alpha": 1.0, "beta": 60.0, "base": 0.5},
+}
 
 
 @dataclass
 class RetrievalConfig:
     """Settings of retrieval-aware training. ``batch_size`` counts mentions (each
-    brings ``n_candidates`` names into the forward pass); ``scale`` multiplies the
-    cosine similarities before the softmax (an inverse temperature)."""
+    brings ``n_candidates`` names into the forward pass). ``loss`` is one of
+    :data:`LOSSES`: with ``"marginal"``, ``scale`` multiplies the cosine similarities
+    before the softmax (an inverse temperature); with ``"multi_similarity"``, ``alpha``,
+    ``beta`` and ``base`` are the loss's (SapBERT's defaults). A setting of the other
+    loss must stay at its default."""
 
     #: settings that may differ between an interrupted run and its resumption
     resume_free: ClassVar[Tuple[str, ...]] = ("checkpoint_every", "max_seconds")
@@ -63,17 +76,31 @@ class RetrievalConfig:
     n_candidates: int = 20
     refresh_every: int = 0
     refresh_names: int = 0
+    loss: str = "marginal"
     scale: float = 20.0
+    alpha: float = 1.0
+    beta: float = 60.0
+    base: float = 0.5
     freeze_embeddings: bool = False
     seed: int = 42
     checkpoint_every: int = 500
     max_seconds: float = 0.0
 
     def check(self) -> None:
-        for name in ("lr", "scale"):
+        if self.loss not in LOSSES:
+            raise SapelError(Errors.E624.format(value=self.loss, options=", ".join(LOSSES)))
+        for name in ("lr", "scale", "alpha", "beta"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                 raise SapelError(Errors.E602.format(name=name, value=value))
+        if isinstance(self.base, bool) or not isinstance(self.base, (int, float)) or not -1 <= self.base <= 1:
+            raise SapelError(Errors.E602.format(name="base", value=self.base))
+        for loss, settings in LOSSES.items():
+            for name, default in settings.items():
+                if loss != self.loss and getattr(self, name) != default:
+                    raise SapelError(Errors.E625.format(
+                        name=name, value=getattr(self, name), loss=self.loss, default=default, other=loss
+                    ))
         for name in ("batch_size", "grad_accum", "epochs", "n_candidates", "checkpoint_every"):
             value = getattr(self, name)
             check_int_option(name, value)
@@ -265,18 +292,20 @@ class RetrievalTrainer(StepTrainer[RetrievalResult]):
         return out, hits / len(self.queries)
 
     def batch_loss(self, rows: np.ndarray) -> torch.Tensor:
-        """Marginal likelihood loss of the mentions ``rows`` over their candidates,
+        """The loss of the mentions ``rows`` over their candidates (``config.loss``),
         mentions and candidate names encoded with gradients in one forward pass."""
         candidates = self.candidates[rows]
         unique, inverse = np.unique(candidates.ravel(), return_inverse=True)
         texts = [self.queries[i] for i in rows] + [self.names[i] for i in unique]
         embeddings = self.encoder.embed_batch(texts)
         queries, names = embeddings[: len(rows)], embeddings[len(rows) :]
-        scores = self.config.scale * (queries @ names.T)
-        index = torch.from_numpy(inverse.reshape(candidates.shape)).to(scores.device)
-        scores = scores.gather(1, index)
-        gold = torch.from_numpy(self.name_rows[candidates] == self.gold[rows][:, None])
-        return marginal_nll(scores, gold.to(scores.device))
+        index = torch.from_numpy(inverse.reshape(candidates.shape)).to(queries.device)
+        sims = (queries @ names.T).gather(1, index)
+        gold = torch.from_numpy(self.name_rows[candidates] == self.gold[rows][:, None]).to(sims.device)
+        cfg = self.config
+        if cfg.loss == "multi_similarity":
+            return multi_similarity(sims, gold, ~gold, alpha=cfg.alpha, beta=cfg.beta, base=cfg.base)
+        return marginal_nll(cfg.scale * sims, gold)
 
     # --- the loop (:class:`.loop.StepTrainer`) ------------------------------------
     def _before_step(self, step: int) -> None:
