@@ -20,7 +20,10 @@ Encoders:
   train as queries beside the mentions (the config's ``synonym_queries``);
 - ``..._ms`` (with ``--retrieval-loss multi_similarity``): the retrieved candidates
   trained with SapBERT's multi-similarity loss (gold names positive, the others
-  negative) instead of BioSyn's marginal likelihood.
+  negative) instead of BioSyn's marginal likelihood;
+- ``..._sparseN`` (with ``--retrieval-sparse N``): N of the 20 candidates are the
+  mention's nearest names by character n-gram TF-IDF, the dense retrieval fills the
+  rest (BioSyn's mix).
 
 ``--only base,retrieval`` trains and scores a subset; ``--seed N`` trains with another
 seed (encoders named ``..._seedN``). All train on the NCBI-disease
@@ -117,6 +120,7 @@ def main(
     retrieval_aliases: bool = typer.Option(True, help="Retrieval training: the other training mentions are KB names (the config's corpus_aliases); --no-retrieval-aliases retrieves from the vocabulary's names only, as BioSyn does, and names the encoder retrieval_vocab"),
     retrieval_synonyms: int = typer.Option(0, min=0, help="Retrieval training: this many vocabulary names (a seeded sample) train as queries beside the corpus mentions; the encoder's name gets _synN"),
     retrieval_loss: str = typer.Option("marginal", help=f"Retrieval training's loss: {', '.join(LOSSES)}; multi_similarity adds _ms to the encoder's name"),
+    retrieval_sparse: int = typer.Option(0, min=0, max=19, help="Retrieval training: this many of the 20 candidates come from the sparse (character n-gram) index; the encoder's name gets _sparseN"),
     seed: int = typer.Option(42, help="Seed of the trainings (the configs' default, 42); another seed adds _seedN to the trained encoders' names"),
     only: Optional[str] = typer.Option(None, help="Comma-separated encoders to train and score (base, finetune, retrieval); default all"),
     retrain: bool = typer.Option(False, help="Train again even where OUTPUT/NAME/model-last exists"),
@@ -137,6 +141,7 @@ def main(
     retrieval_name = "retrieval" + ("" if retrieval_aliases else "_vocab")
     retrieval_name += "_ms" if retrieval_loss == "multi_similarity" else ""
     retrieval_name += f"_syn{retrieval_synonyms}" if retrieval_synonyms else ""
+    retrieval_name += f"_sparse{retrieval_sparse}" if retrieval_sparse else ""
     suffix = f"_seed{seed}" if seed != 42 else ""
     finetune_name, retrieval_name = "finetune" + suffix, retrieval_name + suffix
     # a folder that is not a SAP output is refused before anything trains
@@ -158,6 +163,8 @@ def main(
                     "sap.corpus_aliases": retrieval_aliases}
         if retrieval_synonyms:
             settings["sap.synonym_queries"] = retrieval_synonyms
+        if retrieval_sparse:
+            settings["sap.training.sparse_candidates"] = retrieval_sparse
         if retrieval_loss != "marginal":
             settings["sap.training.loss"] = retrieval_loss
         encoders[retrieval_name] = train(retrieval_name, data_dir, output_dir, encoder, retrain, settings)

@@ -370,6 +370,9 @@ class Errors(metaclass=ErrorsWithCodes):
     E624 = "Unknown retrieval loss {value!r}. Expected one of: {options}."
     E625 = ("{name}={value!r} is not used by the {loss!r} loss of the retrieval objective. "
             "Expected it left at its default ({default!r}), or loss={other!r}.")
+    E626 = ("sparse_candidates={sparse} must be smaller than n_candidates={k}: the dense "
+            "retrieval fills the candidates that the sparse index leaves. Expected "
+            "0 <= sparse_candidates < n_candidates.")
     # SAP training by config (pretrain-sap CONFIG OUTPUT)
     E630 = ("Unknown SAP training setting {key!r} in [sap.training] (objective "
             "{objective!r}). Expected one of: {options}.")

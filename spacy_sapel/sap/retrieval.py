@@ -8,7 +8,10 @@ multi-similarity loss instead: the gold concept's names are the positives, every
 candidate a negative (retrieval is the mining). When retrieval missed the gold concept,
 its best-scoring name replaces the last candidate, so every mention has a positive.
 SAP's in-batch negatives are random concepts; these are the neighbours the linker
-actually confuses.
+actually confuses. With ``sparse_candidates = s``, the first ``s`` candidates of each
+mention are its nearest names by character n-gram TF-IDF (:class:`..index.SparseIndex`,
+computed once: they do not change with the weights) and the dense retrieval fills the
+rest, as BioSyn mixes sparse and dense candidates; the loss still scores them densely.
 
 Candidates come from cached name vectors, refreshed every ``refresh_every`` steps (or
 at the start of each epoch). The first refresh encodes the whole KB; later ones either
@@ -36,6 +39,7 @@ import torch
 
 from ..encoder.sap_encoder import SapEncoder
 from ..errors import Errors, SapelError, Warnings
+from ..index.sparse import SparseIndex
 from ..kb import KnowledgeBase
 from ..kb.knowledge_base import name_key
 from ..util import check_int_option
@@ -74,6 +78,7 @@ class RetrievalConfig:
     max_steps: int = 0
     warmup_ratio: float = 0.0
     n_candidates: int = 20
+    sparse_candidates: int = 0
     refresh_every: int = 0
     refresh_names: int = 0
     loss: str = "marginal"
@@ -104,7 +109,7 @@ class RetrievalConfig:
         for name in ("batch_size", "grad_accum", "epochs", "n_candidates", "checkpoint_every"):
             value = getattr(self, name)
             check_int_option(name, value)
-        for name in ("max_steps", "refresh_every", "refresh_names"):
+        for name in ("max_steps", "refresh_every", "refresh_names", "sparse_candidates"):
             value = getattr(self, name)
             check_int_option(name, value, minimum=0)
         for name in ("weight_decay", "max_seconds"):
@@ -113,6 +118,8 @@ class RetrievalConfig:
                 raise SapelError(Errors.E602.format(name=name, value=value))
         if not 0 <= self.warmup_ratio < 1:
             raise SapelError(Errors.E602.format(name="warmup_ratio", value=self.warmup_ratio))
+        if self.sparse_candidates >= self.n_candidates:
+            raise SapelError(Errors.E626.format(sparse=self.sparse_candidates, k=self.n_candidates))
 
 
 @dataclass
@@ -212,6 +219,7 @@ class RetrievalTrainer(StepTrainer[RetrievalResult]):
         self._given_vectors = name_vectors is not None
         self.candidates: Optional[np.ndarray] = None
         self.refreshes: List[Dict[str, Any]] = []
+        self._sparse: Optional[np.ndarray] = None
 
     def _digest(self) -> str:
         h = hashlib.sha256()
@@ -268,12 +276,34 @@ class RetrievalTrainer(StepTrainer[RetrievalResult]):
         )
         return record
 
+    def sparse_candidates(self) -> np.ndarray:
+        """Each mention's ``config.sparse_candidates`` nearest names by character
+        n-gram TF-IDF, names spelled like the mention excluded (``[n_mentions, s]``,
+        -1 where fewer names share an n-gram with it); computed once."""
+        want = self.config.sparse_candidates
+        if self._sparse is None:
+            self._sparse = np.full((len(self.queries), want), -1, dtype=np.int64)
+            if want:
+                start = time.perf_counter()
+                index = SparseIndex()
+                index.build(self.names)
+                extra = max(len(same) for same in self.same_name)
+                _, rows = index.search(self.queries, min(want + extra, len(self.names)))
+                for q, found in enumerate(rows):
+                    found = found[(found >= 0) & ~np.isin(found, self.same_name[q])][:want]
+                    self._sparse[q, : len(found)] = found
+                logger.info("sparse candidates of %d mentions among %d names in %.1fs",
+                            len(self.queries), len(self.names), time.perf_counter() - start)
+        return self._sparse
+
     def _retrieve(self, query_vectors: np.ndarray) -> Tuple[np.ndarray, float]:
         """Top-k name indices per mention by cosine (names spelled like the mention
-        excluded), the gold concept's best name forced into the last slot where
-        retrieval missed it; and the fraction of mentions it did not miss."""
+        excluded) after the sparse candidates, the gold concept's best name forced
+        into the last slot where retrieval missed it; and the fraction of mentions it
+        did not miss."""
         k = self.n_candidates
         names = torch.from_numpy(self.vectors)
+        sparse_top = self.sparse_candidates()
         out = np.empty((len(self.queries), k), dtype=np.int64)
         hits = 0
         for first in range(0, len(self.queries), _QUERY_BLOCK):
@@ -281,7 +311,14 @@ class RetrievalTrainer(StepTrainer[RetrievalResult]):
             scores = torch.from_numpy(query_vectors[first : block.stop]) @ names.T
             for row, q in enumerate(block):
                 scores[row, torch.from_numpy(self.same_name[q])] = float("-inf")
-            top = torch.topk(scores, k, dim=1).indices.numpy()
+            # the sparse picks first, the dense ranking fills the slots they leave
+            fixed = sparse_top[first : block.stop]
+            dense = torch.topk(scores, k, dim=1).indices.numpy()
+            top = np.empty((len(block), k), dtype=np.int64)
+            for row in range(len(block)):
+                picked = fixed[row][fixed[row] >= 0]
+                rest = dense[row][~np.isin(dense[row], picked)]
+                top[row] = np.concatenate([picked, rest])[:k]
             for row, q in enumerate(block):
                 if (self.name_rows[top[row]] == self.gold[q]).any():
                     hits += 1

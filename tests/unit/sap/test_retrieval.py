@@ -10,7 +10,9 @@ import torch
 from sapel_test_utils import TOY_CONCEPTS, TOY_KEYS, TOY_TEMPLATES
 
 from spacy_sapel.encoder import SapEncoder
+from spacy_sapel.index.sparse import SparseIndex
 from spacy_sapel.kb import Concept, KnowledgeBase
+from spacy_sapel.kb.knowledge_base import name_key
 from spacy_sapel.sap.retrieval import RetrievalConfig, RetrievalTrainer, marginal_nll
 
 # As in test_trainer: a key word per concept, filler shared across concepts, so
@@ -121,6 +123,42 @@ def test_settings_of_the_other_loss_are_refused(settings, error):
         RetrievalConfig(**settings).check()
 
 
+def test_sparse_candidates_come_first_and_dense_retrieval_fills_the_rest(encoder, tmp_path):
+    kb = toy_kb(distractors=True)
+    kb.add_aliases("C0", [mentions()[0][0].upper()], source="train mentions")
+    cfg = RetrievalConfig(**{**CFG, "n_candidates": 5, "sparse_candidates": 2, "epochs": 1})
+    trainer = RetrievalTrainer(encoder, kb, mentions(), tmp_path, config=cfg)
+    trainer.refresh(0)
+    index = SparseIndex()
+    index.build(trainer.names)
+    _, nearest = index.search(trainer.queries, 10)
+    dense = encoder.encode(trainer.queries) @ trainer.vectors.T
+    keys = [name_key(n) for n in trainer.names]
+    for q, text in enumerate(trainer.queries):
+        candidates = trainer.candidates[q]
+        assert len(set(candidates.tolist())) == 5
+        assert name_key(text) not in {keys[i] for i in candidates}
+        # the two nearest names by n-grams, the mention's own spelling skipped
+        lexical = [i for i in nearest[q] if keys[i] != name_key(text)][:2]
+        assert candidates[:2].tolist() == lexical
+        # then the best dense names not picked yet (or the gold's best name, last)
+        scores = np.where([keys[i] == name_key(text) for i in range(len(keys))], -np.inf, dense[q])
+        order = [i for i in np.argsort(-scores, kind="stable") if i not in lexical]
+        gold_last = trainer.name_rows[candidates[-1]] == trainer.gold[q]
+        assert candidates[2:4].tolist() == order[:2]
+        assert candidates[4] == order[2] or gold_last
+        assert (trainer.name_rows[candidates] == trainer.gold[q]).any()
+    first = trainer.candidates[:, :2].copy()
+    trainer.train(show_progress=False)
+    trainer.refresh(trainer.total_steps)
+    # the lexical picks do not move with the weights
+    np.testing.assert_array_equal(trainer.candidates[:, :2], first)
+    with pytest.raises(ValueError, match=r"E626.*sparse_candidates=5.*n_candidates=5"):
+        RetrievalConfig(n_candidates=5, sparse_candidates=5).check()
+    with pytest.raises(ValueError, match=r"E702.*sparse_candidates"):
+        RetrievalConfig(sparse_candidates=-1).check()
+
+
 def test_candidates_exclude_the_mention_and_always_hold_the_gold_concept(encoder, tmp_path):
     kb = toy_kb()
     kb.add_aliases("C0", [mentions()[0][0].upper()], source="train mentions")
@@ -183,7 +221,7 @@ def test_full_refresh_every_n_steps(encoder, tmp_path):
 
 def test_resume_reproduces_the_uninterrupted_run(tiny_bert_dir, tmp_path):
     cfg = dict(CFG, max_steps=7, checkpoint_every=2, grad_accum=2, batch_size=3, warmup_ratio=0.2,
-               refresh_every=3, refresh_names=4)
+               refresh_every=3, refresh_names=4, sparse_candidates=2)
     kb = toy_kb(distractors=True)
     full = SapEncoder.from_pretrained(tiny_bert_dir, device="cpu")
     done = RetrievalTrainer(full, kb, mentions(), tmp_path / "full", config=RetrievalConfig(**cfg))
