@@ -92,7 +92,7 @@ class RetrievalConfig:
     max_seconds: float = 0.0
 
     def check(self) -> None:
-        if self.loss not in LOSSES:
+        if not isinstance(self.loss, str) or self.loss not in LOSSES:
             raise SapelError(Errors.E624.format(value=self.loss, options=", ".join(LOSSES)))
         for name in ("lr", "scale", "alpha", "beta"):
             value = getattr(self, name)

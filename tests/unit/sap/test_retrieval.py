@@ -113,6 +113,7 @@ def test_multi_similarity_loss_has_the_gold_names_as_positives_and_the_rest_as_n
 @pytest.mark.parametrize(
     "settings,error",
     [({"loss": "triplet"}, r"E624.*'triplet'.*marginal, multi_similarity"),
+     ({"loss": ["marginal"]}, r"E624.*\['marginal'\]"),
      ({"alpha": 2.0}, r"E625.*alpha=2.0.*'marginal' loss.*default \(1.0\).*loss='multi_similarity'"),
      ({"loss": "multi_similarity", "scale": 10.0}, r"E625.*scale=10.0.*'multi_similarity'.*loss='marginal'"),
      ({"loss": "multi_similarity", "base": 1.5}, r"E602.*base=1.5"),
