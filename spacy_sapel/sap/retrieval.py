@@ -30,7 +30,7 @@ import hashlib
 import logging
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -50,11 +50,11 @@ logger = logging.getLogger("spacy_sapel")
 _VECTORS_FILE = "name_vectors.npy"
 # queries scored against the KB at once while retrieving (memory: block x n_names)
 _QUERY_BLOCK = 256
-#: the losses of retrieval training, each with the settings only it uses (and their
-#: defaults): BioSyn's marginal likelihood, and SapBERT's multi-similarity loss
-LOSSES: Dict[str, Dict[str, float]] = {
-    "marginal": {"scale": 20.0},
-    "multi_similarity": {"alpha": 1.0, "beta": 60.0, "base": 0.5},
+#: the losses of retrieval training, each with the settings only it uses: BioSyn's
+#: marginal likelihood, and SapBERT's multi-similarity loss
+LOSSES: Dict[str, Tuple[str, ...]] = {
+    "marginal": ("scale",),
+    "multi_similarity": ("alpha", "beta", "base"),
 }
 
 
@@ -100,8 +100,10 @@ class RetrievalConfig:
                 raise SapelError(Errors.E602.format(name=name, value=value))
         if isinstance(self.base, bool) or not isinstance(self.base, (int, float)) or not -1 <= self.base <= 1:
             raise SapelError(Errors.E602.format(name="base", value=self.base))
+        defaults = {f.name: f.default for f in fields(self)}
         for loss, settings in LOSSES.items():
-            for name, default in settings.items():
+            for name in settings:
+                default = defaults[name]
                 if loss != self.loss and getattr(self, name) != default:
                     raise SapelError(Errors.E625.format(
                         name=name, value=getattr(self, name), loss=self.loss, default=default, other=loss
@@ -311,14 +313,13 @@ class RetrievalTrainer(StepTrainer[RetrievalResult]):
             scores = torch.from_numpy(query_vectors[first : block.stop]) @ names.T
             for row, q in enumerate(block):
                 scores[row, torch.from_numpy(self.same_name[q])] = float("-inf")
+            top = torch.topk(scores, k, dim=1).indices.numpy()
             # the sparse picks first, the dense ranking fills the slots they leave
-            fixed = sparse_top[first : block.stop]
-            dense = torch.topk(scores, k, dim=1).indices.numpy()
-            top = np.empty((len(block), k), dtype=np.int64)
-            for row in range(len(block)):
-                picked = fixed[row][fixed[row] >= 0]
-                rest = dense[row][~np.isin(dense[row], picked)]
-                top[row] = np.concatenate([picked, rest])[:k]
+            for row, fixed in enumerate(sparse_top[first : block.stop]):
+                picked = fixed[fixed >= 0]
+                if len(picked):
+                    rest = top[row][~np.isin(top[row], picked)]
+                    top[row] = np.concatenate([picked, rest])[:k]
             for row, q in enumerate(block):
                 if (self.name_rows[top[row]] == self.gold[q]).any():
                     hits += 1
