@@ -54,7 +54,8 @@ from wasabi import msg
 from quality import DEFAULT_LINKER as LINKER
 from quality import SETS, cached_kb, evaluate, gold_docs, trained_reranker
 from spacy_sapel.encoder import DEFAULT_ENCODER
-from spacy_sapel.sap.config import pretrain_sap
+from spacy_sapel.errors import SapelError
+from spacy_sapel.sap.config import load_sap_config, pretrain_sap, resolve_sap_config
 from spacy_sapel.sap.loop import check_sap_output
 from spacy_sapel.sap.retrieval import LOSSES
 from spacy_sapel.util import atomic_write_bytes
@@ -72,18 +73,23 @@ def train(name: str, data_dir: Path, out: Path, encoder: str, retrain: bool, set
     if model.is_dir() and not retrain:
         msg.info(f"{name}: reusing {model}")
         return {"model": str(model), "minutes": None, **_summary(out / name)}
-    overrides: Dict[str, Any] = {
+    t = time.perf_counter()
+    pretrain_sap(CONFIG, out / name, overrides=config_overrides(data_dir, encoder, settings))
+    minutes = (time.perf_counter() - t) / 60
+    msg.good(f"{name}: trained in {minutes:.1f} minutes")
+    return {"model": str(model), "minutes": round(minutes, 1), **_summary(out / name)}
+
+
+def config_overrides(data_dir: Path, encoder: str, settings: Dict[str, Any]) -> Dict[str, Any]:
+    """The overrides of ``configs/sap_finetune.cfg`` that train from ``encoder`` on
+    NCBI-disease training mentions against MEDIC 2012, with ``settings`` on top."""
+    return {
         "paths.encoder": encoder,
         "paths.kb": str(data_dir / "medic-2012" / "medic_06Jul2012.txt"),
         "paths.corpus": str(data_dir / "ncbi-disease" / "NCBItrainset_corpus.txt"),
         "sap.reader": "medic",
         **settings,
     }
-    t = time.perf_counter()
-    pretrain_sap(CONFIG, out / name, overrides=overrides)
-    minutes = (time.perf_counter() - t) / 60
-    msg.good(f"{name}: trained in {minutes:.1f} minutes")
-    return {"model": str(model), "minutes": round(minutes, 1), **_summary(out / name)}
 
 
 def _summary(run_dir: Path) -> Dict[str, Any]:
@@ -120,7 +126,7 @@ def main(
     retrieval_aliases: bool = typer.Option(True, help="Retrieval training: the other training mentions are KB names (the config's corpus_aliases); --no-retrieval-aliases retrieves from the vocabulary's names only, as BioSyn does, and names the encoder retrieval_vocab"),
     retrieval_synonyms: int = typer.Option(0, min=0, help="Retrieval training: this many vocabulary names (a seeded sample) train as queries beside the corpus mentions; the encoder's name gets _synN"),
     retrieval_loss: str = typer.Option("marginal", help=f"Retrieval training's loss: {', '.join(LOSSES)}; multi_similarity adds _ms to the encoder's name"),
-    retrieval_sparse: int = typer.Option(0, min=0, max=19, help="Retrieval training: this many of the 20 candidates come from the sparse (character n-gram) index; the encoder's name gets _sparseN"),
+    retrieval_sparse: int = typer.Option(0, min=0, help="Retrieval training: this many of the 20 candidates come from the sparse (character n-gram) index; the encoder's name gets _sparseN"),
     seed: int = typer.Option(42, help="Seed of the trainings (the configs' default, 42); another seed adds _seedN to the trained encoders' names"),
     only: Optional[str] = typer.Option(None, help="Comma-separated encoders to train and score (base, finetune, retrieval); default all"),
     retrain: bool = typer.Option(False, help="Train again even where OUTPUT/NAME/model-last exists"),
@@ -132,8 +138,6 @@ def main(
         raise typer.BadParameter(f"not found: {missing}", param_hint="--data-dir")
     if finetune_batching not in ("hard", "random"):
         raise typer.BadParameter(f"must be hard or random, got {finetune_batching!r}", param_hint="--finetune-batching")
-    if retrieval_loss not in LOSSES:
-        raise typer.BadParameter(f"must be one of {', '.join(LOSSES)}, got {retrieval_loss!r}", param_hint="--retrieval-loss")
     wanted = ["base", "finetune", "retrieval"] if only is None else [x.strip() for x in only.split(",") if x.strip()]
     unknown = [x for x in wanted if x not in ("base", "finetune", "retrieval")]
     if unknown or not wanted:
@@ -144,20 +148,11 @@ def main(
     retrieval_name += f"_sparse{retrieval_sparse}" if retrieval_sparse else ""
     suffix = f"_seed{seed}" if seed != 42 else ""
     finetune_name, retrieval_name = "finetune" + suffix, retrieval_name + suffix
-    # a folder that is not a SAP output is refused before anything trains
-    for name in (finetune_name, retrieval_name):
-        if name.split("_")[0] in wanted:
-            check_sap_output(output_dir / name)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    if cache_dir is not None:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-    encoders: Dict[str, Dict[str, Any]] = {}
-    if "base" in wanted:
-        encoders["base"] = {"model": encoder, "minutes": 0}
     common = {"sap.corpus_aliases": True, "sap.training.seed": seed}
+    trainings: Dict[str, Dict[str, Any]] = {}
     if "finetune" in wanted:
-        settings = {**common, "sap.training.epochs": finetune_epochs, "sap.training.batching": finetune_batching}
-        encoders[finetune_name] = train(finetune_name, data_dir, output_dir, encoder, retrain, settings)
+        trainings[finetune_name] = {**common, "sap.training.epochs": finetune_epochs,
+                                    "sap.training.batching": finetune_batching}
     if "retrieval" in wanted:
         settings = {**common, "sap.objective": "retrieval", "sap.training.epochs": retrieval_epochs,
                     "sap.corpus_aliases": retrieval_aliases}
@@ -167,7 +162,23 @@ def main(
             settings["sap.training.sparse_candidates"] = retrieval_sparse
         if retrieval_loss != "marginal":
             settings["sap.training.loss"] = retrieval_loss
-        encoders[retrieval_name] = train(retrieval_name, data_dir, output_dir, encoder, retrain, settings)
+        trainings[retrieval_name] = settings
+    # every training's config is resolved (settings and inputs checked) and a folder
+    # that is not a SAP output is refused before anything trains
+    for name, settings in trainings.items():
+        try:
+            resolve_sap_config(load_sap_config(CONFIG, config_overrides(data_dir, encoder, settings)), path=CONFIG)
+        except SapelError as err:
+            msg.fail(f"{name}: {err}", exits=1)
+        check_sap_output(output_dir / name)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    if cache_dir is not None:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+    encoders: Dict[str, Dict[str, Any]] = {}
+    if "base" in wanted:
+        encoders["base"] = {"model": encoder, "minutes": 0}
+    for name, settings in trainings.items():
+        encoders[name] = train(name, data_dir, output_dir, encoder, retrain, settings)
     rows: List[tuple] = []
     results = earlier_results(output_dir / "results.json", set(encoders))
     results["encoders"].update(encoders)
