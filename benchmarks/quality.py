@@ -9,7 +9,8 @@ Each KB holds its training corpus's mentions as aliases and as priors (``build-k
 --train-mentions``); development mentions are never used. Rows: today's linker (no
 priors, short forms merged with their long form), + priors, + document consistency
 (long form first, implicit short forms), + spelling variants, + one sense per document,
-+ the learned reranker (trained on the training corpus, k-fold over its documents),
++ the learned reranker (trained on the training corpus, k-fold over its documents;
+without and with its ``similar_mentions`` feature),
 the hybrid dense + sparse (character n-gram) score with and without the reranker.
 Columns: acc@1, acc@5, mentions/second through ``nlp.pipe`` and the error breakdown of
 :func:`error_breakdown`.
@@ -18,7 +19,8 @@ Columns: acc@1, acc@5, mentions/second through ``nlp.pipe`` and the error breakd
         [--cache-dir DIR] [--no-reranker] [--sparse-weight 0.2]
 
 ``--cache-dir`` keeps each built KB (names encoded once per encoder, keyed by its weights)
-and each trained reranker between runs. A reranker is keyed by the linker settings, not by the code:
+and each trained reranker between runs. A reranker is keyed by the linker settings and its
+features, not by the code:
 delete the cache's ``reranker-*`` folders after changing how the linker retrieves.
 """
 from __future__ import annotations
@@ -38,7 +40,7 @@ from spacy_sapel.kb.priors import Priors
 from spacy_sapel.kb.readers import read_kb
 from spacy_sapel.pipeline import LinkerKB
 from spacy_sapel.pipeline.linker import DEFAULT_CONFIG as LINKER_DEFAULTS
-from spacy_sapel.pipeline.rerankers import LinearReranker
+from spacy_sapel.pipeline.rerankers import FEATURES, LinearReranker
 from spacy_sapel.training import accuracy_at_k
 from spacy_sapel.training.evaluate import error_breakdown
 from spacy_sapel.training.mentions import add_mention_aliases, add_mention_priors
@@ -168,8 +170,13 @@ def main(
         msg.info(f"{set_name}: {n_scored} gold mentions with ids")
         runs = [(name, config, None) for name, config in ablation]
         if reranker:
-            for name, config in (("+ reranker", spelling), (f"+ sparse {sparse_weight:g} + reranker", hybrid)):
-                model = trained_reranker(data_dir, set_name, linker_kb, config, folds, cache_dir)
+            without = [f for f in FEATURES if f != "similar_mentions"]
+            for name, config, features in (
+                ("+ reranker without similar mentions", spelling, without),
+                ("+ reranker", spelling, list(FEATURES)),
+                (f"+ sparse {sparse_weight:g} + reranker", hybrid, list(FEATURES)),
+            ):
+                model = trained_reranker(data_dir, set_name, linker_kb, config, folds, cache_dir, features)
                 runs.append((name, config, model))
         for name, config, model in runs:
             acc, seconds, errors = evaluate(linker_kb, docs, gold, config, reranker=model)
@@ -182,11 +189,17 @@ def main(
     msg.info(f"encoder {encoder}; KBs: vocabulary + training mentions as aliases and priors")
 
 
-def trained_reranker(data_dir: Path, set_name: str, linker_kb: LinkerKB, config: Dict, folds: int, cache: Optional[Path]) -> LinearReranker:
+def trained_reranker(
+    data_dir: Path, set_name: str, linker_kb: LinkerKB, config: Dict, folds: int, cache: Optional[Path],
+    features: Optional[List[str]] = None,
+) -> LinearReranker:
     _, types, _, _, train = SETS[set_name]
-    key = hashlib.sha256(f"{set_name}|{sorted(config.items())}|{folds}|{linker_kb.encoder.fingerprint}".encode()).hexdigest()[:12]
+    features = list(FEATURES if features is None else features)
+    key = hashlib.sha256(
+        f"{set_name}|{sorted(config.items())}|{folds}|{linker_kb.encoder.fingerprint}|{features}".encode()
+    ).hexdigest()[:12]
     path = cache / f"reranker-{key}" if cache else None
-    model = LinearReranker()
+    model = LinearReranker(features=features)
     if path is not None and path.exists():
         model.from_disk(path)
         return model

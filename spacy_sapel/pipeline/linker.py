@@ -434,6 +434,11 @@ class SapelLinker(Pipe):
             else Mention(ent, text, cands, long_text=long[0], long_candidates=next(extra))
             for ent, (text, _), cands, long in zip(spans, queries, found, long_forms)
         ]
+        # a reranker may do the work that its features share across docs (encoding
+        # the mention strings) for the whole batch at once
+        prepare = getattr(self.reranker, "prepare", None)
+        if prepare is not None and mentions:
+            prepare(self._require_kb(), mentions)
         result, i = [], 0
         for doc, n in zip(docs, counts):
             result.append(self._rank(doc, mentions[i : i + n]))

@@ -34,7 +34,9 @@ class Mention:
     long_candidates: Optional[Candidates] = None
 
 
-#: ``reranker(linker_kb, doc, mentions, pools) -> pools reordered``
+#: ``reranker(linker_kb, doc, mentions, pools) -> pools reordered``; the linker also
+#: calls its optional ``prepare(linker_kb, mentions)`` once per batch of docs, before
+#: ranking them one by one
 Reranker = Callable[[LinkerKB, Doc, List[Mention], List[Candidates]], List[Candidates]]
 
 

@@ -1,6 +1,6 @@
 """A learned reranker over each mention's candidates: a linear scorer of a few
-features (retrieval scores, priors, name kinds, the short form's long-form score,
-document context), trained with a listwise softmax loss in numpy (deterministic, no
+features (retrieval scores, priors, the concepts of the labelled mentions nearest to
+the mention, name kinds, the short form's long-form score, document context), trained with a listwise softmax loss in numpy (deterministic, no
 extra dependency, nothing to import on ``spacy.load``).
 
 Registered as ``sapel.linear_reranker.v1`` for the linker's ``reranker`` setting. An
@@ -9,6 +9,7 @@ pipeline (``reranker/`` of the linker) and refused for another KB or encoder."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import re
 from pathlib import Path
@@ -25,6 +26,8 @@ from ..kb.names import name_key
 from ..util import DirMarker, PathLike, atomic_directory, read_json, write_json
 from .linker_kb import Candidates, LinkerKB
 from .ranking import Mention
+
+logger = logging.getLogger("spacy_sapel")
 
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "weights.npy"
@@ -56,7 +59,13 @@ FEATURES = (
     "canonical_in_mention",  # share of the canonical name's words in the mention
     "name_overlap",  # best Dice of the mention's and one of the concept's names' words
     "char_similarity",  # best character-trigram Dice of the mention and a name
+    # soft priors: the labelled mentions (the KB's priors) nearest to the mention
+    "similar_mentions",  # the concept's similarity-weighted share of the k nearest
 )
+#: how many labelled mentions the ``similar_mentions`` feature reads per mention
+SIMILAR_MENTIONS_K = 10
+#: how many mention strings' votes a reranker keeps between batches
+_VOTES_KEPT = 100_000
 _WORD = re.compile(r"[a-z0-9]{3,}")
 _STOP = frozenset(
     "and the with for from that this were was are not but its has have had been "
@@ -90,6 +99,52 @@ class _ConceptText(NamedTuple):
     name_grams: List[FrozenSet[str]]  # character trigrams of each name
 
 
+class _MentionMemory:
+    """The labelled mention strings of a KB (the keys of its priors) encoded by the
+    linker's encoder, for the ``similar_mentions`` feature: the priors generalised
+    from a mention's exact spelling to the spellings nearest to it. Built on first
+    use for each KB (and each set of priors) and kept in memory, not saved."""
+
+    def __init__(self, linker_kb: LinkerKB) -> None:
+        self._owner = (linker_kb.kb, linker_kb.kb.priors, linker_kb.encoder)
+        counts = linker_kb.kb.priors.mention_counts
+        self.strings = list(counts)
+        self.counts = [counts[s] for s in self.strings]
+        self.totals = np.array([sum(c.values()) for c in self.counts], dtype=float)
+        if self.strings:
+            logger.info(
+                "Encoding the %d labelled mention strings of KB %r for the reranker's "
+                "similar_mentions feature", len(self.strings), linker_kb.kb.meta.get("name"),
+            )
+        self.vectors = linker_kb.encoder.encode(self.strings) if self.strings else None
+
+    def is_for(self, linker_kb: LinkerKB) -> bool:
+        kb, priors, encoder = self._owner
+        return kb is linker_kb.kb and priors is linker_kb.kb.priors and encoder is linker_kb.encoder
+
+    def votes(self, queries: Sequence[np.ndarray], k: int) -> Dict[str, float]:
+        """Each concept's share of the ``k`` labelled mentions nearest to any of
+        ``queries`` (a string annotated n times is n mentions), each weighted by its
+        cosine similarity (at least 0); ties are taken in the order of the priors."""
+        assert self.vectors is not None
+        sims = np.max(np.stack([self.vectors @ q for q in queries]), axis=0)
+        n = min(k, len(sims))
+        top = np.argpartition(-sims, n - 1)[:n]
+        top = top[np.lexsort((top, -sims[top]))]
+        left, total = float(k), 0.0
+        votes: Dict[str, float] = {}
+        for j in top.tolist():
+            taken = min(left, self.totals[j])
+            weight = max(float(sims[j]), 0.0) * taken
+            for concept_id, count in self.counts[j].items():
+                votes[concept_id] = votes.get(concept_id, 0.0) + weight * count / self.totals[j]
+            total += weight
+            left -= taken
+            if left <= 0:
+                break
+        return {c: v / total for c, v in votes.items()} if total > 0 else {}
+
+
 class LinearReranker:
     """Scores each candidate as ``w · standardise(features)``; see the module docstring."""
 
@@ -110,6 +165,8 @@ class LinearReranker:
         self.meta: Dict[str, Any] = {}
         self._concept_cache: Dict[str, _ConceptText] = {}
         self._cache_owner: Optional[KnowledgeBase] = None
+        self._memory: Optional[_MentionMemory] = None
+        self._votes: Dict[Tuple[str, ...], Dict[str, float]] = {}
 
     def _set_features(self, features: List[str]) -> None:
         self.features = features
@@ -154,8 +211,13 @@ class LinearReranker:
         for mention, pool in zip(mentions, pools):
             if pool:
                 firsts[pool[0][0]] = firsts.get(pool[0][0], 0) + 1
+        similar = (
+            self._similar_mentions(linker_kb, mentions)
+            if "similar_mentions" in self.features
+            else [{} for _ in mentions]
+        )
         out = []
-        for mention, pool in zip(mentions, pools):
+        for mention, pool, votes in zip(mentions, pools, similar):
             own = dict(mention.candidates)
             own_floor = min(own.values(), default=0.0)
             long = dict(mention.long_candidates or [])
@@ -201,9 +263,44 @@ class LinearReranker:
                     len(stems & canonical) / len(canonical) if canonical else 0.0,
                     max((_dice(stems, n) for n in text.name_stems), default=0.0),
                     max((_dice(g, n) for g in grams for n in text.name_grams), default=0.0),
+                    votes.get(concept_id, 0.0),
                 )
             out.append(x[:, self._columns])
         return out
+
+    def prepare(self, linker_kb: LinkerKB, mentions: List[Mention]) -> None:
+        """Called by the linker once per batch of docs: :meth:`precompute` when the
+        reranker is trained (an untrained one computes no features)."""
+        if self.weights is not None:
+            self.precompute(linker_kb, mentions)
+
+    def precompute(self, linker_kb: LinkerKB, mentions: List[Mention]) -> None:
+        """The features that the docs of a batch share, for all of its ``mentions`` at
+        once: the ``similar_mentions`` votes, their strings encoded together rather
+        than doc by doc (:meth:`featurize` computes what is missing)."""
+        if "similar_mentions" in self.features:
+            self._similar_mentions(linker_kb, mentions)
+
+    def _similar_mentions(self, linker_kb: LinkerKB, mentions: List[Mention]) -> List[Dict[str, float]]:
+        """Per mention, each concept's share of the labelled mentions nearest to the
+        mention or its long form (see :class:`_MentionMemory`), kept per pair of
+        strings until the KB changes (or the store passes ``_VOTES_KEPT``)."""
+        memory = self._memory
+        if memory is None or not memory.is_for(linker_kb):
+            memory = self._memory = _MentionMemory(linker_kb)
+            self._votes = {}
+        keys = [tuple(dict.fromkeys(k for k in map(name_key, (m.text, m.long_text or "")) if k)) for m in mentions]
+        if not memory.strings:
+            return [{} for _ in mentions]
+        missing = [key for key in dict.fromkeys(keys) if key not in self._votes]
+        if missing:
+            if len(self._votes) + len(missing) > _VOTES_KEPT:
+                self._votes = {}
+            unique = list(dict.fromkeys(t for key in missing for t in key))
+            vectors = dict(zip(unique, linker_kb.encoder.encode(unique))) if unique else {}
+            for key in missing:
+                self._votes[key] = memory.votes([vectors[t] for t in key], SIMILAR_MENTIONS_K) if key else {}
+        return [self._votes[key] for key in keys]
 
     def _concept(self, kb: KnowledgeBase, concept_id: str) -> _ConceptText:
         """Per concept, cached per KB: see :class:`_ConceptText`."""

@@ -90,6 +90,7 @@ def train_reranker(
                     examples.append((x, right))
             return pools
 
+        collect.prepare = reranker.precompute  # type: ignore[attr-defined]
         nlp = spacy.blank("en")
         linker = nlp.add_pipe("sapel_linker", config={**(linker_config or {}), "reranker": None})
         linker.reranker = collect

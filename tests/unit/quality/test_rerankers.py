@@ -2,6 +2,8 @@
 leakage, determinism, serialization inside the pipeline, refusal for another KB."""
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy
 import srsly
 import pytest
@@ -12,7 +14,7 @@ from spacy.tokens import Span
 from spacy_sapel.encoder import SapEncoder
 from spacy_sapel.kb import Concept, KnowledgeBase
 from spacy_sapel.pipeline import LinkerKB
-from spacy_sapel.pipeline.rerankers import FEATURES, LinearReranker
+from spacy_sapel.pipeline.rerankers import FEATURES, LinearReranker, _MentionMemory
 from spacy_sapel.training.reranker_training import _vocabulary_concepts, train_reranker
 
 CONCEPTS = [
@@ -192,3 +194,104 @@ def test_a_reranker_saved_with_fewer_features_loads_without_a_feature_list(linke
     with pytest.raises(ValueError, match="E353"):
         LinearReranker().from_bytes(srsly.msgpack_dumps({**srsly.msgpack_loads(model.to_bytes()), "weights": [1.0]}))
     assert LinearReranker().features == list(FEATURES)
+
+
+class _FixedEncoder:
+    """Unit vectors chosen by the test, and a record of what was encoded."""
+
+    def __init__(self, vectors):
+        self.vectors = vectors
+        self.calls = []
+
+    def encode(self, texts, **_):
+        self.calls.append(list(texts))
+        return numpy.array([self.vectors[t] for t in texts], dtype=numpy.float32)
+
+
+def _memory_kb(counts, vectors):
+    kb = KnowledgeBase.from_concepts([Concept(c, f"name {c}") for c in ("X", "Y", "Z")], name="memory")
+    kb.add_priors([(text, cid) for text, per in counts.items() for cid, n in per.items() for _ in range(n)], source="t")
+    return SimpleNamespace(kb=kb, encoder=_FixedEncoder(vectors))
+
+
+def test_similar_mentions_weigh_the_k_nearest_labelled_mentions_by_similarity():
+    """A string annotated n times is n labelled mentions; the k nearest are taken in
+    order of cosine similarity (at least 0), ties in the order of the priors, and each
+    concept gets its similarity-weighted share. With a long form, a labelled mention's
+    similarity is the better of the two."""
+    counts = {"a": {"X": 3}, "b": {"Y": 1, "Z": 1}, "c": {"Y": 5}, "d": {"Z": 1}}
+    vectors = {"a": [1, 0], "b": [0.8, 0.6], "c": [0, 1], "d": [-1, 0]}
+    memory = _MentionMemory(_memory_kb(counts, vectors))
+    q, long_form = numpy.array([1.0, 0.0]), numpy.array([0.0, 1.0])
+    # the exact string alone: its own prior
+    assert memory.votes([q], 2) == {"X": 1.0}
+    # "a" three times (weight 1 each), then one of "b"'s two (0.8, split between Y and Z)
+    votes = memory.votes([q], 4)
+    assert votes == pytest.approx({"X": 3 / 3.8, "Y": 0.4 / 3.8, "Z": 0.4 / 3.8})
+    # all of "a" and "b"; "c" is orthogonal (weight 0) and "d" is never reached
+    assert memory.votes([q], 10) == pytest.approx({"X": 3 / 4.6, "Y": 0.8 / 4.6, "Z": 0.8 / 4.6})
+    # with the long form "c" ties with "a" at 1.0 and comes after it
+    assert memory.votes([q, long_form], 4) == pytest.approx({"X": 0.75, "Y": 0.25})
+    # nothing similar at all: no votes rather than a division by zero
+    assert memory.votes([numpy.array([0.0, -1.0])], 1) == {}
+
+
+def test_similar_mentions_follow_the_kb_and_cost_nothing_when_switched_off(linker_kb):
+    args = reranker_args(linker_kb, "Patients with MD.", "MD")
+    calls = []
+    encode = linker_kb.encoder.encode
+    linker_kb.encoder.encode = lambda texts, **kw: calls.append(list(texts)) or encode(texts, **kw)
+    try:
+        off = LinearReranker(features=[f for f in FEATURES if f != "similar_mentions"])
+        off.featurize(*args)
+        assert calls == [] and off._memory is None
+        on = LinearReranker()
+        x = on.featurize(*args)[0]
+        # the KB's labelled strings once, then the mention's
+        assert sorted(calls[0]) == sorted(linker_kb.kb.priors.mention_counts) and calls[1] == ["md"]
+        assert numpy.array_equal(on.featurize(*args)[0], x)
+        assert len(calls) == 2  # neither the KB's strings nor the mention's again
+    finally:
+        linker_kb.encoder.encode = encode
+    column = dict(zip((cid for cid, _ in args[3][0]), x[:, FEATURES.index("similar_mentions")]))
+    # "MD" was annotated with OMIM:2 three times: the nearest labelled mentions
+    assert column["OMIM:2"] == max(column.values()) > 0
+    # another KB (a fold's, with other priors) gets its own labelled strings
+    fold = KnowledgeBase.from_concepts(_vocabulary_concepts(linker_kb.kb), name="fold")
+    fold.add_priors([("asthma", "D4")], source="fold")
+    fold_kb = LinkerKB.build(fold, linker_kb.encoder)
+    lkb, doc, mentions, pools = args
+    x = on.featurize(fold_kb, doc, mentions, pools)[0]
+    assert on._memory.strings == ["asthma"]
+    assert dict(zip((cid for cid, _ in pools[0]), x[:, FEATURES.index("similar_mentions")])).get("OMIM:2") == 0.0
+
+
+def test_the_linker_prepares_the_similar_mentions_of_a_batch_at_once(linker_kb):
+    model, _ = trained(linker_kb)
+    assert "similar_mentions" in model.features
+    texts = [
+        ("Patients with MD.", [("MD", "Disease")]),
+        ("Bronchial asthma and hay fever.", [("Bronchial asthma", "Disease"), ("hay fever", "Disease")]),
+        ("A case of myotonic dystrophy.", [("myotonic dystrophy", "Disease")]),
+    ]
+
+    def link(prepare):
+        nlp = linker_nlp(linker_kb, top_k=3, reranker={"@misc": "sapel.linear_reranker.v1"})
+        reranker = nlp.get_pipe("sapel_linker").reranker
+        reranker.from_bytes(model.to_bytes())
+        if not prepare:
+            reranker.prepare = lambda *args: None
+        calls = []
+        encode = linker_kb.encoder.encode
+        linker_kb.encoder.encode = lambda t, **kw: calls.append(list(t)) or encode(t, **kw)
+        try:
+            docs = list(nlp.pipe([doc_with_ents(nlp, t, m) for t, m in texts], batch_size=3))
+        finally:
+            linker_kb.encoder.encode = encode
+        return [e._.kb_candidates for d in docs for e in d.ents], calls
+
+    batched, calls = link(True)
+    # the linker's search, the KB's labelled strings, then the batch's four mentions together
+    assert [sorted(c) for c in calls[2:]] == [["bronchial asthma", "hay fever", "md", "myotonic dystrophy"]]
+    one_by_one, calls = link(False)
+    assert len(calls) == 2 + len(texts) and one_by_one == batched
