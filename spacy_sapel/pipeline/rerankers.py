@@ -32,6 +32,7 @@ logger = logging.getLogger("spacy_sapel")
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "weights.npy"
 META_FILE = "meta.json"
+MEMORY_FILE = "mentions.npy"  # the target KB's labelled strings, encoded
 RERANKER_MARKER = DirMarker("reranker directory", (META_FILE,), ("format_version", "features"))
 #: Every feature the reranker knows, in the order of its weight vector.
 FEATURES = (
@@ -99,28 +100,58 @@ class _ConceptText(NamedTuple):
     name_grams: List[FrozenSet[str]]  # character trigrams of each name
 
 
+class _SavedMemory(NamedTuple):
+    """The encoded labelled strings of the KB a reranker was trained for, saved with
+    it so that loading a pipeline does not encode them again."""
+
+    digest: str  # of the KB's priors and the encoder (see :func:`_priors_digest`)
+    strings: List[str]
+    vectors: np.ndarray
+
+
+def _priors_digest(linker_kb: LinkerKB) -> str:
+    """A hash of a KB's labelled mention counts and the encoder's weights: what the
+    saved vectors of :class:`_MentionMemory` depend on."""
+    h = hashlib.sha256(linker_kb.encoder.fingerprint.encode())
+    h.update(srsly.json_dumps(linker_kb.kb.priors.mention_counts, sort_keys=True).encode("utf8"))
+    return h.hexdigest()[:16]
+
+
 class _MentionMemory:
     """The labelled mention strings of a KB (the keys of its priors) encoded by the
     linker's encoder, for the ``similar_mentions`` feature: the priors generalised
     from a mention's exact spelling to the spellings nearest to it. Built on first
     use for each KB (and each set of priors) and kept in memory, not saved."""
 
-    def __init__(self, linker_kb: LinkerKB) -> None:
-        self._owner = (linker_kb.kb, linker_kb.kb.priors, linker_kb.encoder)
+    def __init__(self, linker_kb: LinkerKB, saved: Optional["_SavedMemory"] = None) -> None:
+        self._owner = (linker_kb.kb, linker_kb.kb.priors, linker_kb.encoder, linker_kb.kb.priors.n_mentions)
         counts = linker_kb.kb.priors.mention_counts
         self.strings = list(counts)
         self.counts = [counts[s] for s in self.strings]
         self.totals = np.array([sum(c.values()) for c in self.counts], dtype=float)
-        if self.strings:
+        self.digest = _priors_digest(linker_kb)
+        self.vectors: Optional[np.ndarray] = None
+        if saved is not None and saved.digest == self.digest and saved.strings == self.strings:
+            self.vectors = saved.vectors
+        elif self.strings:
             logger.info(
                 "Encoding the %d labelled mention strings of KB %r for the reranker's "
                 "similar_mentions feature", len(self.strings), linker_kb.kb.meta.get("name"),
             )
-        self.vectors = linker_kb.encoder.encode(self.strings) if self.strings else None
+            self.vectors = linker_kb.encoder.encode(self.strings)
+
+    def saved(self) -> "_SavedMemory":
+        assert self.vectors is not None
+        return _SavedMemory(self.digest, self.strings, self.vectors)
 
     def is_for(self, linker_kb: LinkerKB) -> bool:
-        kb, priors, encoder = self._owner
-        return kb is linker_kb.kb and priors is linker_kb.kb.priors and encoder is linker_kb.encoder
+        kb, priors, encoder, n_mentions = self._owner
+        return (
+            kb is linker_kb.kb
+            and priors is linker_kb.kb.priors
+            and encoder is linker_kb.encoder
+            and n_mentions == priors.n_mentions  # counted into since
+        )
 
     def votes(self, queries: Sequence[np.ndarray], k: int) -> Dict[str, float]:
         """Each concept's share of the ``k`` labelled mentions nearest to any of
@@ -166,6 +197,7 @@ class LinearReranker:
         self._concept_cache: Dict[str, _ConceptText] = {}
         self._cache_owner: Optional[KnowledgeBase] = None
         self._memory: Optional[_MentionMemory] = None
+        self._saved_memory: Optional[_SavedMemory] = None
         self._votes: Dict[Tuple[str, ...], Dict[str, float]] = {}
 
     def _set_features(self, features: List[str]) -> None:
@@ -287,7 +319,7 @@ class LinearReranker:
         strings until the KB changes (or the store passes ``_VOTES_KEPT``)."""
         memory = self._memory
         if memory is None or not memory.is_for(linker_kb):
-            memory = self._memory = _MentionMemory(linker_kb)
+            memory = self._memory = _MentionMemory(linker_kb, self._saved_memory)
             self._votes = {}
         keys = [tuple(dict.fromkeys(k for k in map(name_key, (m.text, m.long_text or "")) if k)) for m in mentions]
         if not memory.strings:
@@ -370,6 +402,13 @@ class LinearReranker:
             "kb_name": linker_kb.kb.meta.get("name"),
             "encoder": linker_kb.encoder.fingerprint,
         }
+        # the target KB's labelled strings, encoded now and saved with the weights
+        self._saved_memory = None
+        if "similar_mentions" in self.features and linker_kb.kb.priors:
+            if self._memory is None or not self._memory.is_for(linker_kb):
+                self._memory = _MentionMemory(linker_kb)
+                self._votes = {}
+            self._saved_memory = self._memory.saved()
 
     def check(self, linker_kb: LinkerKB) -> None:
         """Refuse a KB or encoder other than the one the weights were trained for."""
@@ -401,7 +440,9 @@ class LinearReranker:
             "scale": self.scale.tolist(),
         }
 
-    def _load_state(self, state: Any, *, path: str) -> "LinearReranker":
+    def _load_state(
+        self, state: Any, *, path: str, vectors: Optional[np.ndarray] = None
+    ) -> "LinearReranker":
         try:
             if not isinstance(state, dict):
                 raise ValueError("not a JSON object")
@@ -421,34 +462,78 @@ class LinearReranker:
             arrays = [np.asarray(state[k], dtype=float) for k in ("weights", "mean", "scale")]
             if any(a.shape != (len(features),) for a in arrays):
                 raise ValueError("weights, mean and scale must have one value per feature")
+            memory = _load_memory(state.get("memory"), vectors)
         except (KeyError, TypeError, ValueError) as err:
             raise SapelError(Errors.E353.format(path=path, problem=err)) from err
         self._set_features(features)
         self.weights, self.mean, self.scale = arrays
-        self.meta = {k: v for k, v in state.items() if k not in ("weights", "mean", "scale")}
+        self.meta = {k: v for k, v in state.items() if k not in ("weights", "mean", "scale", "memory")}
+        self._saved_memory, self._memory, self._votes = memory, None, {}
         return self
+
+    def _memory_state(self) -> Dict[str, Any]:
+        memory = self._saved_memory
+        if memory is None:
+            return {}
+        return {"memory": {"digest": memory.digest, "strings": memory.strings}}
 
     def to_disk(self, path: PathLike) -> None:
         with atomic_directory(path, RERANKER_MARKER) as tmp:
-            write_json(tmp / META_FILE, self._state())
+            write_json(tmp / META_FILE, {**self._state(), **self._memory_state()})
+            if self._saved_memory is not None:
+                np.save(tmp / MEMORY_FILE, self._saved_memory.vectors, allow_pickle=False)
 
     def from_disk(self, path: PathLike) -> "LinearReranker":
         file = Path(path) / META_FILE
+        vectors_file = Path(path) / MEMORY_FILE
         try:
             state = read_json(file)
+            vectors = np.load(vectors_file, allow_pickle=False) if vectors_file.exists() else None
         except (OSError, ValueError) as err:
             raise SapelError(Errors.E353.format(path=file, problem=err)) from err
-        return self._load_state(state, path=str(file))
+        return self._load_state(state, path=str(file), vectors=vectors)
 
     def to_bytes(self) -> bytes:
-        return srsly.msgpack_dumps(self._state())
+        state = {**self._state(), **self._memory_state()}
+        if self._saved_memory is not None:
+            vectors = np.ascontiguousarray(self._saved_memory.vectors, dtype=np.float32)
+            state["memory"]["vectors"] = vectors.tobytes()
+        return srsly.msgpack_dumps(state)
 
     def from_bytes(self, data: bytes) -> "LinearReranker":
         try:
             state = srsly.msgpack_loads(data)
+            memory = state.get("memory") if isinstance(state, dict) else None
+            vectors = None
+            if isinstance(memory, dict) and "vectors" in memory:
+                vectors = np.frombuffer(memory.pop("vectors"), dtype=np.float32)
         except (ValueError, TypeError) as err:
             raise SapelError(Errors.E353.format(path="<bytes>", problem=err)) from err
-        return self._load_state(state, path="<bytes>")
+        return self._load_state(state, path="<bytes>", vectors=vectors)
+
+
+def _load_memory(memory: Any, vectors: Optional[np.ndarray]) -> Optional[_SavedMemory]:
+    """The saved labelled strings and their vectors (None when not saved); a
+    ValueError says what does not fit."""
+    if memory is None:
+        if vectors is not None:
+            raise ValueError(f"{MEMORY_FILE} without the strings it encodes")
+        return None
+    if not isinstance(memory, dict) or not isinstance(memory.get("digest"), str):
+        raise ValueError("its memory is not an object with a digest")
+    strings = memory.get("strings")
+    if not isinstance(strings, list) or not all(isinstance(t, str) for t in strings):
+        raise ValueError("its memory's strings are not a list of strings")
+    if vectors is None:
+        raise ValueError(f"its memory's vectors ({MEMORY_FILE}) are missing")
+    if vectors.ndim == 1 and strings and vectors.size % len(strings) == 0:
+        vectors = vectors.reshape(len(strings), -1)
+    if vectors.ndim != 2 or len(vectors) != len(strings) or vectors.dtype != np.float32:
+        raise ValueError(
+            f"its memory holds {len(strings)} strings but vectors of shape {vectors.shape} "
+            f"({vectors.dtype}); expected one float32 row per string"
+        )
+    return _SavedMemory(memory["digest"], strings, vectors)
 
 
 def _words(text: str) -> set:

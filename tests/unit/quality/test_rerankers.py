@@ -199,6 +199,8 @@ def test_a_reranker_saved_with_fewer_features_loads_without_a_feature_list(linke
 class _FixedEncoder:
     """Unit vectors chosen by the test, and a record of what was encoded."""
 
+    fingerprint = "fixed"
+
     def __init__(self, vectors):
         self.vectors = vectors
         self.calls = []
@@ -291,7 +293,69 @@ def test_the_linker_prepares_the_similar_mentions_of_a_batch_at_once(linker_kb):
         return [e._.kb_candidates for d in docs for e in d.ents], calls
 
     batched, calls = link(True)
-    # the linker's search, the KB's labelled strings, then the batch's four mentions together
-    assert [sorted(c) for c in calls[2:]] == [["bronchial asthma", "hay fever", "md", "myotonic dystrophy"]]
+    # the linker's search, then the batch's four mentions together (the KB's labelled
+    # strings came encoded with the trained model)
+    assert [sorted(c) for c in calls[1:]] == [["bronchial asthma", "hay fever", "md", "myotonic dystrophy"]]
     one_by_one, calls = link(False)
-    assert len(calls) == 2 + len(texts) and one_by_one == batched
+    assert len(calls) == 1 + len(texts) and one_by_one == batched
+
+
+def _count_encodes(linker_kb):
+    calls = []
+    encode = linker_kb.encoder.encode
+
+    def spy(texts, **kw):
+        calls.append(list(texts))
+        return encode(texts, **kw)
+
+    return calls, spy, encode
+
+
+def test_the_encoded_labelled_mentions_are_saved_with_the_reranker(linker_kb, tmp_path):
+    """Training encodes the target KB's labelled strings and saves them with the
+    weights: a loaded pipeline links as before without encoding them again. Other
+    priors (or another encoder) are encoded afresh."""
+    model, _ = trained(linker_kb)
+    strings = sorted(linker_kb.kb.priors.mention_counts)
+    config = {"@misc": "sapel.linear_reranker.v1"}
+    nlp = linker_nlp(linker_kb, top_k=3, reranker=config)
+    nlp.get_pipe("sapel_linker").reranker.from_bytes(model.to_bytes())
+    text, mentions = "Patients with MD and hay fever.", [("MD", "Disease"), ("hay fever", "Disease")]
+    calls, spy, encode = _count_encodes(linker_kb)
+    linker_kb.encoder.encode = spy
+    try:
+        before = nlp(doc_with_ents(nlp, text, mentions))
+        assert all(sorted(c) != strings for c in calls)  # from bytes: not encoded again
+    finally:
+        linker_kb.encoder.encode = encode
+    nlp.to_disk(tmp_path / "nlp")
+    assert (tmp_path / "nlp" / "sapel_linker" / "reranker" / "mentions.npy").exists()
+    loaded = spacy.load(tmp_path / "nlp")
+    lkb = loaded.get_pipe("sapel_linker").linker_kb
+    calls, spy, encode = _count_encodes(lkb)
+    lkb.encoder.encode = spy
+    after = loaded(doc_with_ents(loaded, text, mentions))
+    assert calls == [["MD", "hay fever"], ["md", "hay fever"]]  # search, votes
+    assert [e._.kb_candidates for e in after.ents] == [e._.kb_candidates for e in before.ents]
+    # the same KB with one more labelled mention: its strings are encoded again
+    lkb.kb.add_priors([("muscular dystrophy", "D1")], source="more")
+    calls.clear()
+    again = loaded(doc_with_ents(loaded, text, mentions))
+    assert [sorted(c) for c in calls] == [sorted(lkb.kb.priors.mention_counts), ["hay fever", "md"]]
+    assert again.ents[0]._.kb_candidates  # still linked
+
+
+def test_a_reranker_whose_saved_mentions_do_not_fit_is_refused(linker_kb, tmp_path):
+    model, _ = trained(linker_kb)
+    model.to_disk(tmp_path / "r")
+    vectors = numpy.load(tmp_path / "r" / "mentions.npy")
+    numpy.save(tmp_path / "r" / "mentions.npy", vectors[:-1])
+    with pytest.raises(ValueError, match="E353.*strings but vectors of shape"):
+        LinearReranker().from_disk(tmp_path / "r")
+    (tmp_path / "r" / "mentions.npy").unlink()
+    with pytest.raises(ValueError, match="E353.*mentions.npy.*missing"):
+        LinearReranker().from_disk(tmp_path / "r")
+    state = srsly.msgpack_loads(model.to_bytes())
+    state["memory"]["vectors"] = state["memory"]["vectors"][:-4]
+    with pytest.raises(ValueError, match="E353"):
+        LinearReranker().from_bytes(srsly.msgpack_dumps(state))
