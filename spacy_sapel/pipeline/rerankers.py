@@ -1,7 +1,8 @@
 """A learned reranker over each mention's candidates: a linear scorer of a few
 features (retrieval scores, priors, the concepts of the labelled mentions nearest to
-the mention, name kinds, the short form's long-form score, document context), trained with a listwise softmax loss in numpy (deterministic, no
-extra dependency, nothing to import on ``spacy.load``).
+the mention, name kinds, the short form's long-form score, document context), trained
+with a listwise softmax loss in numpy (deterministic, no extra dependency, nothing to
+import on ``spacy.load``).
 
 Registered as ``sapel.linear_reranker.v1`` for the linker's ``reranker`` setting. An
 untrained reranker keeps the order it is given; a trained one is saved inside the
@@ -121,7 +122,8 @@ class _MentionMemory:
     """The labelled mention strings of a KB (the keys of its priors) encoded by the
     linker's encoder, for the ``similar_mentions`` feature: the priors generalised
     from a mention's exact spelling to the spellings nearest to it. Built on first
-    use for each KB (and each set of priors) and kept in memory, not saved."""
+    use for each KB (and each set of priors), from the vectors saved with a trained
+    reranker when they were made for the same priors and encoder."""
 
     def __init__(self, linker_kb: LinkerKB, saved: Optional["_SavedMemory"] = None) -> None:
         self._owner = (linker_kb.kb, linker_kb.kb.priors, linker_kb.encoder, linker_kb.kb.priors.n_mentions)
