@@ -27,7 +27,8 @@ Encoders:
 
 ``--only base,retrieval`` trains and scores a subset; ``--seed N`` trains with another
 seed (encoders named ``..._seedN``). All train on the NCBI-disease
-training set against MEDIC 2012. A trained encoder already in ``OUTPUT/NAME/model-last``
+training set against MEDIC 2012, or with ``--train-set bc5cdr`` on BC5CDR's training set
+(its Disease mentions; Chemical ids are not in the KB) against CTD 2017 (``..._bc5cdr``). A trained encoder already in ``OUTPUT/NAME/model-last``
 is reused (its ``training.json`` says how it was trained; ``--retrain`` trains again). Rows come from ``quality.py``'s functions: the
 default linker and + the reranker (trained k-fold on the training corpus of each set).
 ``OUTPUT/results.json`` is rewritten atomically after each encoder; it keeps the rows of
@@ -62,32 +63,41 @@ from spacy_sapel.util import atomic_write_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs" / "sap_finetune.cfg"
+# the corpora an encoder can train on: (vocabulary, its reader, training corpus); the
+# quality.py set of the same corpus uses the same vocabulary
+TRAIN_SETS = {
+    "ncbi": ("medic-2012/medic_06Jul2012.txt", "medic", "ncbi-disease/NCBItrainset_corpus.txt"),
+    "bc5cdr": ("ctd-medic-2017/CTD_diseases.tsv.gz", "ctd", "bc5cdr/CDR_TrainingSet.PubTator.txt"),
+}
 
 
-def train(name: str, data_dir: Path, out: Path, encoder: str, retrain: bool, settings: Dict[str, Any]) -> Dict[str, Any]:
+def train(
+    name: str, data_dir: Path, out: Path, encoder: str, retrain: bool, settings: Dict[str, Any], train_set: str
+) -> Dict[str, Any]:
     """Train (or reuse) the encoder ``name`` under ``out / name`` with
-    ``configs/sap_finetune.cfg`` and the overrides ``settings`` on NCBI-disease training
-    mentions against MEDIC 2012; returns what its ``training.json`` says plus the
-    minutes measured here (None when reused)."""
+    ``configs/sap_finetune.cfg`` and the overrides ``settings`` on the training mentions
+    of ``train_set`` (see :data:`TRAIN_SETS`); returns what its ``training.json`` says
+    plus the minutes measured here (None when reused)."""
     model = out / name / "model-last"
     if model.is_dir() and not retrain:
         msg.info(f"{name}: reusing {model}")
         return {"model": str(model), "minutes": None, **_summary(out / name)}
     t = time.perf_counter()
-    pretrain_sap(CONFIG, out / name, overrides=config_overrides(data_dir, encoder, settings))
+    pretrain_sap(CONFIG, out / name, overrides=config_overrides(data_dir, encoder, settings, train_set))
     minutes = (time.perf_counter() - t) / 60
     msg.good(f"{name}: trained in {minutes:.1f} minutes")
     return {"model": str(model), "minutes": round(minutes, 1), **_summary(out / name)}
 
 
-def config_overrides(data_dir: Path, encoder: str, settings: Dict[str, Any]) -> Dict[str, Any]:
-    """The overrides of ``configs/sap_finetune.cfg`` that train from ``encoder`` on
-    NCBI-disease training mentions against MEDIC 2012, with ``settings`` on top."""
+def config_overrides(data_dir: Path, encoder: str, settings: Dict[str, Any], train_set: str = "ncbi") -> Dict[str, Any]:
+    """The overrides of ``configs/sap_finetune.cfg`` that train from ``encoder`` on the
+    training mentions of ``train_set`` against its vocabulary, with ``settings`` on top."""
+    vocabulary, reader, corpus = TRAIN_SETS[train_set]
     return {
         "paths.encoder": encoder,
-        "paths.kb": str(data_dir / "medic-2012" / "medic_06Jul2012.txt"),
-        "paths.corpus": str(data_dir / "ncbi-disease" / "NCBItrainset_corpus.txt"),
-        "sap.reader": "medic",
+        "paths.kb": str(data_dir / vocabulary),
+        "paths.corpus": str(data_dir / corpus),
+        "sap.reader": reader,
         **settings,
     }
 
@@ -128,6 +138,7 @@ def main(
     retrieval_loss: str = typer.Option("marginal", help=f"Retrieval training's loss: {', '.join(LOSSES)}; multi_similarity adds _ms to the encoder's name"),
     retrieval_sparse: int = typer.Option(0, min=0, help="Retrieval training: this many of the 20 candidates come from the sparse (character n-gram) index; the encoder's name gets _sparseN"),
     seed: int = typer.Option(42, help="Seed of the trainings (the configs' default, 42); another seed adds _seedN to the trained encoders' names"),
+    train_set: str = typer.Option("ncbi", help=f"Training corpus of the trained encoders: {', '.join(TRAIN_SETS)}; other than ncbi adds _NAME to their names"),
     only: Optional[str] = typer.Option(None, help="Comma-separated encoders to train and score (base, finetune, retrieval); default all"),
     retrain: bool = typer.Option(False, help="Train again even where OUTPUT/NAME/model-last exists"),
     folds: int = typer.Option(5, min=2, help="Folds over training documents for the reranker's examples"),
@@ -146,7 +157,10 @@ def main(
     retrieval_name += "_ms" if retrieval_loss == "multi_similarity" else ""
     retrieval_name += f"_syn{retrieval_synonyms}" if retrieval_synonyms else ""
     retrieval_name += f"_sparse{retrieval_sparse}" if retrieval_sparse else ""
+    if train_set not in TRAIN_SETS:
+        raise typer.BadParameter(f"must be one of {', '.join(TRAIN_SETS)}, got {train_set!r}", param_hint="--train-set")
     suffix = f"_seed{seed}" if seed != 42 else ""
+    suffix += f"_{train_set}" if train_set != "ncbi" else ""
     finetune_name, retrieval_name = "finetune" + suffix, retrieval_name + suffix
     common = {"sap.corpus_aliases": True, "sap.training.seed": seed}
     trainings: Dict[str, Dict[str, Any]] = {}
@@ -167,7 +181,7 @@ def main(
     # that is not a SAP output is refused before anything trains
     for name, settings in trainings.items():
         try:
-            resolve_sap_config(load_sap_config(CONFIG, config_overrides(data_dir, encoder, settings)), path=CONFIG)
+            resolve_sap_config(load_sap_config(CONFIG, config_overrides(data_dir, encoder, settings, train_set)), path=CONFIG)
         except SapelError as err:
             msg.fail(f"{name}: {err}", exits=1)
         check_sap_output(output_dir / name)
@@ -178,7 +192,7 @@ def main(
     if "base" in wanted:
         encoders["base"] = {"model": encoder, "minutes": 0}
     for name, settings in trainings.items():
-        encoders[name] = train(name, data_dir, output_dir, encoder, retrain, settings)
+        encoders[name] = train(name, data_dir, output_dir, encoder, retrain, settings, train_set)
     rows: List[tuple] = []
     results = earlier_results(output_dir / "results.json", set(encoders))
     results["encoders"].update(encoders)
