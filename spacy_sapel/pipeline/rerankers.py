@@ -68,6 +68,8 @@ FEATURES = (
 SIMILAR_MENTIONS_K = 10
 #: how many mention strings' votes a reranker keeps between batches
 _VOTES_KEPT = 100_000
+#: the most similarities (labelled strings x batch strings) computed in one product
+_SIMILARITY_CELLS = 4_000_000
 _WORD = re.compile(r"[a-z0-9]{3,}")
 _STOP = frozenset(
     "and the with for from that this were was are not but its has have had been "
@@ -160,7 +162,10 @@ class _MentionMemory:
         ``queries`` (a string annotated n times is n mentions), each weighted by its
         cosine similarity (at least 0); ties are taken in the order of the priors."""
         assert self.vectors is not None
-        sims = np.max(np.stack([self.vectors @ q for q in queries]), axis=0)
+        return self.vote(np.max(self.vectors @ np.stack(queries).T, axis=1), k)
+
+    def vote(self, sims: np.ndarray, k: int) -> Dict[str, float]:
+        """:meth:`votes` from each labelled string's similarity to the mention."""
         n = min(k, len(sims))
         top = np.argpartition(-sims, n - 1)[:n]
         top = top[np.lexsort((top, -sims[top]))]
@@ -331,9 +336,26 @@ class LinearReranker:
             if len(self._votes) + len(missing) > _VOTES_KEPT:
                 self._votes = {}
             unique = list(dict.fromkeys(t for key in missing for t in key))
-            vectors = dict(zip(unique, linker_kb.encoder.encode(unique))) if unique else {}
-            for key in missing:
-                self._votes[key] = memory.votes([vectors[t] for t in key], SIMILAR_MENTIONS_K) if key else {}
+            vectors = linker_kb.encoder.encode(unique) if unique else None
+            column = {t: i for i, t in enumerate(unique)}
+            # one product with the labelled strings per slice of the batch's strings,
+            # bounded in memory however many labelled strings there are
+            step = max(1, _SIMILARITY_CELLS // max(len(memory.strings), 1))
+            for start in range(0, len(missing), step):
+                keys_part = missing[start : start + step]
+                texts = list(dict.fromkeys(t for key in keys_part for t in key))
+                if not texts:
+                    self._votes.update((key, {}) for key in keys_part)
+                    continue
+                assert vectors is not None and memory.vectors is not None
+                sims = memory.vectors @ vectors[[column[t] for t in texts]].T
+                at = {t: i for i, t in enumerate(texts)}
+                for key in keys_part:
+                    if not key:
+                        self._votes[key] = {}
+                        continue
+                    best = sims[:, [at[t] for t in key]].max(axis=1)
+                    self._votes[key] = memory.vote(best, SIMILAR_MENTIONS_K)
         return [self._votes[key] for key in keys]
 
     def _concept(self, kb: KnowledgeBase, concept_id: str) -> _ConceptText:

@@ -359,3 +359,31 @@ def test_a_reranker_whose_saved_mentions_do_not_fit_is_refused(linker_kb, tmp_pa
     state["memory"]["vectors"] = state["memory"]["vectors"][:-4]
     with pytest.raises(ValueError, match="E353"):
         LinearReranker().from_bytes(srsly.msgpack_dumps(state))
+
+
+def test_similar_mentions_are_the_same_whatever_the_slices_of_the_product(monkeypatch):
+    """The batch's strings meet the labelled ones in slices bounded by
+    ``_SIMILARITY_CELLS``; one string per slice gives the votes of one product, and
+    those of :meth:`_MentionMemory.votes` for each mention alone."""
+    from spacy_sapel.pipeline import rerankers
+
+    counts = {"a": {"X": 3}, "b": {"Y": 1, "Z": 1}, "c": {"Y": 5}, "d": {"Z": 1}}
+    vectors = {"a": [1, 0], "b": [0.8, 0.6], "c": [0, 1], "d": [-1, 0], "q": [0.6, 0.8]}
+    linker_kb = _memory_kb(counts, vectors)
+    mentions = [
+        SimpleNamespace(text="a", long_text=None),
+        SimpleNamespace(text="q", long_text=None),
+        SimpleNamespace(text="b", long_text="c"),
+        SimpleNamespace(text="A", long_text="a"),  # one key: ("a",)
+    ]
+    monkeypatch.setattr(rerankers, "SIMILAR_MENTIONS_K", 4)
+    whole = LinearReranker()._similar_mentions(linker_kb, mentions)
+    monkeypatch.setattr(rerankers, "_SIMILARITY_CELLS", 1)
+    sliced = LinearReranker()._similar_mentions(linker_kb, mentions)
+    memory = _MentionMemory(linker_kb)
+    q = {t: numpy.array(v, dtype=numpy.float32) for t, v in vectors.items()}
+    alone = [memory.votes([q["a"]], 4), memory.votes([q["q"]], 4), memory.votes([q["b"], q["c"]], 4), memory.votes([q["a"]], 4)]
+    assert whole == sliced
+    assert [w.keys() for w in whole] == [a.keys() for a in alone]
+    assert all(w[k] == pytest.approx(a[k]) for w, a in zip(whole, alone) for k in w)
+    assert whole[0] == pytest.approx({"X": 3 / 3.8, "Y": 0.4 / 3.8, "Z": 0.4 / 3.8}) and whole[3] == whole[0]
