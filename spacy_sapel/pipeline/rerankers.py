@@ -66,7 +66,7 @@ FEATURES = (
 )
 #: how many labelled mentions the ``similar_mentions`` feature reads per mention
 SIMILAR_MENTIONS_K = 10
-#: how many mention strings' votes a reranker keeps between batches
+#: how many mention strings' votes a reranker keeps between batches (cleared beyond)
 _VOTES_KEPT = 100_000
 #: the most similarities (labelled strings x batch strings) computed in one product
 _SIMILARITY_CELLS = 4_000_000
@@ -123,26 +123,35 @@ def _priors_digest(linker_kb: LinkerKB) -> str:
 class _MentionMemory:
     """The labelled mention strings of a KB (the keys of its priors) encoded by the
     linker's encoder, for the ``similar_mentions`` feature: the priors generalised
-    from a mention's exact spelling to the spellings nearest to it. Built on first
-    use for each KB (and each set of priors), from the vectors saved with a trained
-    reranker when they were made for the same priors and encoder."""
+    from a mention's exact spelling to the spellings nearest to it. :meth:`build`
+    makes one on first use for each KB (and each set of priors), from the vectors
+    saved with a trained reranker when they were made for the same priors and
+    encoder."""
 
-    def __init__(self, linker_kb: LinkerKB, saved: Optional["_SavedMemory"] = None) -> None:
-        self._owner = (linker_kb.kb, linker_kb.kb.priors, linker_kb.encoder, linker_kb.kb.priors.n_mentions)
-        counts = linker_kb.kb.priors.mention_counts
-        self.strings = list(counts)
-        self.counts = [counts[s] for s in self.strings]
+    def __init__(self, linker_kb: LinkerKB, digest: str, vectors: Optional[np.ndarray]) -> None:
+        priors = linker_kb.kb.priors
+        self._owner = (linker_kb.kb, priors, linker_kb.encoder, priors.n_mentions)
+        self.strings = list(priors.mention_counts)
+        self.counts = [priors.mention_counts[s] for s in self.strings]
         self.totals = np.array([sum(c.values()) for c in self.counts], dtype=float)
-        self.digest = _priors_digest(linker_kb)
-        self.vectors: Optional[np.ndarray] = None
-        if saved is not None and saved.digest == self.digest and saved.strings == self.strings:
-            self.vectors = saved.vectors
-        elif self.strings:
-            logger.info(
-                "Encoding the %d labelled mention strings of KB %r for the reranker's "
-                "similar_mentions feature", len(self.strings), linker_kb.kb.meta.get("name"),
-            )
-            self.vectors = linker_kb.encoder.encode(self.strings)
+        self.digest = digest
+        self.vectors = vectors
+
+    @classmethod
+    def build(cls, linker_kb: LinkerKB, saved: Optional["_SavedMemory"] = None) -> "_MentionMemory":
+        """The memory of ``linker_kb``: ``saved``'s vectors where they were made for
+        its priors and encoder, else its labelled strings encoded now."""
+        strings = list(linker_kb.kb.priors.mention_counts)
+        digest = _priors_digest(linker_kb)
+        if saved is not None and saved.digest == digest and saved.strings == strings:
+            return cls(linker_kb, digest, saved.vectors)
+        if not strings:
+            return cls(linker_kb, digest, None)
+        logger.info(
+            "Encoding the %d labelled mention strings of KB %r for the reranker's "
+            "similar_mentions feature", len(strings), linker_kb.kb.meta.get("name"),
+        )
+        return cls(linker_kb, digest, linker_kb.encoder.encode(strings))
 
     def saved(self) -> "_SavedMemory":
         assert self.vectors is not None
@@ -157,15 +166,12 @@ class _MentionMemory:
             and n_mentions == priors.n_mentions  # counted into since
         )
 
-    def votes(self, queries: Sequence[np.ndarray], k: int) -> Dict[str, float]:
-        """Each concept's share of the ``k`` labelled mentions nearest to any of
-        ``queries`` (a string annotated n times is n mentions), each weighted by its
-        cosine similarity (at least 0); ties are taken in the order of the priors."""
-        assert self.vectors is not None
-        return self.vote(np.max(self.vectors @ np.stack(queries).T, axis=1), k)
-
     def vote(self, sims: np.ndarray, k: int) -> Dict[str, float]:
-        """:meth:`votes` from each labelled string's similarity to the mention."""
+        """Each concept's share of the ``k`` labelled mentions nearest to a mention,
+        given each labelled string's cosine similarity ``sims`` to it (the better of
+        the mention's and its long form's): a string annotated n times is n mentions,
+        each weighted by its similarity (at least 0); ties are taken in the order of
+        the priors."""
         n = min(k, len(sims))
         top = np.argpartition(-sims, n - 1)[:n]
         top = top[np.lexsort((top, -sims[top]))]
@@ -326,37 +332,27 @@ class LinearReranker:
         strings until the KB changes (or the store passes ``_VOTES_KEPT``)."""
         memory = self._memory
         if memory is None or not memory.is_for(linker_kb):
-            memory = self._memory = _MentionMemory(linker_kb, self._saved_memory)
+            memory = self._memory = _MentionMemory.build(linker_kb, self._saved_memory)
             self._votes = {}
-        keys = [tuple(dict.fromkeys(k for k in map(name_key, (m.text, m.long_text or "")) if k)) for m in mentions]
         if not memory.strings:
             return [{} for _ in mentions]
-        missing = [key for key in dict.fromkeys(keys) if key not in self._votes]
-        if missing:
-            if len(self._votes) + len(missing) > _VOTES_KEPT:
-                self._votes = {}
-            unique = list(dict.fromkeys(t for key in missing for t in key))
-            vectors = linker_kb.encoder.encode(unique) if unique else None
-            column = {t: i for i, t in enumerate(unique)}
-            # one product with the labelled strings per slice of the batch's strings,
-            # bounded in memory however many labelled strings there are
-            step = max(1, _SIMILARITY_CELLS // max(len(memory.strings), 1))
-            for start in range(0, len(missing), step):
-                keys_part = missing[start : start + step]
-                texts = list(dict.fromkeys(t for key in keys_part for t in key))
-                if not texts:
-                    self._votes.update((key, {}) for key in keys_part)
-                    continue
-                assert vectors is not None and memory.vectors is not None
-                sims = memory.vectors @ vectors[[column[t] for t in texts]].T
-                at = {t: i for i, t in enumerate(texts)}
-                for key in keys_part:
-                    if not key:
-                        self._votes[key] = {}
-                        continue
-                    best = sims[:, [at[t] for t in key]].max(axis=1)
-                    self._votes[key] = memory.vote(best, SIMILAR_MENTIONS_K)
-        return [self._votes[key] for key in keys]
+        assert memory.vectors is not None
+        if len(self._votes) > _VOTES_KEPT:
+            self._votes = {}
+        keys = [tuple(dict.fromkeys(k for k in map(name_key, (m.text, m.long_text or "")) if k)) for m in mentions]
+        missing = [key for key in dict.fromkeys(keys) if key and key not in self._votes]
+        # one encoding and one product with the labelled strings per slice of the
+        # batch's strings, bounded in memory however many labelled strings there are
+        step = max(1, _SIMILARITY_CELLS // len(memory.strings))
+        for start in range(0, len(missing), step):
+            part = missing[start : start + step]
+            texts = list(dict.fromkeys(t for key in part for t in key))
+            at = {t: i for i, t in enumerate(texts)}
+            sims = memory.vectors @ linker_kb.encoder.encode(texts).T
+            for key in part:
+                best = sims[:, [at[t] for t in key]].max(axis=1)
+                self._votes[key] = memory.vote(best, SIMILAR_MENTIONS_K)
+        return [self._votes[key] if key else {} for key in keys]
 
     def _concept(self, kb: KnowledgeBase, concept_id: str) -> _ConceptText:
         """Per concept, cached per KB: see :class:`_ConceptText`."""
@@ -430,7 +426,7 @@ class LinearReranker:
         self._saved_memory = None
         if "similar_mentions" in self.features and linker_kb.kb.priors:
             if self._memory is None or not self._memory.is_for(linker_kb):
-                self._memory = _MentionMemory(linker_kb)
+                self._memory = _MentionMemory.build(linker_kb)
                 self._votes = {}
             self._saved_memory = self._memory.saved()
 
@@ -520,17 +516,14 @@ class LinearReranker:
     def to_bytes(self) -> bytes:
         state = {**self._state(), **self._memory_state()}
         if self._saved_memory is not None:
-            vectors = np.ascontiguousarray(self._saved_memory.vectors, dtype=np.float32)
-            state["memory"]["vectors"] = vectors.tobytes()
+            state["memory"]["vectors"] = self._saved_memory.vectors  # srsly packs arrays
         return srsly.msgpack_dumps(state)
 
     def from_bytes(self, data: bytes) -> "LinearReranker":
         try:
             state = srsly.msgpack_loads(data)
             memory = state.get("memory") if isinstance(state, dict) else None
-            vectors = None
-            if isinstance(memory, dict) and "vectors" in memory:
-                vectors = np.frombuffer(memory.pop("vectors"), dtype=np.float32)
+            vectors = memory.pop("vectors", None) if isinstance(memory, dict) else None
         except (ValueError, TypeError) as err:
             raise SapelError(Errors.E353.format(path="<bytes>", problem=err)) from err
         return self._load_state(state, path="<bytes>", vectors=vectors)
@@ -550,12 +543,20 @@ def _load_memory(memory: Any, vectors: Optional[np.ndarray]) -> Optional[_SavedM
         raise ValueError("its memory's strings are not a list of strings")
     if vectors is None:
         raise ValueError(f"its memory's vectors ({MEMORY_FILE}) are missing")
-    if vectors.ndim == 1 and strings and vectors.size % len(strings) == 0:
-        vectors = vectors.reshape(len(strings), -1)
-    if vectors.ndim != 2 or len(vectors) != len(strings) or vectors.dtype != np.float32:
+    if (
+        not isinstance(vectors, np.ndarray)
+        or vectors.ndim != 2
+        or len(vectors) != len(strings)
+        or vectors.dtype != np.float32
+    ):
+        found = (
+            f"shape {vectors.shape} ({vectors.dtype})"
+            if isinstance(vectors, np.ndarray)
+            else f"type {type(vectors).__name__}"
+        )
         raise ValueError(
-            f"its memory holds {len(strings)} strings but vectors of shape {vectors.shape} "
-            f"({vectors.dtype}); expected one float32 row per string"
+            f"its memory holds {len(strings)} strings but vectors of {found}; expected one "
+            "float32 row per string"
         )
     return _SavedMemory(memory["digest"], strings, vectors)
 

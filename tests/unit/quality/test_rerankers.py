@@ -210,6 +210,12 @@ class _FixedEncoder:
         return numpy.array([self.vectors[t] for t in texts], dtype=numpy.float32)
 
 
+def _votes(memory, queries, k):
+    """The votes of a mention whose strings (itself, its long form) have ``queries``
+    vectors: each labelled string's best similarity to any of them."""
+    return memory.vote(numpy.max(memory.vectors @ numpy.stack(queries).T, axis=1), k)
+
+
 def _memory_kb(counts, vectors):
     kb = KnowledgeBase.from_concepts([Concept(c, f"name {c}") for c in ("X", "Y", "Z")], name="memory")
     kb.add_priors([(text, cid) for text, per in counts.items() for cid, n in per.items() for _ in range(n)], source="t")
@@ -223,19 +229,19 @@ def test_similar_mentions_weigh_the_k_nearest_labelled_mentions_by_similarity():
     similarity is the better of the two."""
     counts = {"a": {"X": 3}, "b": {"Y": 1, "Z": 1}, "c": {"Y": 5}, "d": {"Z": 1}}
     vectors = {"a": [1, 0], "b": [0.8, 0.6], "c": [0, 1], "d": [-1, 0]}
-    memory = _MentionMemory(_memory_kb(counts, vectors))
+    memory = _MentionMemory.build(_memory_kb(counts, vectors))
     q, long_form = numpy.array([1.0, 0.0]), numpy.array([0.0, 1.0])
     # the exact string alone: its own prior
-    assert memory.votes([q], 2) == {"X": 1.0}
+    assert _votes(memory, [q], 2) == {"X": 1.0}
     # "a" three times (weight 1 each), then one of "b"'s two (0.8, split between Y and Z)
-    votes = memory.votes([q], 4)
+    votes = _votes(memory, [q], 4)
     assert votes == pytest.approx({"X": 3 / 3.8, "Y": 0.4 / 3.8, "Z": 0.4 / 3.8})
     # all of "a" and "b"; "c" is orthogonal (weight 0) and "d" is never reached
-    assert memory.votes([q], 10) == pytest.approx({"X": 3 / 4.6, "Y": 0.8 / 4.6, "Z": 0.8 / 4.6})
+    assert _votes(memory, [q], 10) == pytest.approx({"X": 3 / 4.6, "Y": 0.8 / 4.6, "Z": 0.8 / 4.6})
     # with the long form "c" ties with "a" at 1.0 and comes after it
-    assert memory.votes([q, long_form], 4) == pytest.approx({"X": 0.75, "Y": 0.25})
+    assert _votes(memory, [q, long_form], 4) == pytest.approx({"X": 0.75, "Y": 0.25})
     # nothing similar at all: no votes rather than a division by zero
-    assert memory.votes([numpy.array([0.0, -1.0])], 1) == {}
+    assert _votes(memory, [numpy.array([0.0, -1.0])], 1) == {}
 
 
 def test_similar_mentions_follow_the_kb_and_cost_nothing_when_switched_off(linker_kb):
@@ -350,15 +356,17 @@ def test_a_reranker_whose_saved_mentions_do_not_fit_is_refused(linker_kb, tmp_pa
     model.to_disk(tmp_path / "r")
     vectors = numpy.load(tmp_path / "r" / "mentions.npy")
     numpy.save(tmp_path / "r" / "mentions.npy", vectors[:-1])
-    with pytest.raises(ValueError, match="E353.*strings but vectors of shape"):
+    with pytest.raises(ValueError, match="E353.*strings but vectors of"):
         LinearReranker().from_disk(tmp_path / "r")
     (tmp_path / "r" / "mentions.npy").unlink()
     with pytest.raises(ValueError, match="E353.*mentions.npy.*missing"):
         LinearReranker().from_disk(tmp_path / "r")
     state = srsly.msgpack_loads(model.to_bytes())
-    state["memory"]["vectors"] = state["memory"]["vectors"][:-4]
-    with pytest.raises(ValueError, match="E353"):
-        LinearReranker().from_bytes(srsly.msgpack_dumps(state))
+    assert LinearReranker().from_bytes(srsly.msgpack_dumps(state))._saved_memory.strings == state["memory"]["strings"]
+    for wrong in (state["memory"]["vectors"][:-1], state["memory"]["vectors"].ravel(), [[0.0]]):
+        bad = {**state, "memory": {**state["memory"], "vectors": wrong}}
+        with pytest.raises(ValueError, match="E353.*strings but vectors of"):
+            LinearReranker().from_bytes(srsly.msgpack_dumps(bad))
 
 
 def test_similar_mentions_are_the_same_whatever_the_slices_of_the_product(monkeypatch):
@@ -380,10 +388,30 @@ def test_similar_mentions_are_the_same_whatever_the_slices_of_the_product(monkey
     whole = LinearReranker()._similar_mentions(linker_kb, mentions)
     monkeypatch.setattr(rerankers, "_SIMILARITY_CELLS", 1)
     sliced = LinearReranker()._similar_mentions(linker_kb, mentions)
-    memory = _MentionMemory(linker_kb)
+    memory = _MentionMemory.build(linker_kb)
     q = {t: numpy.array(v, dtype=numpy.float32) for t, v in vectors.items()}
-    alone = [memory.votes([q["a"]], 4), memory.votes([q["q"]], 4), memory.votes([q["b"], q["c"]], 4), memory.votes([q["a"]], 4)]
+    alone = [_votes(memory, [q["a"]], 4), _votes(memory, [q["q"]], 4), _votes(memory, [q["b"], q["c"]], 4), _votes(memory, [q["a"]], 4)]
     assert whole == sliced
     assert [w.keys() for w in whole] == [a.keys() for a in alone]
     assert all(w[k] == pytest.approx(a[k]) for w, a in zip(whole, alone) for k in w)
     assert whole[0] == pytest.approx({"X": 3 / 3.8, "Y": 0.4 / 3.8, "Z": 0.4 / 3.8}) and whole[3] == whole[0]
+
+
+def test_similar_mentions_survive_the_store_being_cleared(monkeypatch):
+    """Past ``_VOTES_KEPT`` the kept votes are cleared before a batch, never while
+    its mentions still need them (a mention seen before beside a new one)."""
+    from spacy_sapel.pipeline import rerankers
+
+    counts = {"a": {"X": 3}, "b": {"Y": 1, "Z": 1}}
+    vectors = {"a": [1, 0], "b": [0.8, 0.6], "q": [0.6, 0.8]}
+    linker_kb = _memory_kb(counts, vectors)
+    a, b, q = (SimpleNamespace(text=t, long_text=None) for t in "abq")
+    expected = LinearReranker()._similar_mentions(linker_kb, [a, b, q])
+    monkeypatch.setattr(rerankers, "_VOTES_KEPT", 1)
+    reranker = LinearReranker()
+    reranker._similar_mentions(linker_kb, [a, b])
+    for got, want in ((reranker._similar_mentions(linker_kb, [a, q]), [expected[0], expected[2]]),
+                      (reranker._similar_mentions(linker_kb, [b]), [expected[1]])):
+        assert [g.keys() for g in got] == [w.keys() for w in want]
+        assert all(g == pytest.approx(w) for g, w in zip(got, want))
+    assert len(reranker._votes) <= 2
