@@ -63,12 +63,9 @@ from spacy_sapel.util import atomic_write_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs" / "sap_finetune.cfg"
-# the corpora an encoder can train on: (vocabulary, its reader, training corpus); the
-# quality.py set of the same corpus uses the same vocabulary
-TRAIN_SETS = {
-    "ncbi": ("medic-2012/medic_06Jul2012.txt", "medic", "ncbi-disease/NCBItrainset_corpus.txt"),
-    "bc5cdr": ("ctd-medic-2017/CTD_diseases.tsv.gz", "ctd", "bc5cdr/CDR_TrainingSet.PubTator.txt"),
-}
+# the corpora an encoder can train on: the training corpus of a quality.py set, against
+# that set's vocabulary
+TRAIN_SETS = {"ncbi": "NCBI dev", "bc5cdr": "BC5CDR dev Disease"}
 
 
 def train(
@@ -92,7 +89,7 @@ def train(
 def config_overrides(data_dir: Path, encoder: str, settings: Dict[str, Any], train_set: str = "ncbi") -> Dict[str, Any]:
     """The overrides of ``configs/sap_finetune.cfg`` that train from ``encoder`` on the
     training mentions of ``train_set`` against its vocabulary, with ``settings`` on top."""
-    vocabulary, reader, corpus = TRAIN_SETS[train_set]
+    _, _, vocabulary, reader, corpus = SETS[TRAIN_SETS[train_set]]
     return {
         "paths.encoder": encoder,
         "paths.kb": str(data_dir / vocabulary),
