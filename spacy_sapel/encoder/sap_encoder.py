@@ -16,7 +16,7 @@ import tempfile
 import unicodedata
 import warnings
 from pathlib import Path
-from typing import Any, Callable, ContextManager, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, ContextManager, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import srsly
@@ -147,6 +147,8 @@ class SapEncoder:
         self._fingerprint: Optional[str] = None
         self.threads = threads
         self._runtime = self._create_runtime(runtime, runtime_files or {})
+        # token ids -> vector, only inside :meth:`reusing_vectors`
+        self._reused: Optional[Dict[Tuple[int, ...], np.ndarray]] = None
 
     def _create_runtime(self, runtime: str, files: Dict[str, bytes]) -> EncoderRuntime:
         return create_runtime(
@@ -165,7 +167,25 @@ class SapEncoder:
         """This encoder (same weights and tokenizer, shared) with another runtime."""
         other = copy.copy(self)
         other._runtime = other._create_runtime(check_runtime(runtime, self.device), {})
+        other._reused = None
         return other
+
+    @contextlib.contextmanager
+    def reusing_vectors(self) -> Iterator[None]:
+        """Within the block, :meth:`encode` embeds a token sequence once: a text whose
+        token ids it has already embedded in the block gets the same vector again. The
+        linker runs a batch of docs in one block, so a reranker that encodes the
+        batch's mention strings for its features reuses the search's vectors. The
+        vectors are dropped when the block ends (the weights may change after it, e.g.
+        in training); a nested block uses the outer one's."""
+        if self._reused is not None:
+            yield
+            return
+        self._reused = {}
+        try:
+            yield
+        finally:
+            self._reused = None
 
     # --- loading ------------------------------------------------------------------
     @classmethod
@@ -230,7 +250,9 @@ class SapEncoder:
         Texts with the same token ids are encoded once, so they get bit-identical
         vectors: two concepts that share a name tie exactly (and the KB order decides)
         instead of by float noise from batch padding. The distinct ones are sorted by
-        token length so that each batch pads to a similar width."""
+        token length so that each batch pads to a similar width. Inside
+        :meth:`reusing_vectors`, token ids embedded earlier in the block are not
+        embedded again."""
         texts = _check_texts(texts)
         batch_size = self.batch_size if batch_size is None else check_int_option("batch_size", batch_size)
         if not texts:
@@ -239,12 +261,19 @@ class SapEncoder:
         rows_of = [slots.setdefault(tuple(seq), len(slots)) for seq in self._tokenize(texts)]
         ids = list(slots)
         out = np.zeros((len(ids), self.dim), dtype=np.float32)
-        order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
+        reused = self._reused
+        todo = []
+        for i, seq in enumerate(ids):
+            if reused is not None and seq in reused:
+                out[i] = reused[seq]
+            else:
+                todo.append(i)
+        order = sorted(todo, key=lambda i: -len(ids[i]))
         was_training = self.model.training
         self.model.eval()
         try:
             with torch.inference_mode(), self._autocast(), tqdm(
-                total=len(ids), unit="name", desc="Encoding", disable=not show_progress
+                total=len(order), unit="name", desc="Encoding", disable=not show_progress
             ) as bar:
                 for start in range(0, len(order), batch_size):
                     rows = order[start : start + batch_size]
@@ -253,6 +282,8 @@ class SapEncoder:
                     bar.update(len(rows))
         finally:
             self.model.train(was_training)
+        if reused is not None:
+            reused.update((ids[i], out[i].copy()) for i in order)
         return out[rows_of]
 
     def embed_batch(self, texts: Sequence[str]) -> torch.Tensor:

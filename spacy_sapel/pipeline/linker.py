@@ -401,9 +401,15 @@ class SapelLinker(Pipe):
 
     def predict(self, docs: Iterable[Doc]) -> List[List[Candidates]]:
         """Candidates for each linkable entity of each doc; all mentions of the batch
-        are encoded together, identical strings once."""
+        are encoded together, identical strings once (a reranker that encodes them
+        again for its features gets the search's vectors back)."""
         docs = list(docs)
-        self._check_settings(self._require_kb(), docs)
+        linker_kb = self._require_kb()
+        self._check_settings(linker_kb, docs)
+        with linker_kb.encoder.reusing_vectors():
+            return self._predict_batch(docs)
+
+    def _predict_batch(self, docs: List[Doc]) -> List[List[Candidates]]:
         type_filter = {
             label: frozenset(types) for label, types in self.cfg["type_filter"].items()
         }

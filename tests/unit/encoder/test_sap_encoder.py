@@ -65,6 +65,39 @@ def test_same_token_ids_encoded_once_and_identical(encoder, monkeypatch):
     np.testing.assert_allclose(vectors, np.vstack([encoder.encode([t]) for t in texts]), atol=1e-5)
 
 
+def test_vectors_are_reused_within_a_block_only(encoder, monkeypatch):
+    """Inside ``reusing_vectors`` a token sequence is embedded once across calls (the
+    linker's search and a reranker's features); the vectors are the first call's. A
+    nested block shares them; after the block (or an error in it) nothing is reused."""
+    embedded = []
+    collate = encoder._collate
+    monkeypatch.setattr(encoder, "_collate", lambda ids: embedded.extend(ids) or collate(ids))
+    first_texts = ["heart attack", "flu", NAMES[4]]
+    with encoder.reusing_vectors():
+        first = encoder.encode(first_texts)
+        assert len(embedded) == 3
+        with encoder.reusing_vectors():
+            again = encoder.encode(["Heart Attack", "migraine headache", "flu"])
+        assert len(embedded) == 4  # only "migraine headache" is new
+        np.testing.assert_array_equal(again[0], first[0])
+        np.testing.assert_array_equal(again[2], first[1])
+        more = encoder.encode(["migraine headache"])
+        assert len(embedded) == 4
+        np.testing.assert_array_equal(more[0], again[1])
+    np.testing.assert_allclose(encoder.encode(first_texts), first, atol=1e-6)
+    assert len(embedded) == 7  # embedded again outside the block
+    with pytest.raises(RuntimeError):
+        with encoder.reusing_vectors():
+            encoder.encode(["flu"])
+            raise RuntimeError("stop")
+    encoder.encode(["flu"])
+    assert len(embedded) == 9
+    with encoder.reusing_vectors():
+        encoder.encode(["flu"])
+        assert encoder.with_runtime("torch")._reused is None  # a copy starts afresh
+    assert encoder._reused is None
+
+
 def test_cls_and_mean_pooling_differ(tiny_bert_dir, encoder):
     mean = SapEncoder.from_pretrained(tiny_bert_dir, pooling="mean", device="cpu")
     assert encoder.pooling == "cls" and mean.pooling == "mean"

@@ -298,10 +298,18 @@ def test_the_linker_prepares_the_similar_mentions_of_a_batch_at_once(linker_kb):
             linker_kb.encoder.encode = encode
         return [e._.kb_candidates for d in docs for e in d.ents], calls
 
-    batched, calls = link(True)
+    embedded = []
+    collate = linker_kb.encoder._collate
+    linker_kb.encoder._collate = lambda ids: embedded.extend(ids) or collate(ids)
+    try:
+        batched, calls = link(True)
+    finally:
+        del linker_kb.encoder._collate
     # the linker's search, then the batch's four mentions together (the KB's labelled
-    # strings came encoded with the trained model)
+    # strings came encoded with the trained model) ...
     assert [sorted(c) for c in calls[1:]] == [["bronchial asthma", "hay fever", "md", "myotonic dystrophy"]]
+    # ... whose vectors the search had already computed (the tokenizer lowercases)
+    assert len(embedded) == 4
     one_by_one, calls = link(False)
     assert len(calls) == 1 + len(texts) and one_by_one == batched
 
