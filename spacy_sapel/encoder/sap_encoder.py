@@ -283,7 +283,8 @@ class SapEncoder:
         finally:
             self.model.train(was_training)
         if reused is not None:
-            reused.update((ids[i], out[i].copy()) for i in order)
+            # rows of this call's own array (never handed out): kept without a copy
+            reused.update((ids[i], out[i]) for i in order)
         return out[rows_of]
 
     def embed_batch(self, texts: Sequence[str]) -> torch.Tensor:
