@@ -407,9 +407,9 @@ class SapelLinker(Pipe):
         linker_kb = self._require_kb()
         self._check_settings(linker_kb, docs)
         with linker_kb.encoder.reusing_vectors():
-            return self._predict_batch(docs)
+            return self._predict_batch(linker_kb, docs)
 
-    def _predict_batch(self, docs: List[Doc]) -> List[List[Candidates]]:
+    def _predict_batch(self, linker_kb: LinkerKB, docs: List[Doc]) -> List[List[Candidates]]:
         type_filter = {
             label: frozenset(types) for label, types in self.cfg["type_filter"].items()
         }
@@ -444,7 +444,7 @@ class SapelLinker(Pipe):
         # the mention strings) for the whole batch at once
         prepare = getattr(self.reranker, "prepare", None)
         if prepare is not None and mentions:
-            prepare(self._require_kb(), mentions)
+            prepare(linker_kb, mentions)
         result, i = [], 0
         for doc, n in zip(docs, counts):
             result.append(self._rank(doc, mentions[i : i + n]))

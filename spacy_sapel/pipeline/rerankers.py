@@ -343,7 +343,8 @@ class LinearReranker:
         missing = [key for key in dict.fromkeys(keys) if key and key not in self._votes]
         # one encoding and one product with the labelled strings per slice of the
         # batch's strings, bounded in memory however many labelled strings there are
-        step = max(1, _SIMILARITY_CELLS // len(memory.strings))
+        # (a key holds at most two strings: the mention and its long form)
+        step = max(1, _SIMILARITY_CELLS // (2 * len(memory.strings)))
         for start in range(0, len(missing), step):
             part = missing[start : start + step]
             texts = list(dict.fromkeys(t for key in part for t in key))

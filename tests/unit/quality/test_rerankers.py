@@ -396,6 +396,17 @@ def test_similar_mentions_are_the_same_whatever_the_slices_of_the_product(monkey
     whole = LinearReranker()._similar_mentions(linker_kb, mentions)
     monkeypatch.setattr(rerankers, "_SIMILARITY_CELLS", 1)
     sliced = LinearReranker()._similar_mentions(linker_kb, mentions)
+    # a bound of 8 cells against the 4 labelled strings allows 2 batch strings per
+    # product, also when every mention brings a long form
+    pairs = [SimpleNamespace(text="b", long_text="c"), SimpleNamespace(text="q", long_text="d")]
+    monkeypatch.setattr(rerankers, "_SIMILARITY_CELLS", 1)
+    one_by_one = LinearReranker()._similar_mentions(linker_kb, pairs)
+    monkeypatch.setattr(rerankers, "_SIMILARITY_CELLS", 8)
+    linker_kb.encoder.calls.clear()
+    bounded = LinearReranker()._similar_mentions(linker_kb, pairs)
+    products = linker_kb.encoder.calls[1:]  # after the labelled strings
+    assert products and all(len(texts) * len(counts) <= 8 for texts in products)
+    assert bounded == one_by_one
     memory = _MentionMemory.build(linker_kb)
     q = {t: numpy.array(v, dtype=numpy.float32) for t, v in vectors.items()}
     alone = [_votes(memory, [q["a"]], 4), _votes(memory, [q["q"]], 4), _votes(memory, [q["b"], q["c"]], 4), _votes(memory, [q["a"]], 4)]
