@@ -298,6 +298,8 @@ class Errors(metaclass=ErrorsWithCodes):
             "(labels {labels}) on {corpus}; nothing to calibrate. Expected a pipeline whose "
             "NER (or another component setting doc.ents) runs before the linker and finds "
             "entities of those labels.")
+    E406 = ("{option} names the same file twice: {path} (also given as {first}). Expected "
+            "each corpus once; its mentions would otherwise count twice.")
     # output paths (checked before the work starts; nothing of the user's is replaced)
     E420 = ("Output path {path} is the current directory or one of its parents: writing "
             "the {what} there would replace the directory you are in. Give a new "

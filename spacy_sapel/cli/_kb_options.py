@@ -14,9 +14,9 @@ from ..index import INDEX_TYPES, DenseIndex
 from ..kb import KnowledgeBase
 from ..kb.readers import READERS, read_kb
 from ..pipeline.linker_kb import KB_DIR_MARKER, Embedder, LinkerKB
-from ..training.mentions import add_mention_aliases, add_mention_priors
+from ..training.mentions import add_corpora_aliases, add_mention_priors
 from ..util import check_output_dir
-from ._util import check_choice, parse_options
+from ._util import check_choice, check_distinct_paths, parse_options
 
 INPUTS = typer.Argument(..., help="Vocabulary file(s) to read", exists=True, dir_okay=False)
 OUTPUT = typer.Option(..., "--output", "-o", help="Directory to write (encoder/, kb/, index/)")
@@ -48,7 +48,9 @@ def check_output(
 ) -> None:
     """Refuse an output directory that must not be replaced (see
     :func:`~spacy_sapel.util.check_output_dir`): never the vocabulary, the training
-    mentions or a local encoder directory, nor anything containing them."""
+    mentions or a local encoder directory, nor anything containing them; and a
+    training corpus given twice."""
+    check_distinct_paths("--train-mentions", train_mentions)
     sources = [*inputs, *train_mentions]
     if Path(encoder).exists():
         sources.append(Path(encoder))
@@ -125,8 +127,9 @@ def read_vocabulary(
 ) -> KnowledgeBase:
     kb = read_kb(list(inputs), reader, name=name, **parse_options(reader_option))
     types = list(train_mention_types) or None
-    for corpus in train_mentions:
-        added = add_mention_aliases(kb, corpus, types=types)
+    # pooled: a string that one corpus links to another concept than the next is no alias
+    added_per_corpus = add_corpora_aliases(kb, train_mentions, types=types)
+    for corpus, added in zip(train_mentions, added_per_corpus):
         msg.info(f"Added {added} mentions of {corpus} as aliases")
         if priors:
             counted, skipped = add_mention_priors(kb, corpus, types=types)

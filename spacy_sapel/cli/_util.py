@@ -35,6 +35,17 @@ def check_choice(what: str, value: str, options: Iterable[str]) -> None:
         raise SapelError(Errors.E402.format(what=what, value=value, options=", ".join(options)))
 
 
+def check_distinct_paths(option: str, paths: Iterable[Path]) -> None:
+    """Refuse a corpus given twice (its mentions would count twice as priors, and a
+    reranker would see its documents' own mentions as aliases)."""
+    seen: Dict[Path, Path] = {}
+    for path in paths:
+        key = Path(path).resolve()
+        if key in seen:
+            raise SapelError(Errors.E406.format(option=option, path=path, first=seen[key]))
+        seen[key] = Path(path)
+
+
 def linker_names(nlp: Language, pipeline: object) -> List[str]:
     """The names of the pipeline's sapel_linker components; E401 when it has none."""
     linkers = [name for name, _ in find_linkers(nlp)]

@@ -14,7 +14,7 @@ from ..training.corpus import read_gold_docs
 from ..training.reranker_training import train_reranker
 from ..util import atomic_directory, check_output_dir
 from ._app import app
-from ._util import PIPELINE_MARKER, select_linker
+from ._util import PIPELINE_MARKER, check_distinct_paths, select_linker
 
 #: the linker settings that shape the candidates the reranker learns from
 _LINKER_KEYS = ("top_k", "batch_size", "abbreviations", "sparse_weight", "priors", "short_forms", "rank_k")
@@ -23,7 +23,7 @@ _LINKER_KEYS = ("top_k", "batch_size", "abbreviations", "sparse_weight", "priors
 @app.command("train-reranker")
 def train_reranker_cli(
     pipeline: Path = typer.Argument(..., help="Pipeline directory or installed package name with a sapel_linker"),
-    corpus: Path = typer.Argument(..., help="Training docs with gold entities and kb ids: .spacy, .jsonl or PubTator (the corpus whose mentions the KB holds as aliases and priors)", exists=True, dir_okay=False),
+    corpora: List[Path] = typer.Argument(..., help="Training docs with gold entities and kb ids: .spacy, .jsonl or PubTator; one or more (the corpora whose mentions the KB holds as aliases and priors, e.g. build-kb's --train-mentions)", exists=True, dir_okay=False),
     output: Path = typer.Option(..., "--output", "-o", help="Directory to write the pipeline with its trained reranker to"),
     linker: Optional[str] = typer.Option(None, "--linker", help="Name of the sapel_linker component (default: the only one)"),
     types: List[str] = typer.Option([], "--type", help="Entity labels to learn from (e.g. Disease); repeatable; default all"),
@@ -31,18 +31,20 @@ def train_reranker_cli(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUTPUT even if it is not a pipeline directory (its whole content is deleted); a pipeline directory is always replaced"),
     feature: List[str] = typer.Option([], "--feature", help=f"Features to use (default all): {', '.join(FEATURES)}; repeatable"),
 ) -> None:
-    """Link the gold mentions of a training corpus with the pipeline's own linker
-    (k-fold over documents, see spacy_sapel.training.reranker_training), fit a
-    linear reranker over each mention's candidates and write the pipeline with the
-    reranker in the linker's config and its weights in the linker's directory."""
+    """Link the gold mentions of one or more training corpora with the pipeline's own
+    linker (k-fold over their documents together, see
+    spacy_sapel.training.reranker_training), fit a linear reranker over each mention's
+    candidates and write the pipeline with the reranker in the linker's config and its
+    weights in the linker's directory."""
     # refuse an output that may not be replaced (or is the pipeline read) before training
-    check_output_dir(output, PIPELINE_MARKER, overwrite=overwrite, inputs=[pipeline, corpus])
+    check_distinct_paths("CORPORA", corpora)
+    check_output_dir(output, PIPELINE_MARKER, overwrite=overwrite, inputs=[pipeline, *corpora])
     nlp = spacy.load(pipeline)
     linker = select_linker(nlp, pipeline, linker)
     component = nlp.get_pipe(linker)
     linker_kb = component._require_kb()
     features = list(feature) or None
-    docs = read_gold_docs(nlp, corpus)
+    docs = [doc for corpus in corpora for doc in read_gold_docs(nlp, corpus)]
     if types:
         for doc in docs:
             doc.ents = [ent for ent in doc.ents if ent.label_ in types]

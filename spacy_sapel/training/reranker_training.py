@@ -41,8 +41,14 @@ def train_reranker(
     """Fit ``reranker`` for ``linker_kb`` on the gold entities of ``docs`` (their
     ``kb_id_``), linked by a ``sapel_linker`` with ``linker_config`` against fold KBs:
     the vocabulary names of ``linker_kb`` plus, as aliases and priors, the gold
-    mentions of the other folds. Returns counts of what was used and skipped."""
+    mentions of the other folds. Document ``i`` is in fold ``i % folds``; a document
+    whose text repeats an earlier one's is in that one's fold. Returns counts of what was
+    used and skipped."""
     check_int_option("folds", folds, minimum=2)
+    # identical documents (one corpus given with another that holds it too) share a
+    # fold: a copy in another fold would hand a document its own mentions as aliases
+    first: Dict[str, int] = {}
+    fold_of = [first.setdefault(doc.text, i) % folds for i, doc in enumerate(docs)]
     kb = linker_kb.kb
     index = concept_index(kb)
     per_doc: List[List[Tuple[str, str, bool]]] = []
@@ -65,10 +71,10 @@ def train_reranker(
     counts = {"gold not retrieved": 0, "one candidate": 0}
     id_sets: Dict[str, FrozenSet[str]] = {}
     for fold in tqdm(range(folds), desc="reranker folds", disable=not show_progress):
-        held = [i for i in range(len(docs)) if i % folds == fold]
+        held = [i for i in range(len(docs)) if fold_of[i] == fold]
         if not held:
             continue
-        others = [m for i, labelled in enumerate(per_doc) if i % folds != fold for m in labelled]
+        others = [m for i, labelled in enumerate(per_doc) if fold_of[i] != fold for m in labelled]
         fold_kb = KnowledgeBase.from_concepts(base, name=f"{kb.meta.get('name')} fold {fold}")
         add_aliases_from_mentions(
             fold_kb, [(text, cid) for text, cid, single in others if single], source=f"fold {fold}"

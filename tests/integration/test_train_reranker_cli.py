@@ -32,16 +32,24 @@ def invoke(*args):
     return result
 
 
-def test_build_kb_priors_then_train_reranker(tmp_path, tiny_bert_dir):
-    vocab = tmp_path / "vocab.tsv"
-    vocab.write_text("".join(f"{c}\t{n}\n" for c, ns in VOCAB.items() for n in ns), encoding="utf8")
-    corpus = tmp_path / "train.txt"
+def write_vocab(path):
+    path.write_text("".join(f"{c}\t{n}\n" for c, ns in VOCAB.items() for n in ns), encoding="utf8")
+    return path
+
+
+def write_corpus(path, docs, first_id=0):
     lines = []
-    for i, (title, mentions) in enumerate(DOCS):
+    for i, (title, mentions) in enumerate(docs, start=first_id):
         lines += [f"{i}|t|{title}", f"{i}|a|Abstract."]
         lines += [f"{i}\t{s}\t{e}\t{t}\tDisease\t{c}" for s, e, t, c in mentions]
         lines.append("")
-    corpus.write_text("\n".join(lines) + "\n", encoding="utf8")
+    path.write_text("\n".join(lines) + "\n", encoding="utf8")
+    return path
+
+
+def test_build_kb_priors_then_train_reranker(tmp_path, tiny_bert_dir):
+    vocab = write_vocab(tmp_path / "vocab.tsv")
+    corpus = write_corpus(tmp_path / "train.txt", DOCS)
     result = invoke(
         "build-kb", vocab, "-o", tmp_path / "kb", "--encoder", tiny_bert_dir, "--device", "cpu",
         "--train-mentions", corpus,
@@ -79,3 +87,49 @@ def test_train_reranker_refuses_an_output_it_may_not_replace_before_loading(tmp_
         )
         assert result.exit_code != 0 and code in str(result.exception), result.exception
     assert (notes / "README.txt").read_text(encoding="utf8") == "mine"
+
+
+def test_training_and_development_corpora_together(tmp_path, tiny_bert_dir):
+    """The packaged pipeline's recipe (project.yml's finalize step): build-kb takes
+    both corpora's mentions, pooled (a string that they link to two concepts is
+    nobody's alias), and train-reranker learns from both corpora's documents."""
+    vocab = write_vocab(tmp_path / "vocab.tsv")
+    train = write_corpus(tmp_path / "train.txt", DOCS + [("wheezing at night", [(0, 8, "wheezing", "D3")])])
+    dev = write_corpus(tmp_path / "dev.txt", [
+        ("wheezing in spring", [(0, 8, "wheezing", "D4")]),
+        ("sneezing and MD", [(0, 8, "sneezing", "D4"), (13, 15, "MD", "D2")]),
+    ], first_id=100)
+    invoke(
+        "build-kb", vocab, "-o", tmp_path / "kb", "--encoder", tiny_bert_dir, "--device", "cpu",
+        "--train-mentions", train, "--train-mentions", dev,
+    )
+    kb = KnowledgeBase.from_disk(tmp_path / "kb" / "kb")
+    assert "sneezing" in kb["D4"].names()
+    assert "wheezing" not in kb["D3"].names() and "wheezing" not in kb["D4"].names()
+    assert kb.priors.mention_count("wheezing", "D3") == 1 and kb.priors.mention_count("wheezing", "D4") == 1
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sapel_linker", config={"top_k": 3}).set_kb(lambda: LinkerKB.from_disk(tmp_path / "kb", device="cpu"))
+    nlp.to_disk(tmp_path / "base")
+    result = invoke("train-reranker", tmp_path / "base", train, dev, "-o", tmp_path / "ranked", "--folds", "2")
+    # 8 mentions with ids in training (its NIL mention is skipped), 3 in development
+    assert "'mentions': 11, 'no id': 1" in " ".join(result.output.split())
+    assert spacy.load(tmp_path / "ranked").get_pipe("sapel_linker").reranker.is_trained
+
+
+def test_a_corpus_given_twice_is_refused_before_any_work(tmp_path):
+    """Its mentions would count twice as priors: refused before the encoder or the
+    pipeline loads (neither exists here) and before any output is written."""
+    vocab = write_vocab(tmp_path / "vocab.tsv")
+    corpus = write_corpus(tmp_path / "train.txt", DOCS)
+    commands = (
+        ["build-kb", vocab, "-o", tmp_path / "kb", "--encoder", tmp_path / "no_encoder",
+         "--train-mentions", corpus, "--train-mentions", tmp_path / "." / "train.txt"],
+        ["train-reranker", tmp_path / "no_pipeline", corpus, corpus, "-o", tmp_path / "ranked"],
+        ["evaluate-linking", corpus, "--kb", vocab, "--encoder", tmp_path / "no_encoder",
+         "--train-mentions", corpus, "--train-mentions", corpus],
+    )
+    for args in commands:
+        result = runner.invoke(app, [str(a) for a in args])
+        assert result.exit_code != 0 and "E406" in str(result.exception), (args[0], result.output, result.exception)
+        assert "train.txt" in str(result.exception)
+    assert not (tmp_path / "kb").exists() and not (tmp_path / "ranked").exists()

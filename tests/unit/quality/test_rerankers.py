@@ -434,3 +434,28 @@ def test_similar_mentions_survive_the_store_being_cleared(monkeypatch):
         assert [g.keys() for g in got] == [w.keys() for w in want]
         assert all(g == pytest.approx(w) for g, w in zip(got, want))
     assert len(reranker._votes) <= 2
+
+
+def test_identical_documents_share_a_fold(linker_kb):
+    """A document given twice (a corpus passed with another that holds it too) is in
+    one fold: its copy in another fold would show it its own mentions as priors."""
+    seen = []
+
+    class Spy(LinearReranker):
+        def featurize(self, lkb, doc, mentions, pools):
+            rows = super().featurize(lkb, doc, mentions, pools)
+            seen.extend((m.text, float(x[0, 0])) for m, x in zip(mentions, rows))
+            return rows
+
+    nlp = spacy.blank("en")
+
+    def wheezing():
+        doc = doc_with_ents(nlp, "Wheezing attacks in the night.", [("Wheezing attacks", "Disease")])
+        doc.ents = [Span(doc, e.start, e.end, label=e.label_, kb_id="D4") for e in doc.ents]
+        return doc
+
+    docs = [wheezing(), wheezing(), *train_docs()]
+    train_reranker(Spy(features=["string_seen"]), linker_kb, docs, linker_config={"top_k": 3}, folds=2)
+    assert [value for text, value in seen if text == "Wheezing attacks"] == [0.0, 0.0]
+    # a string another document annotates is seen: "MD" of the other fold's abstracts
+    assert any(value > 0 for text, value in seen if text == "MD")
