@@ -44,7 +44,7 @@ import torch
 import typer
 from wasabi import msg
 
-from quality import DEFAULT_LINKER, SETS, cached_kb, gold_docs, run_linker, trained_reranker
+from quality import DEFAULT_LINKER, SETS, cached_kb, check_sets, gold_docs, run_linker, trained_reranker
 from spacy_sapel.encoder import DEFAULT_ENCODER, SapEncoder
 from spacy_sapel.training import accuracy_at_k
 from spacy_sapel.training.evaluate import first_hit
@@ -161,9 +161,7 @@ def main(
     seed: int = typer.Option(0),
 ) -> None:
     # every option checked before a KB is built or a model trained (minutes)
-    unknown = [name for name in only if name not in SETS]
-    if unknown:
-        raise typer.BadParameter(f"unknown set(s) {unknown}; the sets are {list(SETS)}", param_hint="--only")
+    check_sets(only)
     for name, value, low in (("--train-mentions", train_mentions, 1), ("--batch-mentions", batch_mentions, 1),
                              ("--top-k", top_k, 2), ("--max-length", max_length, 16), ("--context-tokens", context_tokens, 0)):
         if value < low:

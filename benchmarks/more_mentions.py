@@ -27,7 +27,7 @@ import typer
 from wasabi import msg
 
 sys.path.insert(0, str(Path(__file__).parent))
-from quality import DEFAULT_LINKER, SETS, cached_kb, evaluate, gold_docs, trained_reranker  # noqa: E402
+from quality import DEFAULT_LINKER, SETS, cached_kb, check_sets, evaluate, gold_docs, trained_reranker  # noqa: E402
 
 from spacy_sapel.encoder import DEFAULT_ENCODER  # noqa: E402
 from spacy_sapel.kb.augment import add_aliases_from_mentions  # noqa: E402
@@ -76,9 +76,7 @@ def main(
     folds: int = typer.Option(5, help="Folds over documents for the rerankers' examples"),
     only: List[str] = typer.Option([], help="Only these sets (by name)"),
 ) -> None:
-    unknown = [name for name in only if name not in SETS]
-    if unknown:
-        raise typer.BadParameter(f"unknown set(s) {unknown}; the sets are {list(SETS)}", param_hint="--only")
+    check_sets(only)
     if cache_dir is not None:
         cache_dir.mkdir(parents=True, exist_ok=True)
     config = DEFAULT_LINKER

@@ -63,6 +63,13 @@ BASE_LINKER = {"abbreviations": True, "sparse_weight": 0.0, "implicit_short_form
 DEFAULT_LINKER = {key: LINKER_DEFAULTS[key] for key in (*BASE_LINKER, "priors", "short_forms")}
 
 
+def check_sets(only: List[str]) -> None:
+    """Refuse an unknown ``--only`` set before any KB is built (minutes)."""
+    unknown = [name for name in only if name not in SETS]
+    if unknown:
+        raise typer.BadParameter(f"unknown set(s) {unknown}; the sets are {list(SETS)}", param_hint="--only")
+
+
 def gold_docs(nlp, path: Path, types):
     """Docs whose entities are the gold mentions, and the gold id sets of the
     entities that have ids (NIL mentions stay in the docs but are not scored)."""
@@ -141,9 +148,7 @@ def main(
     # checked before any KB is built or reranker trained (minutes), not at the first search
     if not 0.0 < sparse_weight <= 1.0:
         raise typer.BadParameter(f"must be in (0, 1], got {sparse_weight}", param_hint="--sparse-weight")
-    unknown = [name for name in only if name not in SETS]
-    if unknown:
-        raise typer.BadParameter(f"unknown set(s) {unknown}; the sets are {list(SETS)}", param_hint="--only")
+    check_sets(only)
     if cache_dir is not None:
         cache_dir.mkdir(parents=True, exist_ok=True)
     base = BASE_LINKER
