@@ -14,7 +14,7 @@ scored twice:
 This is what the ``finalize`` step of ``project.yml`` does for the packaged pipeline
 (training + development mentions), with held-out documents left to score it.
 
-    python benchmarks/more_mentions.py --data-dir ../shared/data [--cache-dir DIR]
+    python benchmarks/more_mentions.py --data-dir ../shared/data [--cache-dir DIR] [--pooled]
 """
 from __future__ import annotations
 
@@ -57,15 +57,21 @@ def doc_mentions(kb, docs) -> Tuple[List[Tuple[str, str]], List[Tuple[str, str]]
     return aliases, priors
 
 
-def kb_with(data_dir: Path, set_name: str, linker_kb: LinkerKB, docs: Sequence) -> LinkerKB:
-    """The vocabulary + the training corpus's mentions + ``docs``' mentions, pooled (a
-    string that they link to two concepts is nobody's alias), encoded afresh."""
+def kb_with(data_dir: Path, set_name: str, linker_kb: LinkerKB, docs: Sequence, *, pooled: bool = False) -> LinkerKB:
+    """The vocabulary + the training corpus's mentions + ``docs``' mentions, as
+    ``build-kb --train-mentions`` takes two corpora (each one's unambiguous strings
+    become aliases; ``--pooled``: a string that the two link to different concepts is
+    nobody's alias), encoded afresh."""
     _, types, vocab, reader, train = SETS[set_name]
     kb = read_kb(data_dir / vocab, reader)
     train_pairs, _ = labelled_mentions(data_dir / train, kb, types=types)
     prior_pairs, _ = labelled_mentions(data_dir / train, kb, types=types, composites=True)
     aliases, priors = doc_mentions(kb, docs)
-    add_aliases_from_mentions(kb, train_pairs + aliases, source="training + other half")
+    if pooled:
+        add_aliases_from_mentions(kb, train_pairs + aliases, source="training + other half")
+    else:
+        add_aliases_from_mentions(kb, train_pairs, source="training")
+        add_aliases_from_mentions(kb, aliases, source="other half")
     kb.add_priors(prior_pairs + priors, source="training + other half")
     return LinkerKB.build(kb, linker_kb.encoder, sparse=True)
 
@@ -75,6 +81,7 @@ def main(
     cache_dir: Optional[Path] = typer.Option(None, help="quality.py's cache: built KBs and trained rerankers"),
     folds: int = typer.Option(5, help="Folds over documents for the rerankers' examples"),
     only: List[str] = typer.Option([], help="Only these sets (by name)"),
+    pooled: bool = typer.Option(False, help="Pool the two corpora's mentions for the alias rule (a string they link to different concepts is nobody's alias) instead of taking each one's unambiguous strings, as build-kb does"),
 ) -> None:
     check_sets(only)
     if cache_dir is not None:
@@ -95,7 +102,7 @@ def main(
             docs = halves[held]
             gold = [kb_id_set(ent.kb_id_) for doc in docs for ent in doc.ents]
             n = sum(1 for g in gold if g)
-            more = kb_with(data_dir, set_name, linker_kb, halves[other])
+            more = kb_with(data_dir, set_name, linker_kb, halves[other], pooled=pooled)
             both = LinearReranker()
             report = train_reranker(both, more, list(train_docs) + list(halves[other]), linker_config=config, folds=folds)
             msg.info(f"{set_name}: reranker on training + {other} docs: {report}")

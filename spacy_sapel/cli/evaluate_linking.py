@@ -14,7 +14,7 @@ from ..errors import Errors, SapelError
 from ..kb import KnowledgeBase
 from ..kb.readers import READERS, read_kb
 from ..training.linking_eval import evaluate_encoder, read_queries
-from ..training.mentions import add_corpora_aliases, add_mention_priors
+from ..training.mentions import add_mention_aliases, add_mention_priors
 from ..util import atomic_write_bytes, check_output_file, json_dumps
 from ._app import app
 from ._util import check_distinct_paths, parse_options
@@ -53,8 +53,8 @@ def evaluate_linking_cli(
         kb = read_kb(kb_inputs, reader, **parse_options(reader_option))
     else:
         raise SapelError(Errors.E402.format(what="knowledge base", value=None, options="--kb FILE... or --kb-dir DIR"))
-    added_per_corpus = add_corpora_aliases(kb, train_mentions, types=types or None)
-    for corpus, added in zip(train_mentions, added_per_corpus):
+    for corpus in train_mentions:
+        added = add_mention_aliases(kb, corpus, types=types or None)
         counted, skipped = add_mention_priors(kb, corpus, types=types or None)
         msg.info(f"Added {added} training mentions of {corpus} as aliases, counted {counted} as priors (not counted: {skipped or 'none'})")
     gold = read_queries(queries, types=types or None)

@@ -10,7 +10,6 @@ from ..kb import KnowledgeBase
 from ..kb.augment import add_aliases_from_mentions
 from ..kb.ids import concept_index
 from ..kb.knowledge_base import clean_name
-from ..kb.names import name_key
 from ..util import PathLike
 from .pubtator import gold_id_set, read_pubtator
 
@@ -56,32 +55,8 @@ def add_mention_aliases(
     as aliases of their gold concepts. Only unambiguous mentions count: a single id
     that the KB knows, and a string that the corpus never links to another concept.
     Recorded in ``kb.meta["alias_sources"]`` under ``source``; returns the new names."""
-    return add_corpora_aliases(kb, [corpus], types=types, sources=[source])[0]
-
-
-def add_corpora_aliases(
-    kb: KnowledgeBase,
-    corpora: Sequence[PathLike],
-    *,
-    types: Optional[Sequence[str]] = None,
-    sources: Optional[Sequence[Optional[str]]] = None,
-) -> List[int]:
-    """:func:`add_mention_aliases` for several labelled corpora taken together: a string
-    that any of them links to another concept is nobody's alias (as in the reranker's
-    fold KBs, which pool the other folds' documents). Each corpus's aliases are recorded
-    under its source (default ``train_mentions:PATH``); returns the new names per corpus."""
-    if sources is None:
-        sources = [None] * len(corpora)
-    per_corpus = [labelled_mentions(corpus, kb, types=types)[0] for corpus in corpora]
-    concepts_of: Dict[str, set] = {}
-    for mentions in per_corpus:
-        for text, concept_id in mentions:
-            concepts_of.setdefault(name_key(text), set()).add(concept_id)
-    added = []
-    for corpus, source, mentions in zip(corpora, sources, per_corpus):
-        kept = [(text, cid) for text, cid in mentions if len(concepts_of[name_key(text)]) == 1]
-        added.append(add_aliases_from_mentions(kb, kept, source=source or f"train_mentions:{corpus}"))
-    return added
+    mentions, _ = labelled_mentions(corpus, kb, types=types)
+    return add_aliases_from_mentions(kb, mentions, source=source or f"train_mentions:{corpus}")
 
 
 def add_mention_priors(
