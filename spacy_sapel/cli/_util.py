@@ -36,8 +36,8 @@ def check_choice(what: str, value: str, options: Iterable[str]) -> None:
 
 
 def check_distinct_paths(option: str, paths: Iterable[Path]) -> None:
-    """Refuse a corpus given twice (its mentions would count twice as priors, and a
-    reranker would see its documents' own mentions as aliases)."""
+    """Refuse a corpus given twice: its mentions would count twice, as a KB's priors
+    or as a reranker's examples."""
     seen: Dict[Path, Path] = {}
     for path in paths:
         key = Path(path).resolve()

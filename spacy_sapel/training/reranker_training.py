@@ -45,8 +45,8 @@ def train_reranker(
     whose text repeats an earlier one's is in that one's fold. Returns counts of what was
     used and skipped."""
     check_int_option("folds", folds, minimum=2)
-    # identical documents (one corpus given with another that holds it too) share a
-    # fold: a copy in another fold would hand a document its own mentions as aliases
+    # identical documents (an abstract a corpus holds twice, or two corpora share)
+    # share a fold: a copy in another fold would hand a document its own mentions
     first: Dict[str, int] = {}
     fold_of = [first.setdefault(doc.text, i) % folds for i, doc in enumerate(docs)]
     kb = linker_kb.kb
