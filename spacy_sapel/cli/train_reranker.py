@@ -12,7 +12,7 @@ from wasabi import msg
 from ..pipeline.rerankers import FEATURES, LinearReranker
 from ..training.corpus import read_gold_docs
 from ..training.reranker_training import train_reranker
-from ..util import atomic_directory, check_output_dir
+from ..util import atomic_directory, check_int_option, check_output_dir
 from ._app import app
 from ._util import PIPELINE_MARKER, check_distinct_paths, select_linker
 
@@ -36,19 +36,20 @@ def train_reranker_cli(
     spacy_sapel.training.reranker_training), fit a linear reranker over each mention's
     candidates and write the pipeline with the reranker in the linker's config and its
     weights in the linker's directory."""
-    # refuse an output that may not be replaced (or is the pipeline read) before training
+    # every option, and an output that may not be replaced (or is the pipeline read),
+    # checked before the pipeline and its KB load
+    check_int_option("folds", folds, minimum=2)
+    model = LinearReranker(features=list(feature) or None)
     check_distinct_paths("CORPORA", corpora)
     check_output_dir(output, PIPELINE_MARKER, overwrite=overwrite, inputs=[pipeline, *corpora])
     nlp = spacy.load(pipeline)
     linker = select_linker(nlp, pipeline, linker)
     component = nlp.get_pipe(linker)
     linker_kb = component._require_kb()
-    features = list(feature) or None
     docs = [doc for corpus in corpora for doc in read_gold_docs(nlp, corpus)]
     if types:
         for doc in docs:
             doc.ents = [ent for ent in doc.ents if ent.label_ in types]
-    model = LinearReranker(features=features)
     config = {key: component.cfg[key] for key in _LINKER_KEYS}
     report = train_reranker(model, linker_kb, docs, linker_config=config, folds=folds, show_progress=True)
     msg.info(f"Reranker trained on {report['examples']} mentions: {report}")

@@ -134,3 +134,15 @@ def test_a_corpus_given_twice_is_refused_before_any_work(tmp_path):
         assert result.exit_code != 0 and "E406" in str(result.exception), (args[0], result.output, result.exception)
         assert "train.txt" in str(result.exception)
     assert not (tmp_path / "kb").exists() and not (tmp_path / "ranked").exists()
+
+
+def test_train_reranker_checks_its_options_before_loading(tmp_path):
+    """An unknown feature or too few folds is refused before the pipeline (missing
+    here) loads or any corpus is read."""
+    corpus = write_corpus(tmp_path / "train.txt", DOCS)
+    for extra, code in ((["--feature", "colour"], "E354"), (["--folds", "1"], "E702")):
+        result = runner.invoke(
+            app, ["train-reranker", str(tmp_path / "no_pipeline"), str(corpus), "-o", str(tmp_path / "ranked"), *extra]
+        )
+        assert result.exit_code != 0 and code in str(result.exception), (extra, result.exception)
+    assert not (tmp_path / "ranked").exists()
