@@ -274,7 +274,7 @@ def test_similar_mentions_follow_the_kb_and_cost_nothing_when_switched_off(linke
     assert dict(zip((cid for cid, _ in pools[0]), x[:, FEATURES.index("similar_mentions")])).get("OMIM:2") == 0.0
 
 
-def test_the_linker_prepares_the_similar_mentions_of_a_batch_at_once(linker_kb):
+def test_the_linker_prepares_the_similar_mentions_of_a_batch_at_once(linker_kb, monkeypatch):
     model, _ = trained(linker_kb)
     assert "similar_mentions" in model.features
     texts = [
@@ -300,11 +300,9 @@ def test_the_linker_prepares_the_similar_mentions_of_a_batch_at_once(linker_kb):
 
     embedded = []
     collate = linker_kb.encoder._collate
-    linker_kb.encoder._collate = lambda ids: embedded.extend(ids) or collate(ids)
-    try:
-        batched, calls = link(True)
-    finally:
-        del linker_kb.encoder._collate
+    monkeypatch.setattr(linker_kb.encoder, "_collate", lambda ids: embedded.extend(ids) or collate(ids))
+    batched, calls = link(True)
+    monkeypatch.undo()
     # the linker's search, then the batch's four mentions together (the KB's labelled
     # strings came encoded with the trained model) ...
     assert [sorted(c) for c in calls[1:]] == [["bronchial asthma", "hay fever", "md", "myotonic dystrophy"]]
