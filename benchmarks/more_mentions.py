@@ -36,7 +36,7 @@ from spacy_sapel.kb.knowledge_base import clean_name  # noqa: E402
 from spacy_sapel.kb.readers import read_kb  # noqa: E402
 from spacy_sapel.pipeline import LinkerKB  # noqa: E402
 from spacy_sapel.pipeline.rerankers import LinearReranker  # noqa: E402
-from spacy_sapel.training.mentions import labelled_mentions  # noqa: E402
+from spacy_sapel.training.mentions import add_mention_aliases, add_mention_priors, labelled_mentions  # noqa: E402
 from spacy_sapel.training.reranker_training import train_reranker  # noqa: E402
 
 
@@ -64,22 +64,23 @@ def kb_with(data_dir: Path, set_name: str, linker_kb: LinkerKB, docs: Sequence, 
     nobody's alias), encoded afresh."""
     _, types, vocab, reader, train = SETS[set_name]
     kb = read_kb(data_dir / vocab, reader)
-    train_pairs, _ = labelled_mentions(data_dir / train, kb, types=types)
-    prior_pairs, _ = labelled_mentions(data_dir / train, kb, types=types, composites=True)
     aliases, priors = doc_mentions(kb, docs)
     if pooled:
+        train_pairs, _ = labelled_mentions(data_dir / train, kb, types=types)
         add_aliases_from_mentions(kb, train_pairs + aliases, source="training + other half")
     else:
-        add_aliases_from_mentions(kb, train_pairs, source="training")
+        # the training corpus as build-kb reads it, then the half as a second corpus
+        add_mention_aliases(kb, data_dir / train, types=types)
         add_aliases_from_mentions(kb, aliases, source="other half")
-    kb.add_priors(prior_pairs + priors, source="training + other half")
+    add_mention_priors(kb, data_dir / train, types=types)
+    kb.add_priors(priors, source="other half")
     return LinkerKB.build(kb, linker_kb.encoder, sparse=True)
 
 
 def main(
     data_dir: Path = typer.Option(Path("../shared/data"), help="Folder with the corpora and vocabularies"),
     cache_dir: Optional[Path] = typer.Option(None, help="quality.py's cache: built KBs and trained rerankers"),
-    folds: int = typer.Option(5, help="Folds over documents for the rerankers' examples"),
+    folds: int = typer.Option(5, min=2, help="Folds over documents for the rerankers' examples"),
     only: List[str] = typer.Option([], help="Only these sets (by name)"),
     pooled: bool = typer.Option(False, help="Pool the two corpora's mentions for the alias rule (a string they link to different concepts is nobody's alias) instead of taking each one's unambiguous strings, as build-kb does"),
 ) -> None:
@@ -106,24 +107,23 @@ def main(
             both = LinearReranker()
             report = train_reranker(both, more, list(train_docs) + list(halves[other]), linker_config=config, folds=folds)
             msg.info(f"{set_name}: reranker on training + {other} docs: {report}")
+            retargeted = LinearReranker().from_bytes(trained.to_bytes())
+            retargeted.set_target(more)
+            # labels name the other half; the totals over both halves call it "other"
             runs = [
                 ("training mentions", linker_kb, None),
                 ("training mentions + reranker", linker_kb, trained),
-                (f"+ {other} half's mentions", more, None),
-                (f"+ {other} half's mentions + reranker (training)", more, "retarget"),
-                (f"+ {other} half's mentions + reranker (training + {other})", more, both),
+                ("+ {} half's mentions", more, None),
+                ("+ {} half's mentions + reranker (training)", more, retargeted),
+                ("+ {0} half's mentions + reranker (training + {0})", more, both),
             ]
-            for name, kb, model in runs:
-                if model == "retarget":
-                    model = LinearReranker().from_bytes(trained.to_bytes())
-                    model.set_target(more)
+            for label, kb, model in runs:
                 acc, _, _ = evaluate(kb, docs, gold, config, reranker=model)
-                rows.append((set_name, f"{held} docs ({n})", name, f"{acc[1]:.3f}", f"{acc[5]:.3f}"))
-                key = name.replace(other, "other")
-                totals.setdefault(key, [0.0, 0.0, 0])
-                totals[key][0] += acc[1] * n
-                totals[key][1] += acc[5] * n
-                totals[key][2] += n
+                rows.append((set_name, f"{held} docs ({n})", label.format(other), f"{acc[1]:.3f}", f"{acc[5]:.3f}"))
+                total = totals.setdefault(label.format("other"), [0.0, 0.0, 0])
+                total[0] += acc[1] * n
+                total[1] += acc[5] * n
+                total[2] += n
         for name, (hit1, hit5, n) in totals.items():
             rows.append((set_name, f"both halves ({n})", name, f"{hit1 / n:.3f}", f"{hit5 / n:.3f}"))
     msg.table(rows, header=("set", "scored", "KB and reranker", "acc@1", "acc@5"), divider=True)

@@ -141,7 +141,7 @@ def main(
     encoder: str = typer.Option(DEFAULT_ENCODER, help="Encoder directory or name"),
     cache_dir: Optional[Path] = typer.Option(None, help="Keep built KBs and trained rerankers here between runs"),
     reranker: bool = typer.Option(True, help="Train (k-fold on the training corpus) and measure the reranker"),
-    folds: int = typer.Option(5, help="Folds over training documents for the reranker's examples"),
+    folds: int = typer.Option(5, min=2, help="Folds over training documents for the reranker's examples"),
     sparse_weight: float = typer.Option(0.2, help="Weight of the sparse (character n-gram) score in the hybrid rows"),
     only: List[str] = typer.Option([], help="Only these sets (by name)"),
 ) -> None:
